@@ -1,0 +1,19 @@
+import * as path from "node:path"
+import type { TestProjectConfiguration } from "vitest/config"
+
+const alias = {
+  "@effect-renewal/core": path.join(__dirname, "packages/core/src"),
+  "@effect-renewal/testing": path.join(__dirname, "packages/testing/src")
+}
+
+const project = (name: string): TestProjectConfiguration => ({
+  resolve: { alias },
+  test: {
+    name,
+    root: path.join(__dirname, "packages", name),
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000
+  }
+})
+
+export default [project("core"), project("testing")]
