@@ -53,11 +53,11 @@ export const Token: Schema.Redacted<typeof Schema.NonEmptyString> = Schema.Redac
  */
 export class Credentials extends Schema.Class<Credentials>("@effect-renewal/core/Credentials")({
   accessToken: Token,
-  idToken: Schema.optional(Token),
-  refreshToken: Schema.optional(Token),
+  idToken: Schema.optionalWith(Token, { exact: true }),
+  refreshToken: Schema.optionalWith(Token, { exact: true }),
   tokenType: Schema.String,
   expiresAt: Schema.DateTimeUtc,
-  scope: Schema.optional(Schema.String)
+  scope: Schema.optionalWith(Schema.String, { exact: true })
 }) {
   /**
    * The time left until `expiresAt`, zero when expired.

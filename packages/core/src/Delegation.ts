@@ -1,0 +1,50 @@
+/**
+ * The result of Auth0's legacy `/delegation` endpoint: a new id_token.
+ *
+ * @since 0.1.0
+ */
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { ExpiresIn, Token, TokenType } from "./Credentials.js"
+
+/**
+ * A delegation: a new id_token and when it expires (local receipt time plus
+ * the lifetime the server gave).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Delegation extends Schema.Class<Delegation>("@effect-renewal/core/Delegation")({
+  idToken: Token,
+  tokenType: Schema.String,
+  expiresAt: Schema.DateTimeUtc
+}) {}
+
+/**
+ * The body of a successful `/delegation` response, snake_case on the wire.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class DelegationResponse extends Schema.Class<DelegationResponse>("@effect-renewal/core/DelegationResponse")({
+  idToken: Schema.propertySignature(Token).pipe(Schema.fromKey("id_token")),
+  tokenType: Schema.propertySignature(TokenType).pipe(Schema.fromKey("token_type")),
+  expiresIn: Schema.propertySignature(ExpiresIn).pipe(Schema.fromKey("expires_in"))
+}) {}
+
+/**
+ * Turns a delegation response into a {@link Delegation}, reading the receipt
+ * time from the `Clock`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromResponse = (response: DelegationResponse): Effect.Effect<Delegation> =>
+  Effect.map(DateTime.now, (now) =>
+    new Delegation({
+      idToken: response.idToken,
+      tokenType: response.tokenType,
+      expiresAt: DateTime.addDuration(now, Duration.seconds(response.expiresIn))
+    }))
