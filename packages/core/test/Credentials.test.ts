@@ -6,10 +6,10 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
+import * as fc from "effect/FastCheck"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import * as fc from "effect/FastCheck"
 
 const credentialsArbitrary = Arbitrary.make(Credentials.Credentials)
 

@@ -1,0 +1,119 @@
+/**
+ * How the `Renewer` renews: which failures it retries and how often, how long
+ * one attempt and the whole renewal may take, and how much lifetime
+ * credentials must have left to be handed out.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import type { AuthenticationError } from "./AuthError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Policy {
+  /**
+   * The delays between attempts. Only transient failures are retried (see
+   * `AuthError.isTransient`), and never sooner than a `Retry-After` asks.
+   */
+  readonly retry: Schedule.Schedule<unknown, AuthenticationError>
+  /** How long one attempt may take; a slower one fails as a timeout (transient). */
+  readonly attemptTimeout: Duration.Duration
+  /** How long a renewal may take, retries included. */
+  readonly deadline: Duration.Duration
+  /** How much lifetime credentials must have left, when a `get` does not say. */
+  readonly minTtl: Duration.Duration
+  /** How much lifetime an id_token must have left to be used for delegation. */
+  readonly idTokenLeeway: Duration.Duration
+  /** A `Retry-After` longer than this is not waited for: the renewal fails. */
+  readonly maxRetryAfter: Duration.Duration
+}
+
+/**
+ * Exponential backoff with full jitter between 80% and 120% of each delay,
+ * each delay capped at `max`, at most `retries` retries.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const exponentialBackoff = (options: {
+  readonly base: Duration.DurationInput
+  readonly factor?: number | undefined
+  readonly max: Duration.DurationInput
+  readonly retries: number
+}): Schedule.Schedule<unknown, AuthenticationError> => {
+  const max = Duration.decode(options.max)
+  return Schedule.exponential(options.base, options.factor ?? 2).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((_, delay) => Duration.min(delay, max)),
+    Schedule.intersect(Schedule.recurs(options.retries)),
+    Schedule.as<unknown>(undefined)
+  )
+}
+
+/**
+ * The defaults: 4 retries from 250ms doubling up to 10s, 10s per attempt, 30s
+ * in all, a `minTtl` of 30s, 5s of leeway on id_tokens, and `Retry-After`
+ * honoured up to 60s.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultPolicy: Policy = {
+  retry: exponentialBackoff({ base: "250 millis", max: "10 seconds", retries: 4 }),
+  attemptTimeout: Duration.seconds(10),
+  deadline: Duration.seconds(30),
+  minTtl: Duration.seconds(30),
+  idTokenLeeway: Duration.seconds(5),
+  maxRetryAfter: Duration.seconds(60)
+}
+
+/**
+ * The policy in force: {@link defaultPolicy} unless a layer provides another.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RenewalPolicy extends Context.Reference<RenewalPolicy>()("@effect-renewal/core/RenewalPolicy", {
+  defaultValue: (): Policy => defaultPolicy
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly retry?: Schedule.Schedule<unknown, AuthenticationError> | undefined
+  readonly attemptTimeout?: Duration.DurationInput | undefined
+  readonly deadline?: Duration.DurationInput | undefined
+  readonly minTtl?: Duration.DurationInput | undefined
+  readonly idTokenLeeway?: Duration.DurationInput | undefined
+  readonly maxRetryAfter?: Duration.DurationInput | undefined
+}
+
+/**
+ * The default policy with some settings replaced.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Policy => ({
+  retry: options.retry ?? defaultPolicy.retry,
+  attemptTimeout: Duration.decode(options.attemptTimeout ?? defaultPolicy.attemptTimeout),
+  deadline: Duration.decode(options.deadline ?? defaultPolicy.deadline),
+  minTtl: Duration.decode(options.minTtl ?? defaultPolicy.minTtl),
+  idTokenLeeway: Duration.decode(options.idTokenLeeway ?? defaultPolicy.idTokenLeeway),
+  maxRetryAfter: Duration.decode(options.maxRetryAfter ?? defaultPolicy.maxRetryAfter)
+})
+
+/**
+ * Provides a policy to everything built after it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<RenewalPolicy> => Layer.succeed(RenewalPolicy, make(options))

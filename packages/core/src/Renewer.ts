@@ -1,0 +1,410 @@
+/**
+ * The engine: hands out valid credentials for one session key, renewing them
+ * when needed, once for all concurrent callers.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import {
+  AuthApiError,
+  type AuthenticationError,
+  isTransient,
+  LoginRequired,
+  NetworkError,
+  RenewalFailed,
+  type RenewerError,
+  StoreError
+} from "./AuthError.js"
+import { Credentials, merge, sameScope } from "./Credentials.js"
+import { RenewalPolicy } from "./RenewalPolicy.js"
+import { RenewalStrategy } from "./RenewalStrategy.js"
+import { TokenStore } from "./TokenStore.js"
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Renewer extends Context.Tag("@effect-renewal/core/Renewer")<Renewer, Renewer.Service>() {}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace Renewer {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** The session key this renewer serves. */
+    readonly key: string
+    /**
+     * Valid credentials: the stored ones while they have at least `minTtl`
+     * left, else renewed ones (saved before they are returned). A different
+     * `scope` (compared as a set) renews for that scope; `forceRefresh`
+     * renews whatever is stored.
+     */
+    readonly get: (options?: GetOptions) => Effect.Effect<Credentials, RenewerError>
+    /** Stores the credentials of a login (the scope of this login is the one renewals ask for). */
+    readonly save: (credentials: Credentials) => Effect.Effect<void, StoreError>
+    /**
+     * Whether `get` can succeed without a new login: credentials are stored
+     * and either have `minTtl` left or hold a refresh token. No request is made.
+     */
+    readonly hasValid: (minTtl?: Duration.DurationInput) => Effect.Effect<boolean, StoreError>
+    /**
+     * Removes the stored credentials; with `revoke`, first revokes the refresh
+     * token at the server. The local credentials are removed even when
+     * revocation fails, which is then reported as `RenewalFailed`.
+     */
+    readonly clear: (options?: { readonly revoke?: boolean | undefined }) => Effect.Effect<void, RenewerError>
+    /**
+     * The stored credentials as this renewer knows them: first the current
+     * ones (read when the layer was built, or last written), then each change
+     * this renewer makes (saved, renewed, cleared, refresh token dropped).
+     * `None` when nothing is stored.
+     */
+    readonly changes: Stream.Stream<Option.Option<Credentials>>
+  }
+
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface GetOptions {
+    readonly minTtl?: Duration.DurationInput | undefined
+    readonly scope?: string | undefined
+    readonly forceRefresh?: boolean | undefined
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The session key in the `TokenStore`: `"default"` unless given. */
+  readonly key?: string | undefined
+  /** The `minTtl` of a `get` that does not give one: the policy's unless given. */
+  readonly minTtl?: Duration.DurationInput | undefined
+}
+
+interface Cached {
+  readonly credentials: Credentials
+  /** Epoch millis until which the credentials satisfy the default minTtl. */
+  readonly freshUntil: number
+  readonly success: Effect.Effect<Credentials>
+}
+
+interface Request {
+  readonly minTtl: Duration.Duration
+  readonly scope: string | undefined
+  readonly forceRefresh: boolean
+}
+
+const noCredentials = new LoginRequired({ reason: "NoCredentials", description: "no credentials are stored" })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<Renewer.Service, never, TokenStore | RenewalStrategy | Scope.Scope> =>
+  Effect.gen(function*() {
+    const key = options.key ?? "default"
+    const store = yield* TokenStore
+    const strategy = yield* RenewalStrategy
+    const policy = yield* RenewalPolicy
+    const defaultMinTtl = Duration.decode(options.minTtl ?? policy.minTtl)
+    const defaultMinTtlMillis = Duration.toMillis(defaultMinTtl)
+    // Captured once so that the hot path reads time synchronously; under a
+    // TestClock this is the TestClock.
+    const clock = yield* Effect.clock
+    const scope = yield* Effect.scope
+
+    // The credentials last read from or written to the store. A plain
+    // reference: reading it takes no lock and looks up no service.
+    let cached: Cached | undefined
+    // The lifetime of the last credentials a renewal brought: a minTtl at or
+    // above it cannot be met by renewing again.
+    let lastLifetimeMillis: number | undefined
+    let inflight:
+      | { readonly deferred: Deferred.Deferred<Credentials, RenewerError>; readonly scope: string }
+      | undefined
+
+    const remember = (credentials: Option.Option<Credentials>): void => {
+      cached = Option.isNone(credentials) ? undefined : {
+        credentials: credentials.value,
+        freshUntil: DateTime.toEpochMillis(credentials.value.expiresAt) - defaultMinTtlMillis,
+        success: Effect.succeed(credentials.value)
+      }
+    }
+
+    // What the store held when the layer was built (a store that cannot be
+    // read now is read again by the first `get`).
+    const initial = yield* Effect.orElseSucceed(store.get(key), () => Option.none<Credentials>())
+    remember(initial)
+    const state = yield* SubscriptionRef.make(initial)
+
+    const publish = (credentials: Option.Option<Credentials>) =>
+      Effect.zipRight(Effect.sync(() => remember(credentials)), SubscriptionRef.set(state, credentials))
+
+    const satisfies = (credentials: Credentials, request: Request, now: DateTime.Utc): boolean =>
+      !request.forceRefresh && credentials.isValidAt(now, request.minTtl) &&
+      (request.scope === undefined || sameScope(request.scope, credentials.scope))
+
+    const toRenewerError = (error: LoginRequired | AuthenticationError): RenewerError => {
+      if (error._tag === "LoginRequired") return error
+      if (error._tag === "NetworkError" || isTransient(error)) {
+        return new RenewalFailed({ reason: "Transient", description: error.message, cause: error })
+      }
+      if (
+        error.code === "invalid_grant" || error.code === "login_required" || error.code === "invalid_token" ||
+        error.code === "mfa_required" || error.code === "a0.mfa_required"
+      ) {
+        return new LoginRequired({ reason: "Rejected", description: error.message, cause: error })
+      }
+      return new RenewalFailed({ reason: "Unexpected", description: error.message, cause: error })
+    }
+
+    const retrySchedule = Schedule.intersect(policy.retry, Schedule.identity<AuthenticationError>()).pipe(
+      Schedule.modifyDelay(([, error], delay) =>
+        error._tag === "AuthApiError" && error.retryAfter !== undefined
+          ? Duration.max(delay, error.retryAfter)
+          : delay
+      )
+    )
+    const retryable = (error: LoginRequired | AuthenticationError): boolean =>
+      error._tag !== "LoginRequired" && isTransient(error) &&
+      !(error._tag === "AuthApiError" && error.retryAfter !== undefined &&
+        Duration.greaterThan(error.retryAfter, policy.maxRetryAfter))
+
+    const attempt = (current: Credentials, scope: string | undefined) =>
+      strategy.renew(current, { scope }).pipe(
+        Effect.timeoutFail({
+          duration: policy.attemptTimeout,
+          onTimeout: () =>
+            new NetworkError({
+              reason: "Timeout",
+              description: `renewal attempt took longer than ${Duration.format(policy.attemptTimeout)}`
+            })
+        })
+      )
+
+    const renewWithPolicy = (current: Credentials, scope: string | undefined) =>
+      attempt(current, scope).pipe(
+        Effect.retry({
+          schedule: retrySchedule as Schedule.Schedule<unknown, LoginRequired | AuthenticationError>,
+          while: retryable
+        }),
+        Effect.mapError(toRenewerError),
+        Effect.timeoutFail({
+          duration: policy.deadline,
+          onTimeout: () =>
+            new RenewalFailed({
+              reason: "Deadline",
+              description: `renewal did not finish within ${Duration.format(policy.deadline)}`
+            })
+        })
+      )
+
+    const ttlUnreachable = (lifetime: Duration.Duration, minTtl: Duration.Duration, what: string) =>
+      new RenewalFailed({
+        reason: "TtlUnreachable",
+        description: `renewed credentials live ${Duration.format(lifetime)}, which cannot meet a minTtl of ${
+          Duration.format(minTtl)
+        }; ${what}`
+      })
+
+    const saveRenewed = (credentials: Credentials) =>
+      store.set(key, credentials).pipe(
+        Effect.mapError((error) => new StoreError({ ...error, unsaved: credentials })),
+        Effect.zipRight(publish(Option.some(credentials)))
+      )
+
+    // A definitive rejection of the refresh token: drop it, keep the rest. If
+    // that write fails, the caller still learns that a login is required.
+    const dropRefreshToken = (current: Credentials) => {
+      if (current.refreshToken === undefined) return Effect.void
+      const { refreshToken: _, ...rest } = current
+      const kept = new Credentials(rest)
+      return Effect.zipRight(store.set(key, kept), publish(Option.some(kept))).pipe(
+        Effect.catchAll((error) => Effect.logWarning("could not drop a rejected refresh token", error.message))
+      )
+    }
+
+    // Runs inside the store's lock: re-read, re-check, renew, save. Only the
+    // wait for the server can be interrupted (by the layer's scope closing);
+    // once an answer is in, it is saved.
+    const renewLocked = (request: Request): Effect.Effect<Credentials, RenewerError> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const stored = yield* restore(store.get(key))
+          remember(stored)
+          if (Option.isNone(stored)) return yield* noCredentials
+          const current = stored.value
+          const before = yield* DateTime.now
+          if (satisfies(current, request, before)) return current
+          if (
+            !request.forceRefresh && lastLifetimeMillis !== undefined &&
+            Duration.toMillis(request.minTtl) >= lastLifetimeMillis
+          ) {
+            return yield* ttlUnreachable(
+              Duration.millis(lastLifetimeMillis),
+              request.minTtl,
+              "no renewal was attempted"
+            )
+          }
+          const renewed = yield* restore(renewWithPolicy(current, request.scope)).pipe(
+            Effect.tapError((error) =>
+              error._tag === "LoginRequired" && error.cause instanceof AuthApiError &&
+                error.cause.code === "invalid_grant"
+                ? dropRefreshToken(current)
+                : Effect.void
+            )
+          )
+          const next = merge(current, renewed)
+          if (request.scope === undefined || sameScope(request.scope, current.scope)) {
+            yield* saveRenewed(next)
+          } else if (renewed.refreshToken !== undefined) {
+            // The stored credentials keep the scope of the first login; only
+            // the rotated refresh token is taken over.
+            yield* saveRenewed(new Credentials({ ...current, refreshToken: renewed.refreshToken }))
+          }
+          const now = yield* DateTime.now
+          lastLifetimeMillis = DateTime.toEpochMillis(renewed.expiresAt) - DateTime.toEpochMillis(now)
+          if (!next.isValidAt(now, request.minTtl)) {
+            return yield* ttlUnreachable(next.ttl(now), request.minTtl, "the renewed credentials were saved")
+          }
+          return next
+        })
+      )
+
+    const slow = (request: Request): Effect.Effect<Credentials, RenewerError> =>
+      Effect.suspend(() => {
+        const scopeKey = request.scope === undefined ? "" : [...new Set(request.scope.split(/\s+/))].sort().join(" ")
+        if (inflight !== undefined && inflight.scope === scopeKey) {
+          return Deferred.await(inflight.deferred)
+        }
+        const deferred = Deferred.unsafeMake<Credentials, RenewerError>(FiberId.none)
+        const flight = { deferred, scope: scopeKey }
+        inflight = flight
+        const renewal = store.withLock(key, renewLocked(request)).pipe(
+          Effect.onExit((exit) => {
+            if (inflight === flight) inflight = undefined
+            return Deferred.done(deferred, exit)
+          })
+        )
+        // The renewal belongs to the layer's scope, not to the caller.
+        return Effect.zipRight(Effect.forkIn(renewal, scope), Deferred.await(deferred))
+      })
+
+    const get = (getOptions?: Renewer.GetOptions): Effect.Effect<Credentials, RenewerError> => {
+      if (
+        getOptions === undefined || (getOptions.minTtl === undefined && getOptions.scope === undefined &&
+          getOptions.forceRefresh !== true)
+      ) {
+        return getDefault
+      }
+      const request: Request = {
+        minTtl: getOptions.minTtl === undefined ? defaultMinTtl : Duration.decode(getOptions.minTtl),
+        scope: getOptions.scope,
+        forceRefresh: getOptions.forceRefresh === true
+      }
+      return Effect.suspend(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        if (cached !== undefined && satisfies(cached.credentials, request, DateTime.unsafeMake(now))) {
+          return cached.success
+        }
+        return slow(request)
+      })
+    }
+
+    const defaultRequest: Request = { minTtl: defaultMinTtl, scope: undefined, forceRefresh: false }
+    // The hot path: one synchronous check of a plain reference.
+    const getDefault: Effect.Effect<Credentials, RenewerError> = Effect.suspend(() =>
+      cached !== undefined && cached.freshUntil > clock.unsafeCurrentTimeMillis()
+        ? cached.success
+        : slow(defaultRequest)
+    )
+
+    const save = (credentials: Credentials) =>
+      store.withLock(key, Effect.zipRight(store.set(key, credentials), publish(Option.some(credentials))))
+
+    const hasValid = (minTtl?: Duration.DurationInput) =>
+      Effect.gen(function*() {
+        const stored = yield* store.get(key)
+        remember(stored)
+        if (Option.isNone(stored)) return false
+        if (stored.value.refreshToken !== undefined) return true
+        return stored.value.isValidAt(yield* DateTime.now, minTtl ?? defaultMinTtl)
+      })
+
+    const clear = (clearOptions?: { readonly revoke?: boolean | undefined }) =>
+      store.withLock(
+        key,
+        Effect.gen(function*() {
+          const stored = yield* store.get(key)
+          const revoked = clearOptions?.revoke === true && Option.isSome(stored)
+            ? yield* Effect.either(renewRevoke(stored.value))
+            : undefined
+          yield* store.remove(key)
+          yield* publish(Option.none())
+          if (revoked !== undefined && revoked._tag === "Left") {
+            return yield* new RenewalFailed({
+              reason: revoked.left.reason,
+              description: `credentials removed locally, but revocation failed: ${revoked.left.description}`,
+              cause: revoked.left.cause
+            })
+          }
+        })
+      )
+
+    const renewRevoke = (current: Credentials): Effect.Effect<void, RenewalFailed> =>
+      strategy.revoke(current).pipe(
+        Effect.timeoutFail({
+          duration: policy.attemptTimeout,
+          onTimeout: () => new NetworkError({ reason: "Timeout", description: "revocation timed out" })
+        }),
+        Effect.retry({ schedule: retrySchedule, while: retryable }),
+        Effect.mapError((error) =>
+          new RenewalFailed({
+            reason: isTransient(error) ? "Transient" : "Unexpected",
+            description: error.message,
+            cause: error
+          })
+        )
+      )
+
+    return Renewer.of({
+      key,
+      get,
+      save,
+      hasValid,
+      clear,
+      changes: state.changes
+    })
+  })
+
+/**
+ * A `Renewer` for one session key; needs a `TokenStore` and a
+ * `RenewalStrategy`. Renewals run in the layer's scope, so that a caller's
+ * interruption never interrupts a renewal already sent, nor the save of its
+ * result.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<Renewer, never, TokenStore | RenewalStrategy> =>
+  Layer.scoped(Renewer, make(options))

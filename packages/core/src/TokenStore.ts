@@ -1,0 +1,279 @@
+/**
+ * Where credentials are kept, by session key.
+ *
+ * - {@link layerMemory}: in the process, gone when it exits.
+ * - {@link layerFileSystem}: one owner-only file per session key, written
+ *   atomically, over `@effect/platform`'s `FileSystem`. It writes through the
+ *   `TokenCodec` in context: plain JSON by default, encrypted with
+ *   `TokenCodec.layerEncrypted`.
+ *
+ * The SQL store (cross-process lock) lives in `@effect-renewal/sql`.
+ *
+ * ```ts
+ * import { NodeFileSystem, NodePath } from "@effect/platform-node"
+ * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import * as Layer from "effect/Layer"
+ *
+ * const Store = TokenStore.layerFileSystem({ directory: ".tokens" }).pipe(
+ *   Layer.provide([NodeFileSystem.layer, NodePath.layer, TokenCodec.layerEncryptedConfig()])
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
+import { globalValue } from "effect/GlobalValue"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import { StoreError } from "./AuthError.js"
+import type { Credentials } from "./Credentials.js"
+import * as KeyedLock from "./internal/keyedLock.js"
+import { isNotFound, platformErrorToStoreError } from "./internal/storeErrors.js"
+import { TokenCodec } from "./TokenCodec.js"
+
+/**
+ * A store of credentials keyed by a session key.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class TokenStore extends Context.Tag("@effect-renewal/core/TokenStore")<TokenStore, TokenStore.Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace TokenStore {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /**
+     * The credentials stored under `key`, `Option.none()` when there are none.
+     */
+    readonly get: (key: string) => Effect.Effect<Option.Option<Credentials>, StoreError>
+    /**
+     * Stores `credentials` under `key`, replacing what was there.
+     */
+    readonly set: (key: string, credentials: Credentials) => Effect.Effect<void, StoreError>
+    /**
+     * Removes what is stored under `key`; removing a missing entry succeeds.
+     */
+    readonly remove: (key: string) => Effect.Effect<void, StoreError>
+    /**
+     * Runs `effect` exclusively for `key`: no other `withLock` section for the
+     * same key, among everyone sharing the store, runs at the same time.
+     * Other keys are not blocked. The lock is released however `effect` ends,
+     * including by interruption (also while waiting for the lock).
+     *
+     * Not reentrant: do not nest `withLock` for the same key.
+     */
+    readonly withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+  }
+}
+
+// ---------------------------------------------------------------------------
+// memory
+// ---------------------------------------------------------------------------
+
+/**
+ * A store in memory: it keeps the `Credentials` objects themselves (no codec)
+ * and locks in-process, per store.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.gen(function*() {
+  const entries = yield* Ref.make(HashMap.empty<string, Credentials>())
+  const lock = yield* KeyedLock.make
+  return TokenStore.of({
+    get: (key) => Effect.map(Ref.get(entries), HashMap.get(key)),
+    set: (key, credentials) => Ref.update(entries, HashMap.set(key, credentials)),
+    remove: (key) => Ref.update(entries, HashMap.remove(key)),
+    withLock: lock.withLock
+  })
+})
+
+/**
+ * Provides a fresh {@link makeMemory} store.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<TokenStore> = Layer.effect(TokenStore, makeMemory)
+
+// ---------------------------------------------------------------------------
+// file system
+// ---------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface FileSystemOptions {
+  /**
+   * The directory of the entries. Created (with its parents) with mode
+   * `0o700` when missing; an existing directory keeps its mode.
+   */
+  readonly directory: string
+}
+
+/**
+ * File-store locks are process-wide, per entry: two stores built over the
+ * same directory in one process exclude each other too.
+ */
+const fileLocks = globalValue(Symbol.for("@effect-renewal/core/TokenStore/fileLocks"), KeyedLock.unsafeMake)
+
+const utf8 = new TextEncoder()
+
+const randomSuffix = (): string => Encoding.encodeHex(globalThis.crypto.getRandomValues(new Uint8Array(8)))
+
+/**
+ * A store with one file per session key in `options.directory`.
+ *
+ * - The file name is the SHA-256 of the session key in hex plus `.token`: a
+ *   key never acts as a path (`../x`, `/etc/x` stay inside the directory).
+ * - Entries are owner-only (`0o600`) and written atomically: to a temporary
+ *   file in the same directory (`0o600`), synced, then renamed over the
+ *   entry. A crash or a failure mid-write leaves the previous entry intact
+ *   (at worst a stray `*.tmp` file, which is never read).
+ * - Entries go through the `TokenCodec` in context when the store is built
+ *   (`TokenCodec.json` by default).
+ * - A missing file is `Option.none()`; an unreadable or corrupt one is a
+ *   `StoreError`.
+ * - `withLock` is in-process (shared by all file stores of the process over
+ *   the same directory), not across processes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeFileSystem = (
+  options: FileSystemOptions
+): Effect.Effect<TokenStore.Service, StoreError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const codec = yield* TokenCodec
+    const directory = path.resolve(options.directory)
+
+    yield* ensureDirectory(fs, directory)
+
+    const fileOf = (operation: StoreError["operation"], key: string): Effect.Effect<string, StoreError> =>
+      Effect.map(sha256Hex(operation, key), (hash) => path.join(directory, `${hash}.token`))
+
+    const get = (key: string): Effect.Effect<Option.Option<Credentials>, StoreError> =>
+      fileOf("get", key).pipe(
+        Effect.flatMap((file) =>
+          fs.readFileString(file).pipe(
+            Effect.asSome,
+            Effect.catchIf(isNotFound, () => Effect.succeedNone),
+            Effect.mapError(platformErrorToStoreError("get", key))
+          )
+        ),
+        Effect.flatMap((stored: Option.Option<string>) =>
+          Option.match(stored, {
+            onNone: () => Effect.succeedNone,
+            onSome: (contents) => Effect.asSome(codec.decode(key, contents))
+          })
+        )
+      )
+
+    const writeAtomically = (key: string, file: string, contents: string): Effect.Effect<void, StoreError> => {
+      const temporary = `${file}.${randomSuffix()}.tmp`
+      return Effect.scoped(
+        Effect.gen(function*() {
+          const handle = yield* fs.open(temporary, { flag: "wx", mode: 0o600 })
+          yield* handle.writeAll(utf8.encode(contents))
+          yield* handle.sync
+        })
+      ).pipe(
+        Effect.zipRight(fs.rename(temporary, file)),
+        Effect.onError(() => Effect.ignore(fs.remove(temporary, { force: true }))),
+        Effect.mapError(platformErrorToStoreError("set", key)),
+        // Make the rename itself durable where the platform allows it.
+        Effect.zipLeft(syncDirectory(fs, directory))
+      )
+    }
+
+    const set = (key: string, credentials: Credentials): Effect.Effect<void, StoreError> =>
+      Effect.gen(function*() {
+        const file = yield* fileOf("set", key)
+        const contents = yield* codec.encode(key, credentials)
+        yield* writeAtomically(key, file, contents)
+      })
+
+    const remove = (key: string): Effect.Effect<void, StoreError> =>
+      Effect.flatMap(fileOf("remove", key), (file) =>
+        fs.remove(file).pipe(
+          Effect.catchIf(isNotFound, () => Effect.void),
+          Effect.mapError(platformErrorToStoreError("remove", key))
+        ))
+
+    // One lock per entry, keyed by (directory, session key): the entry file is
+    // a function of both.
+    const withLock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+      fileLocks.withLock(`${directory}\u0000${key}`, effect)
+
+    return TokenStore.of({ get, set, remove, withLock })
+  })
+
+const ensureDirectory = (fs: FileSystem.FileSystem, directory: string): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    if (!(yield* fs.exists(directory))) {
+      yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 })
+      // `mkdir` applies the umask; make sure the directory is owner-only.
+      yield* fs.chmod(directory, 0o700)
+    }
+    const info = yield* fs.stat(directory)
+    if (info.type !== "Directory") {
+      return yield* new StoreError({
+        operation: "set",
+        key: "*",
+        description: `token store path is not a directory: ${directory}`
+      })
+    }
+  }).pipe(Effect.catchIf((e) => !(e instanceof StoreError), platformErrorToStoreError("set", "*")))
+
+const syncDirectory = (fs: FileSystem.FileSystem, directory: string): Effect.Effect<void> =>
+  Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (handle) => handle.sync)).pipe(
+    Effect.ignore
+  )
+
+const sha256Hex = (operation: StoreError["operation"], key: string): Effect.Effect<string, StoreError> =>
+  Effect.tryPromise({
+    try: () => globalThis.crypto.subtle.digest("SHA-256", utf8.encode(key)),
+    catch: () => new StoreError({ operation, key, description: "could not derive the entry's file name" })
+  }).pipe(Effect.map((digest) => Encoding.encodeHex(new Uint8Array(digest))))
+
+/**
+ * Provides a {@link makeFileSystem} store.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFileSystem = (
+  options: FileSystemOptions
+): Layer.Layer<TokenStore, StoreError, FileSystem.FileSystem | Path.Path> =>
+  Layer.effect(TokenStore, makeFileSystem(options))
+
+/**
+ * Provides a {@link makeFileSystem} store configured from `Config`, for
+ * example `layerFileSystemConfig({ directory: Config.string("TOKEN_DIR") })`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFileSystemConfig = (
+  options: Config.Config.Wrap<FileSystemOptions>
+): Layer.Layer<TokenStore, StoreError | ConfigError.ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Layer.effect(TokenStore, Effect.flatMap(Config.unwrap(options), makeFileSystem))
