@@ -1,0 +1,150 @@
+/**
+ * Ready-made credentials and layers for tests: the whole renewal stack wired
+ * to an emulator, and test doubles of the `Renewer` and `RenewalStrategy`.
+ *
+ * @since 0.1.0
+ */
+import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+import * as Credentials from "@effect-renewal/core/Credentials"
+import * as RenewalPolicy from "@effect-renewal/core/RenewalPolicy"
+import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+import * as Renewer from "@effect-renewal/core/Renewer"
+import * as TokenStore from "@effect-renewal/core/TokenStore"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as Emulator from "./Emulator.js"
+
+/**
+ * The domain the in-memory emulator is reached at (any host works in memory).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const memoryDomain = "emulator.effect-renewal.test"
+
+const decodeTokenResponse = Schema.decodeUnknownSync(Credentials.TokenResponse)
+
+/**
+ * Logs a test user in at the emulator and returns the credentials as the
+ * library holds them (expiry from the `Clock`).
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const login = (
+  options?: Emulator.Emulator.LoginOptions
+): Effect.Effect<Credentials.Credentials, never, Emulator.Emulator> =>
+  Effect.flatMap(Emulator.Emulator, (emulator) => emulator.login(options)).pipe(
+    Effect.flatMap((body) => Credentials.fromTokenResponse(decodeTokenResponse(body)))
+  )
+
+/**
+ * Credentials made up on the spot, expiring `ttl` from now (1 hour by
+ * default). For tests that do not need a server.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const credentials = (options: {
+  readonly accessToken?: string | undefined
+  readonly refreshToken?: string | undefined
+  readonly idToken?: string | undefined
+  readonly scope?: string | undefined
+  readonly ttl?: Duration.DurationInput | undefined
+} = {}): Effect.Effect<Credentials.Credentials> =>
+  Effect.map(DateTime.now, (now) =>
+    new Credentials.Credentials({
+      accessToken: Redacted.make(options.accessToken ?? "test-access-token"),
+      tokenType: "Bearer",
+      expiresAt: DateTime.addDuration(now, options.ttl ?? Duration.hours(1)),
+      ...(options.refreshToken === undefined ? {} : { refreshToken: Redacted.make(options.refreshToken) }),
+      ...(options.idToken === undefined ? {} : { idToken: Redacted.make(options.idToken) }),
+      ...(options.scope === undefined ? {} : { scope: options.scope })
+    }))
+
+/**
+ * An `AuthenticationClient` for the emulator: in memory through the
+ * `HttpClient` of `Emulator.layerMemory`, or at a loopback server's URL.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (
+  options: { readonly domain?: string | undefined; readonly clientId?: string | undefined } = {}
+): Layer.Layer<AuthenticationClient.AuthenticationClient, never, HttpClient.HttpClient | Emulator.Emulator> =>
+  Layer.unwrapEffect(
+    Effect.map(Emulator.Emulator, (emulator) =>
+      AuthenticationClient.layer({
+        domain: options.domain ?? memoryDomain,
+        clientId: options.clientId ?? emulator.clientId
+      }))
+  ).pipe(Layer.orDie)
+
+/**
+ * The whole stack in memory: an emulator, its `HttpClient`, the
+ * `AuthenticationClient`, a strategy, a memory `TokenStore` and a `Renewer`.
+ * Everything runs under the test's `Clock`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (options: {
+  readonly emulator?: Emulator.Emulator.Options | undefined
+  readonly renewer?: Renewer.Options | undefined
+  readonly policy?: RenewalPolicy.Options | undefined
+  readonly strategy?: "refreshToken" | "delegation" | undefined
+} = {}): Layer.Layer<
+  | Renewer.Renewer
+  | TokenStore.TokenStore
+  | RenewalStrategy.RenewalStrategy
+  | AuthenticationClient.AuthenticationClient
+  | Emulator.Emulator
+  | HttpClient.HttpClient
+> =>
+  Renewer.layer(options.renewer).pipe(
+    Layer.provideMerge(options.strategy === "delegation" ? RenewalStrategy.delegation : RenewalStrategy.refreshToken),
+    Layer.provideMerge(TokenStore.layerMemory),
+    Layer.provideMerge(layerClient()),
+    Layer.provideMerge(Emulator.layerMemory(options.emulator)),
+    Layer.provide(RenewalPolicy.layer(options.policy ?? {}))
+  )
+
+/**
+ * A `Renewer` that always hands out the given credentials: for testing code
+ * that needs credentials without renewal in the picture.
+ *
+ * @since 0.1.0
+ * @category mocks
+ */
+export const renewerSucceeding = (value: Credentials.Credentials): Layer.Layer<Renewer.Renewer> =>
+  Layer.succeed(
+    Renewer.Renewer,
+    Renewer.Renewer.of({
+      key: "default",
+      get: () => Effect.succeed(value),
+      save: () => Effect.void,
+      hasValid: () => Effect.succeed(true),
+      clear: () => Effect.void,
+      changes: Stream.make(Option.some(value))
+    })
+  )
+
+/**
+ * A `RenewalStrategy` from a function: for testing the `Renewer`'s rules
+ * against any behaviour of the server side.
+ *
+ * @since 0.1.0
+ * @category mocks
+ */
+export const strategyFrom = (
+  renew: RenewalStrategy.RenewalStrategy.Service["renew"],
+  revoke: RenewalStrategy.RenewalStrategy.Service["revoke"] = () => Effect.void
+): Layer.Layer<RenewalStrategy.RenewalStrategy> =>
+  Layer.succeed(RenewalStrategy.RenewalStrategy, RenewalStrategy.RenewalStrategy.of({ renew, revoke }))
