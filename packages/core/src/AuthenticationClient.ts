@@ -18,7 +18,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type { AuthApiError, AuthenticationError } from "./AuthError.js"
 import { InvalidConfiguration, NetworkError } from "./AuthError.js"
 import * as Credentials from "./Credentials.js"
@@ -187,7 +187,14 @@ export const make = (
         HttpClientRequest.acceptJson,
         HttpClientRequest.bodyUrlParams(body)
       )
-      return basic ? HttpClientRequest.basicAuth(request, clientId, secret!) : request
+      // RFC 6749 2.3.1: both parts are form-urlencoded before base64
+      return basic
+        ? HttpClientRequest.basicAuth(
+          request,
+          encodeURIComponent(clientId),
+          Redacted.make(encodeURIComponent(Wire.reveal(secret!)))
+        )
+        : request
     }
 
     const send = <A>(
@@ -220,17 +227,20 @@ export const make = (
       send(
         form(tokenUrl, {
           ...renew?.parameters,
+          ...(renew?.scope === undefined ? {} : { scope: renew.scope }),
+          ...(renew?.audience === undefined ? {} : { audience: renew.audience }),
           grant_type: "refresh_token",
-          refresh_token: Wire.reveal(refreshToken),
-          scope: renew?.scope,
-          audience: renew?.audience
+          refresh_token: Wire.reveal(refreshToken)
         }),
         (response, text) =>
           Effect.flatMap(
             Wire.decodeBody(Credentials.TokenResponse, response.status, text),
             (body) => Credentials.fromTokenResponse(body, { requestedScope: renew?.scope })
           )
-      ).pipe(Effect.withSpan("AuthenticationClient.renewAuth", { attributes: { "oauth.grant_type": "refresh_token" } }))
+      ).pipe(Effect.withSpan("AuthenticationClient.renewAuth", {
+        attributes: { "oauth.grant_type": "refresh_token" },
+        captureStackTrace: false
+      }))
 
     const delegation = (
       field: "id_token" | "refresh_token",
@@ -251,12 +261,15 @@ export const make = (
         ),
         (response, text) =>
           Effect.flatMap(Wire.decodeBody(Delegation.DelegationResponse, response.status, text), Delegation.fromResponse)
-      ).pipe(Effect.withSpan("AuthenticationClient.delegation", { attributes: { "delegation.with": field } }))
+      ).pipe(Effect.withSpan("AuthenticationClient.delegation", {
+        attributes: { "delegation.with": field },
+        captureStackTrace: false
+      }))
     }
 
     const revoke = (refreshToken: Redacted.Redacted<string>) =>
       send(form(revokeUrl, { token: Wire.reveal(refreshToken) }), () => Effect.void).pipe(
-        Effect.withSpan("AuthenticationClient.revoke")
+        Effect.withSpan("AuthenticationClient.revoke", { captureStackTrace: false })
       )
 
     return AuthenticationClient.of({

@@ -98,8 +98,11 @@ export const errorFromResponse = (
  */
 export const rejectErrorBody = (status: number, body: string): Effect.Effect<void, AuthApiError> => {
   const parsed = parseJson(body)
-  if (Either.isLeft(parsed) || !isRecord(parsed.right) || !("error" in parsed.right)) return Effect.void
-  const known = errorBody(parsed.right)
+  if (Either.isLeft(parsed) || !isRecord(parsed.right)) return Effect.void
+  const json = parsed.right
+  const isError = "error" in json || ("code" in json && !("access_token" in json) && !("id_token" in json))
+  if (!isError) return Effect.void
+  const known = errorBody(json)
   return Effect.fail(
     new AuthApiError({
       status,

@@ -371,7 +371,8 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
     const config = resolve(options)
     const state = yield* Ref.make(initialState)
     const faults = yield* Ref.make<ReadonlyArray<QueuedFault>>([])
-    const log = yield* Ref.make<ReadonlyArray<Emulator.RequestLogEntry>>([])
+    // appended to in place: copying the whole log on every request is quadratic
+    const log: Array<Emulator.RequestLogEntry> = []
 
     const sign = (claims: Record<string, unknown>) => Jwt.sign({ ...claims, jti: Jwt.jwtId() }, config.signingSecret)
 
@@ -646,7 +647,7 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
           ...(fault !== undefined ? { fault: fault._tag } : {}),
           at: now
         }
-        yield* Ref.update(log, Arr.append(entry))
+        log.push(entry)
         return output
       })
 
@@ -660,7 +661,7 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
       fault: (...added) => enqueue(undefined, added),
       faultOn: (endpoint, ...added) => enqueue(endpoint, added),
       clearFaults: Ref.set(faults, []),
-      requests: Ref.get(log),
+      requests: Effect.sync(() => log.slice()),
       counters: Effect.map(Ref.get(state), (s) => s.counters),
       revokeFamilyOf,
       isRevoked
