@@ -82,10 +82,12 @@ export const makeRefreshToken: Effect.Effect<RenewalStrategy.Service, never, Aut
  * @since 0.1.0
  * @category constructors
  */
-export const makeDelegation: Effect.Effect<RenewalStrategy.Service, never, AuthenticationClient> = Effect.map(
-  AuthenticationClient,
-  (client) =>
-    RenewalStrategy.of({
+export const makeDelegation: Effect.Effect<RenewalStrategy.Service, never, AuthenticationClient> = Effect.gen(
+  function*() {
+    const client = yield* AuthenticationClient
+    // read once, like the Renewer: a policy provided to the layers applies
+    const policy = yield* RenewalPolicy
+    return RenewalStrategy.of({
       renew: Effect.fnUntraced(function*(current, { scope }) {
         if (current.idToken === undefined) {
           return yield* new LoginRequired({
@@ -97,7 +99,6 @@ export const makeDelegation: Effect.Effect<RenewalStrategy.Service, never, Authe
           Jwt.decode(current.idToken),
           () => new LoginRequired({ reason: "NoIdToken", description: "the stored id_token cannot be read" })
         )
-        const policy = yield* RenewalPolicy
         const now = yield* DateTime.now
         if (Jwt.isExpired(claims, now, policy.idTokenLeeway)) {
           return yield* new LoginRequired({
@@ -116,6 +117,7 @@ export const makeDelegation: Effect.Effect<RenewalStrategy.Service, never, Authe
       }),
       revoke: revokeWith(client)
     })
+  }
 )
 
 /**

@@ -400,6 +400,21 @@ describe("Renewer with the delegation strategy", () => {
 })
 
 describe("RenewalPolicy", () => {
+  it.effect("a policy provided to the layers also sets the delegation strategy's id_token leeway", () =>
+    Effect.gen(function*() {
+      yield* loggedIn({ scope: "openid email" })
+      yield* TestClock.adjust("7 seconds") // the id_token has 3 seconds left: enough with a 1 second leeway
+      const renewer = yield* Renewer.Renewer
+      const renewed = yield* renewer.get()
+      expect(renewed.isValidAt(yield* DateTime.now)).toBe(true)
+    }).pipe(
+      Effect.provide(Fixtures.layerMemory({
+        strategy: "delegation",
+        emulator: { accessTokenLifetime: "2 seconds", idTokenLifetime: "10 seconds" },
+        policy: { idTokenLeeway: "1 second", minTtl: "0 millis" }
+      }))
+    ))
+
   it.effect("a Retry-After beyond maxRetryAfter is not waited for", () =>
     Effect.gen(function*() {
       yield* loggedIn()
