@@ -11,12 +11,12 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { AuthApiError, AuthenticationError } from "./AuthError.js"
@@ -108,7 +108,8 @@ export interface Options {
   readonly revokePath?: string | undefined
   /**
    * How long one call may take before it fails with a `NetworkError` of
-   * reason `"Timeout"`: 30 seconds by default.
+   * reason `"Timeout"`. None by default: the `Renewer` bounds each attempt
+   * with its `RenewalPolicy`; set it when calling the client directly.
    */
   readonly timeout?: Duration.DurationInput | undefined
 }
@@ -175,7 +176,7 @@ export const make = (
     const tokenUrl = base + (options.tokenPath ?? "/oauth/token")
     const delegationUrl = base + (options.delegationPath ?? "/delegation")
     const revokeUrl = base + (options.revokePath ?? "/oauth/revoke")
-    const timeout = Duration.decode(options.timeout ?? Duration.seconds(30))
+    const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
 
     // Secrets become plain text here, in the body of one request, and nowhere else.
     const form = (url: string, params: Record<string, string | undefined>) => {
@@ -199,7 +200,7 @@ export const make = (
 
     const send = <A>(
       request: HttpClientRequest.HttpClientRequest,
-      onSuccess: (response: HttpClientResponse.HttpClientResponse, text: string) => Effect.Effect<A, AuthApiError>
+      onSuccess: (status: number, body: Either.Either<unknown, string>) => Effect.Effect<A, AuthApiError>
     ): Effect.Effect<A, AuthenticationError> =>
       httpClient.execute(request).pipe(
         Effect.mapError((error) => Wire.networkError(error)),
@@ -208,19 +209,23 @@ export const make = (
             Effect.mapError((error) => Wire.networkError(error, response.status)),
             Effect.flatMap((text) =>
               response.status >= 200 && response.status < 300
-                ? Effect.flatMap(Wire.rejectErrorBody(response.status, text), () => onSuccess(response, text))
+                ? Effect.suspend(() => {
+                  const body = Wire.parseJson(text)
+                  return Effect.zipRight(Wire.rejectErrorBody(response.status, body), onSuccess(response.status, body))
+                })
                 : Effect.flatMap(Wire.errorFromResponse(response, text), Effect.fail)
             )
           )
         ),
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            new NetworkError({
-              reason: "Timeout",
-              description: `no answer to ${request.method} ${request.url} within ${Duration.format(timeout)}`
-            })
-        })
+        (effect) =>
+          timeout === undefined ? effect : Effect.timeoutFail(effect, {
+            duration: timeout,
+            onTimeout: () =>
+              new NetworkError({
+                reason: "Timeout",
+                description: `no answer to ${request.method} ${request.url} within ${Duration.format(timeout)}`
+              })
+          })
       )
 
     const renewAuth = (refreshToken: Redacted.Redacted<string>, renew?: AuthenticationClient.RenewAuthOptions) =>
@@ -232,15 +237,12 @@ export const make = (
           grant_type: "refresh_token",
           refresh_token: Wire.reveal(refreshToken)
         }),
-        (response, text) =>
+        (status, body) =>
           Effect.flatMap(
-            Wire.decodeBody(Credentials.TokenResponse, response.status, text),
+            Wire.decodeBody(Credentials.TokenResponse, status, body),
             (body) => Credentials.fromTokenResponse(body, { requestedScope: renew?.scope })
           )
-      ).pipe(Effect.withSpan("AuthenticationClient.renewAuth", {
-        attributes: { "oauth.grant_type": "refresh_token" },
-        captureStackTrace: false
-      }))
+      )
 
     const delegation = (
       field: "id_token" | "refresh_token",
@@ -259,18 +261,13 @@ export const make = (
           HttpClientRequest.acceptJson,
           HttpClientRequest.bodyUnsafeJson(body)
         ),
-        (response, text) =>
-          Effect.flatMap(Wire.decodeBody(Delegation.DelegationResponse, response.status, text), Delegation.fromResponse)
-      ).pipe(Effect.withSpan("AuthenticationClient.delegation", {
-        attributes: { "delegation.with": field },
-        captureStackTrace: false
-      }))
+        (status, body) =>
+          Effect.flatMap(Wire.decodeBody(Delegation.DelegationResponse, status, body), Delegation.fromResponse)
+      )
     }
 
     const revoke = (refreshToken: Redacted.Redacted<string>) =>
-      send(form(revokeUrl, { token: Wire.reveal(refreshToken) }), () => Effect.void).pipe(
-        Effect.withSpan("AuthenticationClient.revoke", { captureStackTrace: false })
-      )
+      send(form(revokeUrl, { token: Wire.reveal(refreshToken) }), () => Effect.void)
 
     return AuthenticationClient.of({
       baseUrl: base,

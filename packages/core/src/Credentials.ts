@@ -108,6 +108,7 @@ export const fromTokenResponse = (
 ): Effect.Effect<Credentials> =>
   Effect.map(DateTime.now, (now) => {
     const scope = response.scope ?? options?.requestedScope
+    // the fields were validated when the response was decoded
     return new Credentials({
       accessToken: response.accessToken,
       tokenType: response.tokenType,
@@ -115,7 +116,7 @@ export const fromTokenResponse = (
       ...(response.idToken === undefined ? {} : { idToken: response.idToken }),
       ...(response.refreshToken === undefined ? {} : { refreshToken: response.refreshToken }),
       ...(scope === undefined ? {} : { scope })
-    })
+    }, true)
   })
 
 /**
@@ -129,6 +130,7 @@ export const merge = (previous: Credentials, next: Credentials): Credentials => 
   const refreshToken = next.refreshToken ?? previous.refreshToken
   const idToken = next.idToken ?? previous.idToken
   const scope = next.scope ?? previous.scope
+  // both sides are valid credentials already: no need to validate again
   return new Credentials({
     accessToken: next.accessToken,
     tokenType: next.tokenType,
@@ -136,7 +138,7 @@ export const merge = (previous: Credentials, next: Credentials): Credentials => 
     ...(idToken === undefined ? {} : { idToken }),
     ...(refreshToken === undefined ? {} : { refreshToken }),
     ...(scope === undefined ? {} : { scope })
-  })
+  }, true)
 }
 
 /**

@@ -164,8 +164,8 @@ export const make = (
       !request.forceRefresh && credentials.isValidAt(now, request.minTtl) &&
       (request.scope === undefined || sameScope(request.scope, credentials.scope))
 
-    const toRenewerError = (error: LoginRequired | AuthenticationError): RenewerError => {
-      if (error._tag === "LoginRequired") return error
+    const toRenewerError = (error: LoginRequired | AuthenticationError | RenewalFailed): RenewerError => {
+      if (error._tag === "LoginRequired" || error._tag === "RenewalFailed") return error
       if (error._tag === "NetworkError" || isTransient(error)) {
         return new RenewalFailed({ reason: "Transient", description: error.message, cause: error })
       }
@@ -185,38 +185,53 @@ export const make = (
           : delay
       )
     )
-    const retryable = (error: LoginRequired | AuthenticationError): boolean =>
-      error._tag !== "LoginRequired" && isTransient(error) &&
+    const retryable = (error: LoginRequired | AuthenticationError | RenewalFailed): boolean =>
+      error._tag !== "LoginRequired" && error._tag !== "RenewalFailed" && isTransient(error) &&
       !(error._tag === "AuthApiError" && error.retryAfter !== undefined &&
         Duration.greaterThan(error.retryAfter, policy.maxRetryAfter))
 
-    const attempt = (current: Credentials, scope: string | undefined) =>
-      strategy.renew(current, { scope }).pipe(
-        Effect.timeoutFail({
-          duration: policy.attemptTimeout,
-          onTimeout: () =>
-            new NetworkError({
-              reason: "Timeout",
-              description: `renewal attempt took longer than ${Duration.format(policy.attemptTimeout)}`
-            })
+    const attemptMillis = Duration.toMillis(policy.attemptTimeout)
+    const deadlineMillis = Duration.toMillis(policy.deadline)
+    const deadlineExceeded = () =>
+      new RenewalFailed({
+        reason: "Deadline",
+        description: `renewal did not finish within ${Duration.format(policy.deadline)}`
+      })
+
+    // Runs `effect` under the policy: each attempt bounded by the attempt
+    // timeout and by what is left of the deadline, transient failures retried
+    // on the schedule, never sleeping past the deadline.
+    const withPolicy = <A>(
+      effect: Effect.Effect<A, LoginRequired | AuthenticationError>
+    ): Effect.Effect<A, LoginRequired | AuthenticationError | RenewalFailed> =>
+      Effect.suspend(() => {
+        const deadlineAt = clock.unsafeCurrentTimeMillis() + deadlineMillis
+        const remaining = () => Math.max(0, deadlineAt - clock.unsafeCurrentTimeMillis())
+        const attempt = Effect.suspend(() => {
+          const left = remaining()
+          if (left <= 0) return Effect.fail(deadlineExceeded())
+          const byDeadline = left < attemptMillis
+          return Effect.timeoutFail(effect, {
+            duration: byDeadline ? left : attemptMillis,
+            onTimeout: () =>
+              byDeadline ? deadlineExceeded() : new NetworkError({
+                reason: "Timeout",
+                description: `renewal attempt took longer than ${Duration.format(policy.attemptTimeout)}`
+              })
+          })
         })
-      )
+        return Effect.retry(attempt, {
+          schedule: retrySchedule.pipe(
+            Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.millis(remaining())))
+          ) as Schedule.Schedule<unknown, LoginRequired | AuthenticationError | RenewalFailed>,
+          while: retryable
+        })
+      })
 
     const renewWithPolicy = (current: Credentials, scope: string | undefined) =>
-      attempt(current, scope).pipe(
-        Effect.retry({
-          schedule: retrySchedule as Schedule.Schedule<unknown, LoginRequired | AuthenticationError>,
-          while: retryable
-        }),
+      withPolicy(strategy.renew(current, { scope })).pipe(
         Effect.mapError(toRenewerError),
-        Effect.timeoutFail({
-          duration: policy.deadline,
-          onTimeout: () =>
-            new RenewalFailed({
-              reason: "Deadline",
-              description: `renewal did not finish within ${Duration.format(policy.deadline)}`
-            })
-        })
+        Effect.withSpan("Renewer.renew", { attributes: { "renewer.key": key }, captureStackTrace: false })
       )
 
     const ttlUnreachable = (lifetime: Duration.Duration, minTtl: Duration.Duration, what: string) =>
@@ -238,7 +253,7 @@ export const make = (
     const dropRefreshToken = (current: Credentials) => {
       if (current.refreshToken === undefined) return Effect.void
       const { refreshToken: _, ...rest } = current
-      const kept = new Credentials(rest)
+      const kept = new Credentials(rest, true)
       return Effect.zipRight(store.set(key, kept), publish(Option.some(kept))).pipe(
         Effect.catchAll((error) => Effect.logWarning("could not drop a rejected refresh token", error.message))
       )
@@ -280,7 +295,7 @@ export const make = (
           } else if (renewed.refreshToken !== undefined) {
             // The stored credentials keep the scope of the first login; only
             // the rotated refresh token is taken over.
-            yield* saveRenewed(new Credentials({ ...current, refreshToken: renewed.refreshToken }))
+            yield* saveRenewed(new Credentials({ ...current, refreshToken: renewed.refreshToken }, true))
           }
           const now = yield* DateTime.now
           lastLifetimeMillis = DateTime.toEpochMillis(renewed.expiresAt) - DateTime.toEpochMillis(now)
@@ -372,17 +387,12 @@ export const make = (
       )
 
     const renewRevoke = (current: Credentials): Effect.Effect<void, RenewalFailed> =>
-      strategy.revoke(current).pipe(
-        Effect.timeoutFail({
-          duration: policy.attemptTimeout,
-          onTimeout: () => new NetworkError({ reason: "Timeout", description: "revocation timed out" })
-        }),
-        Effect.retry({ schedule: retrySchedule, while: retryable }),
+      withPolicy(strategy.revoke(current)).pipe(
         Effect.mapError((error) =>
-          new RenewalFailed({
+          error._tag === "RenewalFailed" ? error : new RenewalFailed({
             reason: isTransient(error) ? "Transient" : "Unexpected",
             description: error.message,
-            cause: error
+            cause: error._tag === "LoginRequired" ? undefined : error
           })
         )
       )

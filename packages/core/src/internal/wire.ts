@@ -92,12 +92,14 @@ export const errorFromResponse = (
   })
 
 /**
- * A 2xx whose body is an OAuth error is an error.
+ * A 2xx whose body is an OAuth error (either format) is an error.
  *
  * @internal
  */
-export const rejectErrorBody = (status: number, body: string): Effect.Effect<void, AuthApiError> => {
-  const parsed = parseJson(body)
+export const rejectErrorBody = (
+  status: number,
+  parsed: Either.Either<unknown, string>
+): Effect.Effect<void, AuthApiError> => {
   if (Either.isLeft(parsed) || !isRecord(parsed.right)) return Effect.void
   const json = parsed.right
   const isError = "error" in json || ("code" in json && !("access_token" in json) && !("id_token" in json))
@@ -121,11 +123,10 @@ export const rejectErrorBody = (status: number, body: string): Effect.Effect<voi
 export const decodeBody = <A, I>(
   schema: Schema.Schema<A, I>,
   status: number,
-  body: string
+  parsed: Either.Either<unknown, string>
 ): Effect.Effect<A, AuthApiError> => {
   const invalid = (description: string) =>
     Effect.fail(new AuthApiError({ status, code: InvalidResponseCode, description }))
-  const parsed = parseJson(body)
   if (Either.isLeft(parsed)) return invalid(`HTTP ${status}: ${parsed.left}`)
   if (!isRecord(parsed.right)) return invalid(`HTTP ${status}: the body is not a JSON object`)
   const decoded = Schema.decodeUnknownEither(schema)(parsed.right)
