@@ -12,8 +12,8 @@ const project = (name: string): TestProjectConfiguration => ({
     name,
     root: path.join(__dirname, "packages", name),
     include: ["test/**/*.test.ts"],
-    testTimeout: 30_000
+    testTimeout: 60_000
   }
 })
 
-export default [project("core"), project("testing")]
+export default [project("core"), project("testing"), project("demo")]

@@ -1,0 +1,92 @@
+import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Narrator from "../src/Narrator.js"
+import * as Program from "../src/program.js"
+import { logIn, type Story, withRenewer } from "../src/Stage.js"
+
+// Runs `effect` with the demo's layers, capturing what it prints.
+const capture = <A, E>(effect: Effect.Effect<A, E, Program.Requirements>) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const exit = yield* effect.pipe(
+      Effect.provide(Program.layer),
+      Effect.provide(Narrator.layer((line) => Effect.sync(() => void lines.push(line)))),
+      Effect.exit
+    )
+    return { exit, lines, output: lines.join("\n") }
+  })
+
+// What a token printed by mistake would look like: a JWT, or a long base64url word.
+const tokenLike = (output: string): ReadonlyArray<string> => [
+  ...(output.match(/eyJ[\w-]{8,}\.[\w-]{8,}/g) ?? []),
+  ...output.split(/[^A-Za-z0-9_-]+/).filter((word) => word.length >= 32 && /[A-Za-z0-9]/.test(word))
+]
+
+describe("pnpm demo", () => {
+  it.live("every story behaves as described, and no token is printed", () =>
+    Effect.gen(function*() {
+      const { exit, lines, output } = yield* capture(Program.program)
+      expect(Exit.isSuccess(exit)).toBe(true)
+      const report = Exit.isSuccess(exit) ? exit.value : undefined
+      expect(report?.rows.map((row) => [row.story, row.ok, row.failures])).toEqual([
+        ["1 rotation", true, []],
+        ["2 delegation", true, []],
+        ["3 single flight", true, []],
+        ["4 transient faults", true, []],
+        ["5 revoked", true, []]
+      ])
+      // The self-check compared the output with every token issued or seen.
+      expect(report?.leakingLines).toEqual([])
+      expect(report?.tokenValues).toBeGreaterThanOrEqual(20)
+      expect(tokenLike(output)).toEqual([])
+      expect(lines.at(-1)).toBe("All stories behaved as described.")
+      expect(output).toMatch(
+        /Self-check: none of the \d+ secrets issued or seen \(tokens, store key\) appears in the \d+ lines printed\./
+      )
+    }), 30_000)
+
+  it.live("a story that does not behave, or prints a token, fails the demo", () =>
+    Effect.gen(function*() {
+      const failing: Story = {
+        title: "A check that does not hold",
+        name: "failing",
+        expected: "a failed check",
+        run: (check) => Effect.as(check(false, "two plus two is five"), "observed")
+      }
+      const throwing: Story = {
+        title: "An unexpected failure",
+        name: "throwing",
+        expected: "a failure",
+        run: () => Effect.fail(new Error("boom"))
+      }
+      const leaking: Story = {
+        title: "A story that prints a token",
+        name: "leaking",
+        expected: "the self-check catches it",
+        run: () =>
+          withRenewer("leaky", RenewalStrategy.refreshToken, (renewer) =>
+            Effect.gen(function*() {
+              const login = yield* logIn(renewer)
+              yield* Narrator.say(`   the access token is ${Redacted.value(login.accessToken)}`)
+              return "printed a token"
+            }))
+      }
+      const { exit, output } = yield* capture(
+        Effect.flatMap(Program.runStories([failing, throwing, leaking]), Program.check)
+      )
+      const failure = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+      expect(failure).toBeInstanceOf(Program.DemoFailed)
+      expect((failure as Program.DemoFailed).reasons).toEqual([
+        "1 failing: two plus two is five",
+        "2 throwing: unexpected failure: Error: boom",
+        "a token value appeared in the output"
+      ])
+      expect(output).toContain("Self-check FAILED: 1 printed line(s) contain a token value")
+      expect(output).toContain("Some stories did not behave as described.")
+    }), 30_000)
+})
