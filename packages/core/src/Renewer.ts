@@ -220,18 +220,24 @@ export const make = (
               })
           })
         })
-        return Effect.retry(attempt, {
-          schedule: retrySchedule.pipe(
-            Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.millis(remaining())))
-          ) as Schedule.Schedule<unknown, LoginRequired | AuthenticationError | RenewalFailed>,
-          while: retryable
+        // The retry machinery starts only after a first failure: a renewal
+        // that succeeds at once pays nothing for it.
+        return Effect.catchAll(attempt, (first) => {
+          if (!retryable(first)) return Effect.fail(first)
+          let replayed = false
+          const again = Effect.suspend(() => replayed ? attempt : (replayed = true, Effect.fail(first)))
+          return Effect.retry(again, {
+            schedule: retrySchedule.pipe(
+              Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.millis(remaining())))
+            ) as Schedule.Schedule<unknown, LoginRequired | AuthenticationError | RenewalFailed>,
+            while: retryable
+          })
         })
       })
 
     const renewWithPolicy = (current: Credentials, scope: string | undefined) =>
       withPolicy(strategy.renew(current, { scope })).pipe(
-        Effect.mapError(toRenewerError),
-        Effect.withSpan("Renewer.renew", { attributes: { "renewer.key": key }, captureStackTrace: false })
+        Effect.mapError(toRenewerError)
       )
 
     const ttlUnreachable = (lifetime: Duration.Duration, minTtl: Duration.Duration, what: string) =>
