@@ -112,8 +112,9 @@ export const makeDelegation: Effect.Effect<RenewalStrategy.Service, never, Authe
           accessToken: delegation.idToken,
           idToken: delegation.idToken,
           tokenType: delegation.tokenType,
-          expiresAt: delegation.expiresAt
-        })
+          expiresAt: delegation.expiresAt,
+          ...(scope === undefined ? {} : { scope })
+        }, true)
       }),
       revoke: revokeWith(client)
     })

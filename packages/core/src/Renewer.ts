@@ -9,6 +9,7 @@ import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -26,7 +27,7 @@ import {
   type RenewerError,
   StoreError
 } from "./AuthError.js"
-import { Credentials, merge, sameScope } from "./Credentials.js"
+import { Credentials, merge, sameScope, scopeSet } from "./Credentials.js"
 import { RenewalPolicy } from "./RenewalPolicy.js"
 import { RenewalStrategy } from "./RenewalStrategy.js"
 import { TokenStore } from "./TokenStore.js"
@@ -140,7 +141,11 @@ export const make = (
     // above it cannot be met by renewing again.
     let lastLifetimeMillis: number | undefined
     let inflight:
-      | { readonly deferred: Deferred.Deferred<Credentials, RenewerError>; readonly scope: string }
+      | {
+        readonly deferred: Deferred.Deferred<Credentials, RenewerError>
+        readonly scope: string
+        readonly force: boolean
+      }
       | undefined
 
     const remember = (credentials: Option.Option<Credentials>): void => {
@@ -159,6 +164,14 @@ export const make = (
 
     const publish = (credentials: Option.Option<Credentials>) =>
       Effect.zipRight(Effect.sync(() => remember(credentials)), SubscriptionRef.set(state, credentials))
+
+    // What a read of the store found: remembered, and published when it is
+    // not what this renewer knew (another process renewed, saved or cleared).
+    const observe = (stored: Option.Option<Credentials>) =>
+      Effect.suspend(() => {
+        const known = cached === undefined ? Option.none() : Option.some(cached.credentials)
+        return Equal.equals(stored, known) ? Effect.sync(() => remember(stored)) : publish(stored)
+      })
 
     const satisfies = (credentials: Credentials, request: Request, now: DateTime.Utc): boolean =>
       !request.forceRefresh && credentials.isValidAt(now, request.minTtl) &&
@@ -272,7 +285,7 @@ export const make = (
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const stored = yield* restore(store.get(key))
-          remember(stored)
+          yield* observe(stored)
           if (Option.isNone(stored)) return yield* noCredentials
           const current = stored.value
           const before = yield* DateTime.now
@@ -296,9 +309,12 @@ export const make = (
             )
           )
           const next = merge(current, renewed)
-          if (request.scope === undefined || sameScope(request.scope, current.scope)) {
+          const scoped = request.scope !== undefined && !sameScope(request.scope, current.scope)
+          if (!scoped) {
             yield* saveRenewed(next)
-          } else if (renewed.refreshToken !== undefined) {
+          } else if (
+            renewed.refreshToken !== undefined && !Equal.equals(renewed.refreshToken, current.refreshToken)
+          ) {
             // The stored credentials keep the scope of the first login; only
             // the rotated refresh token is taken over.
             yield* saveRenewed(new Credentials({ ...current, refreshToken: renewed.refreshToken }, true))
@@ -306,20 +322,48 @@ export const make = (
           const now = yield* DateTime.now
           lastLifetimeMillis = DateTime.toEpochMillis(renewed.expiresAt) - DateTime.toEpochMillis(now)
           if (!next.isValidAt(now, request.minTtl)) {
-            return yield* ttlUnreachable(next.ttl(now), request.minTtl, "the renewed credentials were saved")
+            return yield* ttlUnreachable(
+              next.ttl(now),
+              request.minTtl,
+              scoped ? "the credentials for that scope are not kept" : "the renewed credentials were saved"
+            )
           }
           return next
         })
       )
 
+    const scopeKeyOf = (scope: string | undefined): string =>
+      scope === undefined ? "" : [...scopeSet(scope)].sort().join(" ")
+
     const slow = (request: Request): Effect.Effect<Credentials, RenewerError> =>
       Effect.suspend(() => {
-        const scopeKey = request.scope === undefined ? "" : [...new Set(request.scope.split(/\s+/))].sort().join(" ")
-        if (inflight !== undefined && inflight.scope === scopeKey) {
-          return Deferred.await(inflight.deferred)
+        const scopeKey = scopeKeyOf(request.scope)
+        const current = inflight
+        // Join a renewal in flight for the same scope (a forced refresh only
+        // joins a forced one). If its outcome does not meet this caller's
+        // minTtl, this caller goes on its own: no caller gets credentials that
+        // do not satisfy its request.
+        if (current !== undefined && current.scope === scopeKey && (!request.forceRefresh || current.force)) {
+          return Deferred.await(current.deferred).pipe(
+            Effect.matchEffect({
+              onSuccess: (credentials) =>
+                credentials.isValidAt(DateTime.unsafeMake(clock.unsafeCurrentTimeMillis()), request.minTtl)
+                  ? Effect.succeed(credentials)
+                  : lead({ ...request, forceRefresh: false }, scopeKey),
+              onFailure: (error) =>
+                error._tag === "RenewalFailed" && error.reason === "TtlUnreachable"
+                  ? lead({ ...request, forceRefresh: false }, scopeKey)
+                  : Effect.fail(error)
+            })
+          )
         }
+        return lead(request, scopeKey)
+      })
+
+    const lead = (request: Request, scopeKey: string): Effect.Effect<Credentials, RenewerError> =>
+      Effect.suspend(() => {
         const deferred = Deferred.unsafeMake<Credentials, RenewerError>(FiberId.none)
-        const flight = { deferred, scope: scopeKey }
+        const flight = { deferred, scope: scopeKey, force: request.forceRefresh }
         inflight = flight
         const renewal = store.withLock(key, renewLocked(request)).pipe(
           Effect.onExit((exit) => {
@@ -361,12 +405,18 @@ export const make = (
     )
 
     const save = (credentials: Credentials) =>
-      store.withLock(key, Effect.zipRight(store.set(key, credentials), publish(Option.some(credentials))))
+      store.withLock(
+        key,
+        Effect.zipRight(store.set(key, credentials), publish(Option.some(credentials))).pipe(
+          // a new login: what earlier renewals brought says nothing about it
+          Effect.tap(() => Effect.sync(() => lastLifetimeMillis = undefined))
+        )
+      )
 
     const hasValid = (minTtl?: Duration.DurationInput) =>
       Effect.gen(function*() {
         const stored = yield* store.get(key)
-        remember(stored)
+        yield* observe(stored)
         if (Option.isNone(stored)) return false
         if (stored.value.refreshToken !== undefined) return true
         return stored.value.isValidAt(yield* DateTime.now, minTtl ?? defaultMinTtl)
@@ -376,17 +426,26 @@ export const make = (
       store.withLock(
         key,
         Effect.gen(function*() {
-          const stored = yield* store.get(key)
-          const revoked = clearOptions?.revoke === true && Option.isSome(stored)
-            ? yield* Effect.either(renewRevoke(stored.value))
+          const revocation = clearOptions?.revoke === true
+            ? yield* Effect.either(
+              store.get(key).pipe(
+                Effect.mapError((error) =>
+                  new RenewalFailed({
+                    reason: "Unexpected",
+                    description: `the stored entry could not be read to revoke its refresh token (${error.description})`
+                  })
+                ),
+                Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: renewRevoke }))
+              )
+            )
             : undefined
           yield* store.remove(key)
           yield* publish(Option.none())
-          if (revoked !== undefined && revoked._tag === "Left") {
+          if (revocation !== undefined && revocation._tag === "Left") {
             return yield* new RenewalFailed({
-              reason: revoked.left.reason,
-              description: `credentials removed locally, but revocation failed: ${revoked.left.description}`,
-              cause: revoked.left.cause
+              reason: revocation.left.reason,
+              description: `credentials removed locally, but revocation failed: ${revocation.left.description}`,
+              cause: revocation.left.cause
             })
           }
         })

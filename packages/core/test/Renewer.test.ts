@@ -363,6 +363,106 @@ describe("Renewer", () => {
     }).pipe(Effect.provide(Fixtures.layerMemory())))
 })
 
+describe("Renewer edge cases", () => {
+  it.effect("a caller that joins a renewal gets credentials meeting its own minTtl", () =>
+    Effect.gen(function*() {
+      yield* loggedIn()
+      yield* TestClock.adjust("2 hours")
+      const renewer = yield* Renewer.Renewer
+      const [demanding, modest] = yield* Effect.all([
+        Effect.either(renewer.get({ minTtl: "2 minutes" })),
+        Effect.either(renewer.get())
+      ], { concurrency: "unbounded" })
+      expect(demanding._tag === "Left" && demanding.left._tag === "RenewalFailed" && demanding.left.reason)
+        .toBe("TtlUnreachable")
+      expect(modest._tag).toBe("Right")
+      expect(yield* tokenRequests).toBe(1)
+    }).pipe(Effect.provide(Fixtures.layerMemory({ emulator: { accessTokenLifetime: "1 minute" } }))))
+
+  it.effect("after a save, the lifetime remembered from earlier renewals is forgotten", () =>
+    Effect.gen(function*() {
+      yield* loggedIn()
+      const renewer = yield* Renewer.Renewer
+      yield* Effect.flip(renewer.get({ minTtl: "2 minutes" }))
+      expect(yield* tokenRequests).toBe(1)
+      yield* loggedIn() // a new login
+      yield* Effect.flip(renewer.get({ minTtl: "2 minutes" }))
+      expect(yield* tokenRequests).toBe(2)
+    }).pipe(Effect.provide(Fixtures.layerMemory({ emulator: { accessTokenLifetime: "1 minute" } }))))
+
+  it.effect("an entry that cannot be read does not block clear", () => {
+    const unreadable = Layer.effect(
+      TokenStore.TokenStore,
+      Effect.map(TokenStore.makeMemory, (store) => ({
+        ...store,
+        get: (key: string) => Effect.fail(new AuthError.StoreError({ operation: "decode", key, description: "bad" }))
+      }))
+    )
+    return Effect.gen(function*() {
+      const renewer = yield* Renewer.Renewer
+      yield* renewer.clear()
+      const error = yield* Effect.flip(renewer.clear({ revoke: true }))
+      expect(error._tag).toBe("RenewalFailed")
+      expect(error.message).toContain("removed locally")
+    }).pipe(
+      Effect.provide(
+        Renewer.layer().pipe(
+          Layer.provideMerge(unreadable),
+          Layer.provideMerge(RenewalStrategy.refreshToken),
+          Layer.provideMerge(Fixtures.layerClient()),
+          Layer.provideMerge(Emulator.layerMemory())
+        )
+      )
+    )
+  })
+
+  it.effect("changes also reports what a read of the store finds changed by someone else", () =>
+    Effect.gen(function*() {
+      const store = yield* TokenStore.TokenStore
+      const strategy = yield* RenewalStrategy.RenewalStrategy
+      const other = yield* Renewer.make().pipe(
+        Effect.provideService(TokenStore.TokenStore, store),
+        Effect.provideService(RenewalStrategy.RenewalStrategy, strategy)
+      )
+      const renewer = yield* Renewer.Renewer
+      const login = yield* loggedIn()
+      const seen = yield* renewer.changes.pipe(Stream.take(1), Stream.runCollect)
+      expect(Chunk.toReadonlyArray(seen).map(Option.map((c) => value(c.accessToken)))).toEqual([
+        Option.some(value(login.accessToken))
+      ])
+      const renewed = yield* other.get({ forceRefresh: true })
+      const subscribed = yield* Deferred.make<void>()
+      const next = yield* renewer.changes.pipe(
+        Stream.tap(() => Deferred.succeed(subscribed, void 0)),
+        Stream.take(2),
+        Stream.runCollect,
+        Effect.fork
+      )
+      yield* Deferred.await(subscribed)
+      expect(yield* renewer.hasValid()).toBe(true)
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(next))
+      expect(Option.map(events[1]!, (c) => value(c.accessToken))).toEqual(Option.some(value(renewed.accessToken)))
+    }).pipe(Effect.scoped, Effect.provide(Fixtures.layerMemory())))
+
+  it.effect("a renewal for another scope that keeps the refresh token writes nothing", () =>
+    Effect.gen(function*() {
+      yield* loggedIn({ scope: "openid email" })
+      const renewer = yield* Renewer.Renewer
+      const subscribed = yield* Deferred.make<void>()
+      const events = yield* renewer.changes.pipe(
+        Stream.tap(() => Deferred.succeed(subscribed, void 0)),
+        Stream.interruptWhen(Effect.sleep("1 minute")),
+        Stream.runCollect,
+        Effect.fork
+      )
+      yield* Deferred.await(subscribed)
+      const scoped = yield* renewer.get({ scope: "openid" })
+      expect(scoped.scope).toBe("openid")
+      yield* TestClock.adjust("2 minutes")
+      expect(Chunk.size(yield* Fiber.join(events))).toBe(1)
+    }).pipe(Effect.provide(Fixtures.layerMemory({ strategy: "delegation" }))))
+})
+
 describe("Renewer with the delegation strategy", () => {
   it.effect("renews with a still-valid id_token", () =>
     Effect.gen(function*() {
