@@ -10,6 +10,8 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -198,41 +200,61 @@ export const make = (
           : delay
       )
     )
-    const retryable = (error: LoginRequired | AuthenticationError | RenewalFailed): boolean =>
-      error._tag !== "LoginRequired" && error._tag !== "RenewalFailed" && isTransient(error) &&
-      !(error._tag === "AuthApiError" && error.retryAfter !== undefined &&
-        Duration.greaterThan(error.retryAfter, policy.maxRetryAfter))
-
     const attemptMillis = Duration.toMillis(policy.attemptTimeout)
     const deadlineMillis = Duration.toMillis(policy.deadline)
-    const deadlineExceeded = () =>
+    const deadlineExceeded = (last: AuthenticationError | undefined) =>
       new RenewalFailed({
         reason: "Deadline",
-        description: `renewal did not finish within ${Duration.format(policy.deadline)}`
+        description: `renewal did not finish within ${Duration.format(policy.deadline)}${
+          last === undefined ? "" : `; last failure: ${last.message}`
+        }`,
+        cause: last
+      })
+    const attemptTimedOut = () =>
+      new RenewalFailed({
+        reason: "Transient",
+        description: `no answer within ${
+          Duration.format(policy.attemptTimeout)
+        }; the request goes on until the deadline and a late answer will be saved`,
+        cause: new NetworkError({
+          reason: "Timeout",
+          description: `renewal attempt took longer than ${Duration.format(policy.attemptTimeout)}`
+        })
       })
 
-    // Runs `effect` under the policy: each attempt bounded by the attempt
-    // timeout and by what is left of the deadline, transient failures retried
-    // on the schedule, never sleeping past the deadline.
+    // Runs `effect` under the policy. A request that was sent is never given
+    // up before the deadline: the server may have processed it and rotated the
+    // refresh token, and a second request with the old one would look like
+    // reuse. When an attempt is slower than `attemptTimeout`, `onSlow` lets the
+    // callers go while the request goes on. Answered transient failures are
+    // retried on the schedule, never past the deadline.
     const withPolicy = <A>(
-      effect: Effect.Effect<A, LoginRequired | AuthenticationError>
+      effect: Effect.Effect<A, LoginRequired | AuthenticationError>,
+      onSlow: (error: RenewalFailed) => Effect.Effect<void>
     ): Effect.Effect<A, LoginRequired | AuthenticationError | RenewalFailed> =>
       Effect.suspend(() => {
         const deadlineAt = clock.unsafeCurrentTimeMillis() + deadlineMillis
         const remaining = () => Math.max(0, deadlineAt - clock.unsafeCurrentTimeMillis())
+        let last: AuthenticationError | undefined
         const attempt = Effect.suspend(() => {
           const left = remaining()
-          if (left <= 0) return Effect.fail(deadlineExceeded())
-          const byDeadline = left < attemptMillis
-          return Effect.timeoutFail(effect, {
-            duration: byDeadline ? left : attemptMillis,
-            onTimeout: () =>
-              byDeadline ? deadlineExceeded() : new NetworkError({
-                reason: "Timeout",
-                description: `renewal attempt took longer than ${Duration.format(policy.attemptTimeout)}`
-              })
-          })
+          if (left <= 0) return Effect.fail(deadlineExceeded(last))
+          const bounded = Effect.timeoutFail(effect, { duration: left, onTimeout: () => deadlineExceeded(last) }).pipe(
+            Effect.tapError((error) =>
+              Effect.sync(() => (error._tag === "AuthApiError" || error._tag === "NetworkError") && (last = error))
+            )
+          )
+          if (left <= attemptMillis) return bounded
+          return Effect.flatMap(
+            Effect.fork(Effect.zipRight(Effect.sleep(attemptMillis), Effect.suspend(() => onSlow(attemptTimedOut())))),
+            (watchdog) => Effect.ensuring(bounded, Fiber.interrupt(watchdog))
+          )
         })
+        const retryable = (error: LoginRequired | AuthenticationError | RenewalFailed): boolean =>
+          (error._tag === "AuthApiError" || error._tag === "NetworkError") && isTransient(error) &&
+          (error._tag !== "AuthApiError" || error.retryAfter === undefined ||
+            (Duration.lessThanOrEqualTo(error.retryAfter, policy.maxRetryAfter) &&
+              Duration.toMillis(error.retryAfter) < remaining()))
         // The retry machinery starts only after a first failure: a renewal
         // that succeeds at once pays nothing for it.
         return Effect.catchAll(attempt, (first) => {
@@ -248,10 +270,11 @@ export const make = (
         })
       })
 
-    const renewWithPolicy = (current: Credentials, scope: string | undefined) =>
-      withPolicy(strategy.renew(current, { scope })).pipe(
-        Effect.mapError(toRenewerError)
-      )
+    const renewWithPolicy = (
+      current: Credentials,
+      scope: string | undefined,
+      onSlow: (error: RenewalFailed) => Effect.Effect<void>
+    ) => withPolicy(strategy.renew(current, { scope }), onSlow).pipe(Effect.mapError(toRenewerError))
 
     const ttlUnreachable = (lifetime: Duration.Duration, minTtl: Duration.Duration, what: string) =>
       new RenewalFailed({
@@ -281,7 +304,10 @@ export const make = (
     // Runs inside the store's lock: re-read, re-check, renew, save. Only the
     // wait for the server can be interrupted (by the layer's scope closing);
     // once an answer is in, it is saved.
-    const renewLocked = (request: Request): Effect.Effect<Credentials, RenewerError> =>
+    const renewLocked = (
+      request: Request,
+      onSlow: (error: RenewalFailed) => Effect.Effect<void>
+    ): Effect.Effect<Credentials, RenewerError> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const stored = yield* restore(store.get(key))
@@ -300,7 +326,7 @@ export const make = (
               "no renewal was attempted"
             )
           }
-          const renewed = yield* restore(renewWithPolicy(current, request.scope)).pipe(
+          const renewed = yield* restore(renewWithPolicy(current, request.scope, onSlow)).pipe(
             Effect.tapError((error) =>
               error._tag === "LoginRequired" && error.cause instanceof AuthApiError &&
                 error.cause.code === "invalid_grant"
@@ -365,14 +391,23 @@ export const make = (
         const deferred = Deferred.unsafeMake<Credentials, RenewerError>(FiberId.none)
         const flight = { deferred, scope: scopeKey, force: request.forceRefresh }
         inflight = flight
-        const renewal = store.withLock(key, renewLocked(request)).pipe(
-          Effect.onExit((exit) => {
-            if (inflight === flight) inflight = undefined
-            return Deferred.done(deferred, exit)
-          })
+        const settle = (exit: Exit.Exit<Credentials, RenewerError>) => {
+          if (inflight === flight) inflight = undefined
+          Deferred.unsafeDone(deferred, exit)
+        }
+        // A slow attempt lets the callers go; later callers start anew and
+        // wait for the store's lock, which the renewal still holds.
+        const onSlow = (error: RenewalFailed) => Effect.sync(() => settle(Exit.fail(error)))
+        // The renewal belongs to the layer's scope, not to the caller. The
+        // observer settles the callers however the fiber ends, even if the
+        // scope was already closed and the fiber never ran.
+        return Effect.flatMap(
+          Effect.forkIn(store.withLock(key, renewLocked(request, onSlow)), scope),
+          (fiber) => {
+            fiber.addObserver(settle)
+            return Deferred.await(deferred)
+          }
         )
-        // The renewal belongs to the layer's scope, not to the caller.
-        return Effect.zipRight(Effect.forkIn(renewal, scope), Deferred.await(deferred))
       })
 
     const get = (getOptions?: Renewer.GetOptions): Effect.Effect<Credentials, RenewerError> => {
@@ -452,7 +487,7 @@ export const make = (
       )
 
     const renewRevoke = (current: Credentials): Effect.Effect<void, RenewalFailed> =>
-      withPolicy(strategy.revoke(current)).pipe(
+      withPolicy(strategy.revoke(current), () => Effect.void).pipe(
         Effect.mapError((error) =>
           error._tag === "RenewalFailed" ? error : new RenewalFailed({
             reason: isTransient(error) ? "Transient" : "Unexpected",

@@ -2,14 +2,17 @@ import { AuthError, Credentials, RenewalStrategy, Renewer, TokenStore } from "@e
 import { Emulator, Fixtures } from "@effect-renewal/testing"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 
@@ -274,20 +277,73 @@ describe("Renewer", () => {
       expect(value(kept.accessToken)).toBe(value(login.accessToken))
     }).pipe(Effect.provide(Fixtures.layerMemory())))
 
-  it.effect("a hung server times out per attempt and the deadline bounds the renewal", () =>
+  it.effect("a hung server: callers go after attemptTimeout, the deadline ends the request, nothing is lost", () =>
     Effect.gen(function*() {
       const login = yield* loggedIn()
       yield* TestClock.adjust("2 hours")
       const emulator = yield* Emulator.Emulator
-      yield* emulator.faultOn("token", ...Array.from({ length: 10 }, () => Fault.hang()))
+      yield* emulator.faultOn("token", Fault.hang())
       const renewer = yield* Renewer.Renewer
-      const fiber = yield* Effect.fork(Effect.flip(renewer.get()))
-      yield* TestClock.adjust("5 minutes")
-      const error = yield* Fiber.join(fiber)
-      expect(error._tag).toBe("RenewalFailed")
-      expect(error._tag === "RenewalFailed" && error.reason).toBe("Deadline")
+      const first = yield* Effect.fork(Effect.flip(renewer.get()))
+      yield* TestClock.adjust("4 seconds")
+      const error = yield* Fiber.join(first)
+      expect(error._tag === "RenewalFailed" && error.reason).toBe("Transient")
+      expect(AuthError.isNetworkError(error)).toBe(true)
+      // the hung request still holds the lock: no second request with the same refresh token
+      const second = yield* Effect.fork(renewer.get())
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* tokenRequests).toBe(1)
       expect(value((yield* stored).refreshToken)).toBe(value(login.refreshToken))
+      yield* TestClock.adjust("2 seconds") // past the 10 second deadline
+      const got = yield* Fiber.join(second)
+      expect(got.isValidAt(yield* DateTime.now)).toBe(true)
+      expect(yield* tokenRequests).toBe(2)
     }).pipe(Effect.provide(Fixtures.layerMemory({ policy: { attemptTimeout: "4 seconds", deadline: "10 seconds" } }))))
+
+  it.effect("an answer slower than attemptTimeout is still saved: no second request, no reuse", () =>
+    Effect.gen(function*() {
+      const login = yield* loggedIn()
+      yield* TestClock.adjust("2 hours")
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.faultOn("token", Fault.latency("15 seconds"))
+      const renewer = yield* Renewer.Renewer
+      const caller = yield* Effect.fork(Effect.flip(renewer.get()))
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* Fiber.join(caller))._tag).toBe("RenewalFailed")
+      yield* TestClock.adjust("5 seconds")
+      const saved = yield* stored
+      expect(value(saved.refreshToken)).not.toBe(value(login.refreshToken))
+      const got = yield* renewer.get()
+      expect(value(got.accessToken)).toBe(value(saved.accessToken))
+      const counters = yield* emulator.counters
+      expect(counters.requests.token).toBe(1)
+      expect(counters.reuseDetections).toBe(0)
+    }).pipe(Effect.provide(Fixtures.layerMemory())))
+
+  it.effect("a Retry-After beyond the deadline fails at once, with the server's answer as the cause", () =>
+    Effect.gen(function*() {
+      yield* loggedIn()
+      yield* TestClock.adjust("2 hours")
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.faultOn("token", Fault.status(429, { retryAfter: 45 }))
+      const renewer = yield* Renewer.Renewer
+      const error = yield* Effect.flip(renewer.get())
+      expect(error._tag === "RenewalFailed" && error.reason).toBe("Transient")
+      expect(AuthError.isRateLimited(error)).toBe(true)
+      expect(yield* tokenRequests).toBe(1)
+    }).pipe(Effect.provide(Fixtures.layerMemory({ policy: { deadline: "30 seconds", maxRetryAfter: "1 minute" } }))))
+
+  it.effect("a get after the layer's scope is closed fails instead of hanging", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(Fixtures.layerMemory(), scope)
+      const renewer = Context.get(context, Renewer.Renewer)
+      yield* renewer.save(yield* Fixtures.login().pipe(Effect.provide(context)))
+      yield* TestClock.adjust("2 hours")
+      yield* Scope.close(scope, Exit.void)
+      const exit = yield* Effect.exit(renewer.get())
+      expect(Exit.isFailure(exit)).toBe(true)
+    }))
 
   it.effect("invalid_grant gives LoginRequired and removes the refresh token", () =>
     Effect.gen(function*() {
