@@ -127,14 +127,15 @@ export type AuthenticationError = AuthApiError | NetworkError
 
 /**
  * The user must log in again: no credentials are stored, there is no refresh
- * token, the refresh token was rejected (`invalid_grant`, revoked, reused) or
- * the id_token needed for delegation has expired.
+ * token, the refresh token was rejected (`Rejected`: `invalid_grant`, revoked,
+ * reused; `login_required`, `mfa_required`), or the id_token needed for
+ * delegation is missing, expired or rejected.
  *
  * @since 0.1.0
  * @category errors
  */
 export class LoginRequired extends Data.TaggedError("LoginRequired")<{
-  readonly reason: "NoCredentials" | "NoRefreshToken" | "NoIdToken" | "IdTokenExpired" | "Rejected"
+  readonly reason: "NoCredentials" | "NoRefreshToken" | "NoIdToken" | "IdTokenExpired" | "IdTokenRejected" | "Rejected"
   readonly description: string
   readonly cause?: AuthApiError | undefined
 }> {

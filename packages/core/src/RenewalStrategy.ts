@@ -36,7 +36,8 @@ export declare namespace RenewalStrategy {
     /**
      * New credentials for `current`, for `scope`. The result may lack a
      * refresh token (the `Renewer` then keeps the current one). One call is
-     * one attempt.
+     * one attempt. Failing with an `AuthApiError` of code `invalid_grant`
+     * says that the refresh token was rejected: the `Renewer` then drops it.
      */
     readonly renew: (
       current: Credentials,
@@ -106,7 +107,23 @@ export const makeDelegation: Effect.Effect<RenewalStrategy.Service, never, Authe
             description: "the stored id_token has expired; delegation needs a valid one"
           })
         }
-        const delegation = yield* client.delegationWithIdToken(current.idToken, { scope: scope ?? current.scope })
+        // A rejection here is about the id_token, not the refresh token: it
+        // must not be taken for an `invalid_grant` of the refresh token.
+        const delegation = yield* client.delegationWithIdToken(current.idToken, { scope: scope ?? current.scope }).pipe(
+          Effect.catchIf(
+            (error) =>
+              error._tag === "AuthApiError" &&
+              (error.status === 401 || error.code === "invalid_grant" || error.code === "invalid_token"),
+            (error) =>
+              Effect.fail(
+                new LoginRequired({
+                  reason: "IdTokenRejected",
+                  description: error.message,
+                  cause: error._tag === "AuthApiError" ? error : undefined
+                })
+              )
+          )
+        )
         return new Credentials({
           ...current,
           accessToken: delegation.idToken,

@@ -164,8 +164,17 @@ export const make = (
     remember(initial)
     const state = yield* SubscriptionRef.make(initial)
 
+    // Counts what this renewer learnt of the store, so that a read started
+    // before a write cannot bring back what the write replaced.
+    let version = 0
     const publish = (credentials: Option.Option<Credentials>) =>
-      Effect.zipRight(Effect.sync(() => remember(credentials)), SubscriptionRef.set(state, credentials))
+      Effect.zipRight(
+        Effect.sync(() => {
+          version++
+          remember(credentials)
+        }),
+        SubscriptionRef.set(state, credentials)
+      )
 
     // What a read of the store found: remembered, and published when it is
     // not what this renewer knew (another process renewed, saved or cleared).
@@ -328,7 +337,7 @@ export const make = (
           }
           const renewed = yield* restore(renewWithPolicy(current, request.scope, onSlow)).pipe(
             Effect.tapError((error) =>
-              error._tag === "LoginRequired" && error.cause instanceof AuthApiError &&
+              error._tag === "LoginRequired" && error.reason === "Rejected" && error.cause instanceof AuthApiError &&
                 error.cause.code === "invalid_grant"
                 ? dropRefreshToken(current)
                 : Effect.void
@@ -450,8 +459,10 @@ export const make = (
 
     const hasValid = (minTtl?: Duration.DurationInput) =>
       Effect.gen(function*() {
+        // read without the lock: a renewal may finish meanwhile
+        const before = version
         const stored = yield* store.get(key)
-        yield* observe(stored)
+        if (version === before) yield* observe(stored)
         if (Option.isNone(stored)) return false
         if (stored.value.refreshToken !== undefined) return true
         return stored.value.isValidAt(yield* DateTime.now, minTtl ?? defaultMinTtl)

@@ -446,6 +446,44 @@ describe("Renewer edge cases", () => {
       expect(yield* tokenRequests).toBe(2)
     }).pipe(Effect.provide(Fixtures.layerMemory({ emulator: { accessTokenLifetime: "1 minute" } }))))
 
+  it.effect("a hasValid read that overlaps a renewal does not bring back the replaced credentials", () => {
+    let slowReads = false
+    const slowStore = Layer.effect(
+      TokenStore.TokenStore,
+      Effect.map(TokenStore.makeMemory, (store) => ({
+        ...store,
+        get: (key: string) =>
+          Effect.flatMap(
+            store.get(key),
+            (found) => slowReads ? Effect.as(Effect.sleep("1 second"), found) : Effect.succeed(found)
+          )
+      }))
+    )
+    return Effect.gen(function*() {
+      const login = yield* loggedIn()
+      const renewer = yield* Renewer.Renewer
+      slowReads = true
+      const check = yield* Effect.fork(renewer.hasValid())
+      yield* Effect.yieldNow()
+      slowReads = false
+      const renewed = yield* renewer.get({ forceRefresh: true })
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(check)
+      const got = yield* renewer.get()
+      expect(value(got.accessToken)).toBe(value(renewed.accessToken))
+      expect(value(got.accessToken)).not.toBe(value(login.accessToken))
+    }).pipe(
+      Effect.provide(
+        Renewer.layer().pipe(
+          Layer.provideMerge(slowStore),
+          Layer.provideMerge(RenewalStrategy.refreshToken),
+          Layer.provideMerge(Fixtures.layerClient()),
+          Layer.provideMerge(Emulator.layerMemory())
+        )
+      )
+    )
+  })
+
   it.effect("an entry that cannot be read does not block clear", () => {
     const unreadable = Layer.effect(
       TokenStore.TokenStore,
@@ -531,6 +569,23 @@ describe("Renewer with the delegation strategy", () => {
       expect(renewed.isValidAt(yield* DateTime.now)).toBe(true)
       const emulator = yield* Emulator.Emulator
       expect((yield* emulator.counters).requests.delegation).toBe(1)
+    }).pipe(
+      Effect.provide(Fixtures.layerMemory({
+        strategy: "delegation",
+        emulator: { accessTokenLifetime: "1 hour", idTokenLifetime: "10 hours" }
+      }))
+    ))
+
+  it.effect("a rejected id_token gives LoginRequired and keeps the refresh token", () =>
+    Effect.gen(function*() {
+      const login = yield* loggedIn({ scope: "openid email offline_access" })
+      yield* TestClock.adjust("2 hours")
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.faultOn("delegation", Fault.status(401, { error: "invalid_grant", description: "bad id_token" }))
+      const renewer = yield* Renewer.Renewer
+      const error = yield* Effect.flip(renewer.get())
+      expect(error._tag === "LoginRequired" && error.reason).toBe("IdTokenRejected")
+      expect(value((yield* stored).refreshToken)).toBe(value(login.refreshToken))
     }).pipe(
       Effect.provide(Fixtures.layerMemory({
         strategy: "delegation",
