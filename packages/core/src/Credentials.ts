@@ -23,9 +23,11 @@ export const TokenType: Schema.transform<typeof Schema.NonEmptyTrimmedString, ty
     encode: (s) => s
   })
 
+const maxExpiresIn = 100 * 365 * 24 * 3600
+
 /**
- * A lifetime in seconds: a finite, non-negative number, or a string holding
- * one.
+ * A lifetime in seconds: a finite, non-negative number (at most a century, so
+ * that the expiry stays a valid date), or a string holding one.
  *
  * @since 0.1.0
  * @category schemas
@@ -33,7 +35,7 @@ export const TokenType: Schema.transform<typeof Schema.NonEmptyTrimmedString, ty
 export const ExpiresIn: Schema.Schema<number, number | string> = Schema.Union(
   Schema.Number,
   Schema.NumberFromString
-).pipe(Schema.finite(), Schema.nonNegative())
+).pipe(Schema.finite(), Schema.nonNegative(), Schema.lessThanOrEqualTo(maxExpiresIn))
 
 /**
  * A token as it travels: a non-empty string, `Redacted` once decoded.
@@ -154,8 +156,10 @@ export const StoredJson: Schema.Schema<Credentials, string> = Schema.parseJson(C
  * @since 0.1.0
  * @category codecs
  */
-export const encodeJson: (credentials: Credentials) => Effect.Effect<string, ParseResult.ParseError> = Schema
-  .encode(StoredJson)
+export const encodeJson = (credentials: Credentials): Effect.Effect<string, ParseResult.ParseError> =>
+  Effect.suspend(() => encodeStored(credentials))
+
+const encodeStored = Schema.encode(StoredJson)
 
 /**
  * @since 0.1.0

@@ -93,14 +93,18 @@ const describeParseError = (error: ParseResult.ParseError): string => {
  */
 export const json: TokenCodec.Service = {
   encode: (key, credentials) =>
-    Effect.mapError(
-      Credentials.encodeJson(credentials),
-      (error) =>
+    Effect.suspend(() => Credentials.encodeJson(credentials)).pipe(
+      Effect.mapError((error) =>
         new StoreError({
           operation: "encode",
           key,
           description: `credentials could not be encoded${describeParseError(error)}`
         })
+      ),
+      // a value the schema accepts but JSON cannot hold (an out-of-range date)
+      Effect.catchAllDefect(() =>
+        Effect.fail(new StoreError({ operation: "encode", key, description: "credentials hold a value out of range" }))
+      )
     ),
   decode: (key, stored) =>
     Effect.mapError(

@@ -75,6 +75,19 @@ const expectInvalidConfiguration = <A, E>(effect: Effect.Effect<A, E>) =>
 
 describe("TokenCodec", () => {
   describe("json", () => {
+    it.effect("credentials with an out-of-range expiry fail to encode with a StoreError, not a defect", () =>
+      Effect.gen(function*() {
+        const broken = new Credentials({
+          ...credentials,
+          expiresAt: DateTime.add(DateTime.unsafeMake(0), { seconds: 1e13 })
+        }, true)
+        const exit = yield* Effect.exit(TokenCodec.json.encode("k", broken))
+        assert.isTrue(Exit.isFailure(exit) && Cause.isFailType(exit.cause))
+        if (Exit.isFailure(exit) && Cause.isFailType(exit.cause)) {
+          assert.strictEqual(exit.cause.error._tag, "StoreError")
+        }
+      }))
+
     it.effect.prop(
       "round-trips any credentials",
       { credentials: Credentials, key: Schema.String },
