@@ -173,6 +173,12 @@ export const make = (
     const clientId = options.clientId
     const secret = options.clientSecret
     const basic = secret !== undefined && options.clientAuthentication === "client_secret_basic"
+    for (const path of [options.tokenPath, options.delegationPath, options.revokePath]) {
+      // a path is appended to the base URL: one without a leading slash could change the host
+      if (path !== undefined && !/^\/[^/\\]/.test(path)) {
+        return yield* new InvalidConfiguration({ description: `endpoint path "${path}" must start with a single "/"` })
+      }
+    }
     const tokenUrl = base + (options.tokenPath ?? "/oauth/token")
     const delegationUrl = base + (options.delegationPath ?? "/delegation")
     const revokeUrl = base + (options.revokePath ?? "/oauth/revoke")
@@ -199,6 +205,7 @@ export const make = (
     }
 
     const send = <A>(
+      token: Redacted.Redacted<string>,
       request: HttpClientRequest.HttpClientRequest,
       onSuccess: (status: number, body: Either.Either<unknown, string>) => Effect.Effect<A, AuthApiError>
     ): Effect.Effect<A, AuthenticationError> =>
@@ -225,11 +232,18 @@ export const make = (
                 reason: "Timeout",
                 description: `no answer to ${request.method} ${request.url} within ${Duration.format(timeout)}`
               })
-          })
+          }),
+        // A server (or a proxy) may echo what it was sent: never into an error.
+        Effect.mapError((error) =>
+          error._tag === "AuthApiError"
+            ? Wire.scrub(error, secret === undefined ? [Wire.reveal(token)] : [Wire.reveal(token), Wire.reveal(secret)])
+            : error
+        )
       )
 
     const renewAuth = (refreshToken: Redacted.Redacted<string>, renew?: AuthenticationClient.RenewAuthOptions) =>
       send(
+        refreshToken,
         form(tokenUrl, {
           ...renew?.parameters,
           ...(renew?.scope === undefined ? {} : { scope: renew.scope }),
@@ -257,6 +271,7 @@ export const make = (
       body.grant_type = JwtBearerGrantType
       body[field] = Wire.reveal(token)
       return send(
+        token,
         HttpClientRequest.post(delegationUrl).pipe(
           HttpClientRequest.acceptJson,
           HttpClientRequest.bodyUnsafeJson(body)
@@ -267,7 +282,7 @@ export const make = (
     }
 
     const revoke = (refreshToken: Redacted.Redacted<string>) =>
-      send(form(revokeUrl, { token: Wire.reveal(refreshToken) }), () => Effect.void)
+      send(refreshToken, form(revokeUrl, { token: Wire.reveal(refreshToken) }), () => Effect.void)
 
     return AuthenticationClient.of({
       baseUrl: base,

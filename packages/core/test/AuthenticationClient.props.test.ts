@@ -93,6 +93,37 @@ describe("AuthenticationClient with arbitrary answers", () => {
   )
 })
 
+describe("AuthenticationClient with a server that echoes what it was sent", () => {
+  it.effect("the token and the client secret never reach the error", () =>
+    Effect.gen(function*() {
+      const clientSecret = "client-secret-never-shown"
+      const echo = JSON.stringify({
+        error: `bad_${secret}`,
+        error_description: `refresh_token=${secret}&client_secret=${clientSecret} rejected`
+      })
+      const client = yield* AuthenticationClient.make({
+        domain: "tenant.example.com",
+        clientId: "client",
+        clientSecret: Redacted.make(clientSecret)
+      }).pipe(
+        Effect.provideService(
+          HttpClient.HttpClient,
+          HttpClient.make((request) =>
+            Effect.succeed(HttpClientResponse.fromWeb(request, new Response(echo, { status: 400 })))
+          )
+        )
+      )
+      for (const call of calls(client)) {
+        const error = yield* Effect.flip(call)
+        for (const text of [error.message, String(error), JSON.stringify(error)]) {
+          expect(text).not.toContain(secret)
+          expect(text).not.toContain(clientSecret)
+        }
+        expect(error.message).toContain("<redacted>")
+      }
+    }))
+})
+
 describe("AuthenticationClient configuration", () => {
   const domain = (value: string) =>
     Effect.runSyncExit(AuthenticationClient.baseUrl(value)).pipe(
@@ -112,4 +143,18 @@ describe("AuthenticationClient configuration", () => {
     expect(domain("https://user:pass@tenant.auth0.com")).toBe("invalid")
     expect(domain("not a host")).toBe("invalid")
   })
+
+  it.effect("endpoint paths must start with a single slash", () =>
+    Effect.gen(function*() {
+      const make = (tokenPath: string) =>
+        AuthenticationClient.make({ domain: "tenant.example.com", clientId: "c", tokenPath }).pipe(
+          Effect.provideService(HttpClient.HttpClient, HttpClient.make(() => Effect.never)),
+          Effect.map((client) => client.baseUrl),
+          Effect.orElseSucceed(() => "invalid")
+        )
+      expect(yield* make("/custom/token")).toBe("https://tenant.example.com")
+      expect(yield* make("oauth/token")).toBe("invalid")
+      expect(yield* make("//evil.example/token")).toBe("invalid")
+      expect(yield* make(".evil.example/token")).toBe("invalid")
+    }))
 })

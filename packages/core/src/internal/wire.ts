@@ -136,3 +136,18 @@ export const decodeBody = <A, I>(
   )
   return invalid(`HTTP ${status}: missing or invalid ${[...paths].join(", ")}`)
 }
+
+/**
+ * Removes the secrets a request carried from what the server said about it.
+ *
+ * @internal
+ */
+export const scrub = (error: AuthApiError, secrets: ReadonlyArray<string>): AuthApiError => {
+  const clean = (text: string) =>
+    secrets.reduce((t, secret) => secret.length === 0 ? t : t.split(secret).join("<redacted>"), text)
+  const code = clean(error.code)
+  const description = clean(error.description)
+  return code === error.code && description === error.description
+    ? error
+    : new AuthApiError({ status: error.status, code, description, retryAfter: error.retryAfter })
+}
