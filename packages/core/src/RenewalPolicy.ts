@@ -17,13 +17,18 @@ import type { AuthenticationError } from "./AuthError.js"
  */
 export interface Policy {
   /**
-   * The delays between attempts. Only transient failures are retried (see
-   * `AuthError.isTransient`), and never sooner than a `Retry-After` asks.
+   * The delays between attempts. Only answered transient failures and
+   * transport errors are retried (see `AuthError.isTransient`), never sooner
+   * than a `Retry-After` asks, never past the deadline.
    */
   readonly retry: Schedule.Schedule<unknown, AuthenticationError>
-  /** How long one attempt may take; a slower one fails as a timeout (transient). */
+  /**
+   * How long callers wait for one unanswered request: then they fail with a
+   * transient timeout, while the request goes on (it may have rotated the
+   * refresh token) and a late answer is saved.
+   */
   readonly attemptTimeout: Duration.Duration
-  /** How long a renewal may take, retries included. */
+  /** How long a renewal may take, retries included; only then is a request abandoned. */
   readonly deadline: Duration.Duration
   /** How much lifetime credentials must have left, when a `get` does not say. */
   readonly minTtl: Duration.Duration
