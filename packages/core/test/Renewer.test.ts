@@ -193,14 +193,7 @@ describe("Renewer", () => {
       expect(error.message).not.toContain(value(unsaved!.refreshToken)!)
       expect(JSON.stringify(error)).not.toContain(value(unsaved!.refreshToken)!)
     }).pipe(
-      Effect.provide(
-        Renewer.layer().pipe(
-          Layer.provideMerge(flakyStore),
-          Layer.provideMerge(RenewalStrategy.refreshToken),
-          Layer.provideMerge(Fixtures.layerClient()),
-          Layer.provideMerge(Emulator.layerMemory())
-        )
-      )
+      Effect.provide(Fixtures.layerMemory({ store: flakyStore }))
     )
   })
 
@@ -473,14 +466,7 @@ describe("Renewer edge cases", () => {
       expect(value(got.accessToken)).toBe(value(renewed.accessToken))
       expect(value(got.accessToken)).not.toBe(value(login.accessToken))
     }).pipe(
-      Effect.provide(
-        Renewer.layer().pipe(
-          Layer.provideMerge(slowStore),
-          Layer.provideMerge(RenewalStrategy.refreshToken),
-          Layer.provideMerge(Fixtures.layerClient()),
-          Layer.provideMerge(Emulator.layerMemory())
-        )
-      )
+      Effect.provide(Fixtures.layerMemory({ store: slowStore }))
     )
   })
 
@@ -499,14 +485,7 @@ describe("Renewer edge cases", () => {
       expect(error._tag).toBe("RenewalFailed")
       expect(error.message).toContain("removed locally")
     }).pipe(
-      Effect.provide(
-        Renewer.layer().pipe(
-          Layer.provideMerge(unreadable),
-          Layer.provideMerge(RenewalStrategy.refreshToken),
-          Layer.provideMerge(Fixtures.layerClient()),
-          Layer.provideMerge(Emulator.layerMemory())
-        )
-      )
+      Effect.provide(Fixtures.layerMemory({ store: unreadable }))
     )
   })
 

@@ -100,6 +100,8 @@ export const layerMemory = (options: {
   readonly renewer?: Renewer.Options | undefined
   readonly policy?: RenewalPolicy.Options | undefined
   readonly strategy?: "refreshToken" | "delegation" | undefined
+  /** The token store: a memory store unless given (e.g. one that fails on demand). */
+  readonly store?: Layer.Layer<TokenStore.TokenStore> | undefined
 } = {}): Layer.Layer<
   | Renewer.Renewer
   | TokenStore.TokenStore
@@ -110,7 +112,7 @@ export const layerMemory = (options: {
 > =>
   Renewer.layer(options.renewer).pipe(
     Layer.provideMerge(options.strategy === "delegation" ? RenewalStrategy.delegation : RenewalStrategy.refreshToken),
-    Layer.provideMerge(TokenStore.layerMemory),
+    Layer.provideMerge(options.store ?? TokenStore.layerMemory),
     Layer.provideMerge(layerClient()),
     Layer.provideMerge(Emulator.layerMemory(options.emulator)),
     Layer.provide(RenewalPolicy.layer(options.policy ?? {}))
