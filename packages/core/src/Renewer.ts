@@ -325,8 +325,9 @@ export const make = (
           const current = stored.value
           const before = yield* DateTime.now
           if (satisfies(current, request, before)) return current
+          const scoped = request.scope !== undefined && !sameScope(request.scope, current.scope)
           if (
-            !request.forceRefresh && lastLifetimeMillis !== undefined &&
+            !request.forceRefresh && !scoped && lastLifetimeMillis !== undefined &&
             Duration.toMillis(request.minTtl) >= lastLifetimeMillis
           ) {
             return yield* ttlUnreachable(
@@ -344,7 +345,6 @@ export const make = (
             )
           )
           const next = merge(current, renewed)
-          const scoped = request.scope !== undefined && !sameScope(request.scope, current.scope)
           if (!scoped) {
             yield* saveRenewed(next)
           } else if (
@@ -355,7 +355,8 @@ export const make = (
             yield* saveRenewed(new Credentials({ ...current, refreshToken: renewed.refreshToken }, true))
           }
           const now = yield* DateTime.now
-          lastLifetimeMillis = DateTime.toEpochMillis(renewed.expiresAt) - DateTime.toEpochMillis(now)
+          // only renewals of the stored login's scope say what its renewals bring
+          if (!scoped) lastLifetimeMillis = DateTime.toEpochMillis(renewed.expiresAt) - DateTime.toEpochMillis(now)
           if (!next.isValidAt(now, request.minTtl)) {
             return yield* ttlUnreachable(
               next.ttl(now),

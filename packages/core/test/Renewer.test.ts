@@ -470,6 +470,28 @@ describe("Renewer edge cases", () => {
     )
   })
 
+  it.effect("a short lifetime seen for another scope does not stop renewals of the login's scope", () =>
+    Effect.gen(function*() {
+      const renewer = yield* Renewer.Renewer
+      yield* renewer.save(yield* Fixtures.credentials({ refreshToken: "r", scope: "openid email", ttl: "0 millis" }))
+      const scoped = yield* Effect.flip(renewer.get({ scope: "openid", minTtl: "2 minutes" }))
+      expect(scoped._tag === "RenewalFailed" && scoped.reason).toBe("TtlUnreachable")
+      const got = yield* renewer.get({ minTtl: "2 minutes" })
+      expect(got.ttl(yield* DateTime.now)).toEqual(Duration.hours(1))
+    }).pipe(
+      Effect.provide(
+        Renewer.layer().pipe(
+          Layer.provideMerge(TokenStore.layerMemory),
+          Layer.provideMerge(
+            Fixtures.strategyFrom((current, { scope }) =>
+              Fixtures.credentials({ ttl: scope === undefined ? "1 hour" : "1 minute", ...(scope ? { scope } : {}) })
+                .pipe(Effect.map((next) => Credentials.merge(current, next)))
+            )
+          )
+        )
+      )
+    ))
+
   it.effect("an entry that cannot be read does not block clear", () => {
     const unreadable = Layer.effect(
       TokenStore.TokenStore,
