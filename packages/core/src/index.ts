@@ -18,6 +18,11 @@ export * as AuthenticationClient from "./AuthenticationClient.js"
 /**
  * @since 0.1.0
  */
+export * as AuthorizedClient from "./AuthorizedClient.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Credentials from "./Credentials.js"
 
 /**

@@ -1,0 +1,96 @@
+/**
+ * An `HttpClient` for the APIs the credentials are for: it sends the access
+ * token from the `Renewer` as `Authorization: Bearer`, and on a 401 renews
+ * once and retries (only if the rejected token is still the current one).
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
+import * as Layer from "effect/Layer"
+import type { RenewerError } from "./AuthError.js"
+import type { Credentials } from "./Credentials.js"
+import { Renewer } from "./Renewer.js"
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class AuthorizedClient extends Context.Tag("@effect-renewal/core/AuthorizedClient")<
+  AuthorizedClient,
+  HttpClient.HttpClient.With<HttpClientError.HttpClientError | RenewerError>
+>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The `minTtl` of the credentials sent: the `Renewer`'s unless given. */
+  readonly minTtl?: Duration.DurationInput | undefined
+  /** The scope of the credentials sent: the stored login's unless given. */
+  readonly scope?: string | undefined
+}
+
+/**
+ * Wraps the `HttpClient` in context. A request goes out with the current
+ * access token; a 401 answer makes it renew (`forceRefresh`) once and send
+ * the request again, unless another caller already replaced the rejected
+ * token, in which case the request is sent again with the new one. A second
+ * 401 is returned as it is.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<
+  HttpClient.HttpClient.With<HttpClientError.HttpClientError | RenewerError>,
+  never,
+  HttpClient.HttpClient | Renewer
+> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const renewer = yield* Renewer
+    // without options, the Renewer's hot path
+    const get = options.minTtl === undefined && options.scope === undefined
+      ? () => renewer.get()
+      : () => renewer.get(options)
+
+    const send = (request: HttpClientRequest.HttpClientRequest, credentials: Credentials) =>
+      client.execute(HttpClientRequest.bearerToken(request, credentials.accessToken))
+
+    const execute = (
+      request: HttpClientRequest.HttpClientRequest
+    ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | RenewerError> =>
+      Effect.gen(function*() {
+        const credentials = yield* get()
+        const response = yield* send(request, credentials)
+        if (response.status !== 401) return response
+        const current = yield* get()
+        const next = Equal.equals(current.accessToken, credentials.accessToken)
+          ? yield* renewer.get({ ...options, forceRefresh: true })
+          : current
+        return yield* send(request, next)
+      })
+
+    return HttpClient.makeWith<never, never, HttpClientError.HttpClientError | RenewerError, never>(
+      (request) => Effect.flatMap(request, execute),
+      (request) => Effect.succeed(request)
+    )
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<AuthorizedClient, never, HttpClient.HttpClient | Renewer> =>
+  Layer.effect(AuthorizedClient, make(options))
