@@ -4,6 +4,7 @@
  */
 import { AuthenticationClient, Credentials, RenewalStrategy, Renewer, TokenStore } from "@effect-renewal/core"
 import { Emulator, Fixtures } from "@effect-renewal/testing"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -79,7 +80,10 @@ const hotPath = Effect.gen(function*() {
 
 // --- the stack over loopback ---------------------------------------------------
 
-const loopbackStack = (options: Emulator.Emulator.ServerOptions) =>
+const loopbackStack = (
+  options: Emulator.Emulator.ServerOptions,
+  httpClient: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerUndici
+) =>
   Renewer.layer().pipe(
     Layer.provideMerge(RenewalStrategy.refreshToken),
     Layer.provideMerge(TokenStore.layerMemory),
@@ -92,7 +96,7 @@ const loopbackStack = (options: Emulator.Emulator.ServerOptions) =>
         })
       ).pipe(Layer.orDie)
     ),
-    Layer.provideMerge(FetchHttpClient.layer),
+    Layer.provideMerge(httpClient),
     Layer.provideMerge(Emulator.layerServer(options))
   )
 
@@ -134,62 +138,68 @@ const singleFlight = Effect.gen(function*() {
 
 // --- 3. renewal cost ---------------------------------------------------------
 
-const renewalCost = Effect.gen(function*() {
-  const renewer = yield* Renewer.Renewer
-  const client = yield* AuthenticationClient.AuthenticationClient
-  const http = yield* HttpClient.HttpClient
-  const server = yield* Emulator.EmulatorServer
-  const emulator = yield* Emulator.Emulator
-  const login = yield* Fixtures.login()
-  yield* renewer.save(login)
-  const params = {
-    grant_type: "refresh_token",
-    client_id: emulator.clientId,
-    refresh_token: Redacted.value(login.refreshToken!)
-  }
-  const url = `${server.url}/oauth/token`
-  const variants: ReadonlyArray<readonly [string, () => Effect.Effect<unknown, unknown>]> = [
-    ["bare `fetch` + `JSON.parse`", () =>
-      Effect.promise(async () => {
-        const response = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
-          body: new URLSearchParams(params)
-        })
-        return JSON.parse(await response.text()) as unknown
-      })],
-    [
-      "`HttpClient` (FetchHttpClient) + `JSON.parse`",
-      () =>
-        http.execute(
-          HttpClientRequest.post(url).pipe(HttpClientRequest.acceptJson, HttpClientRequest.bodyUrlParams(params))
-        )
-          .pipe(Effect.flatMap((response) => response.text), Effect.map((text) => JSON.parse(text) as unknown))
-    ],
-    ["`AuthenticationClient.renewAuth`", () => client.renewAuth(login.refreshToken!)],
-    ["whole stack: `renewer.get({ forceRefresh: true })`", () => renewer.get({ forceRefresh: true })]
-  ]
-  const time = <A, E>(effect: Effect.Effect<A, E>) =>
-    Effect.map(Effect.timed(effect), ([duration]) => Duration.toMillis(duration))
-  const warmup = 100
-  const runs = 600
-  const samples = variants.map(() => [] as Array<number>)
-  for (let i = 0; i < warmup + runs; i++) {
-    // round robin, starting from a different variant each time
-    for (let j = 0; j < variants.length; j++) {
-      const k = (i + j) % variants.length
-      const ms = yield* time(variants[k]![1]())
-      if (i >= warmup) samples[k]!.push(ms)
+const renewalCost = (httpClient: Layer.Layer<HttpClient.HttpClient>, clientName: string) =>
+  Effect.gen(function*() {
+    const renewer = yield* Renewer.Renewer
+    const client = yield* AuthenticationClient.AuthenticationClient
+    const http = yield* HttpClient.HttpClient
+    const server = yield* Emulator.EmulatorServer
+    const emulator = yield* Emulator.Emulator
+    const login = yield* Fixtures.login()
+    yield* renewer.save(login)
+    const params = {
+      grant_type: "refresh_token",
+      client_id: emulator.clientId,
+      refresh_token: Redacted.value(login.refreshToken!)
     }
-  }
-  return { runs, medians: variants.map(([name], k) => ({ name, ms: median(samples[k]!) })) }
-}).pipe(Effect.provide(loopbackStack({ rotation: false })))
+    const url = `${server.url}/oauth/token`
+    const variants: ReadonlyArray<readonly [string, () => Effect.Effect<unknown, unknown>]> = [
+      ["bare `fetch` + `JSON.parse`", () =>
+        Effect.promise(async () => {
+          const response = await fetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+            body: new URLSearchParams(params)
+          })
+          return JSON.parse(await response.text()) as unknown
+        })],
+      [
+        `\`HttpClient\` (${clientName}) + \`JSON.parse\``,
+        () =>
+          http.execute(
+            HttpClientRequest.post(url).pipe(HttpClientRequest.acceptJson, HttpClientRequest.bodyUrlParams(params))
+          )
+            .pipe(Effect.flatMap((response) => response.text), Effect.map((text) => JSON.parse(text) as unknown))
+      ],
+      ["`AuthenticationClient.renewAuth`", () => client.renewAuth(login.refreshToken!)],
+      ["whole stack: `renewer.get({ forceRefresh: true })`", () => renewer.get({ forceRefresh: true })]
+    ]
+    const time = <A, E>(effect: Effect.Effect<A, E>) =>
+      Effect.map(Effect.timed(effect), ([duration]) => Duration.toMillis(duration))
+    const warmup = 100
+    const runs = 600
+    const samples = variants.map(() => [] as Array<number>)
+    for (let i = 0; i < warmup + runs; i++) {
+      // round robin, starting from a different variant each time
+      for (let j = 0; j < variants.length; j++) {
+        const k = (i + j) % variants.length
+        const ms = yield* time(variants[k]![1]())
+        if (i >= warmup) samples[k]!.push(ms)
+      }
+    }
+    return { runs, clientName, medians: variants.map(([name], k) => ({ name, ms: median(samples[k]!) })) }
+  }).pipe(Effect.provide(loopbackStack({ rotation: false }, httpClient)))
 
 // --- report ------------------------------------------------------------------
 
 // Each benchmark runs in a process of its own, so that none inherits the heap
 // another left behind.
-const sections = { hot: hotPath, flight: singleFlight, cost: renewalCost } as const
+const sections = {
+  hot: hotPath,
+  flight: singleFlight,
+  cost: renewalCost(NodeHttpClient.layerUndici, "NodeHttpClient.layerUndici"),
+  costFetch: renewalCost(FetchHttpClient.layer, "FetchHttpClient")
+} as const
 type Sections = typeof sections
 type Result<K extends keyof Sections> = Effect.Effect.Success<Sections[K]>
 
@@ -257,17 +267,23 @@ const report = () => {
   )
   say()
 
-  const cost = runSection("cost")
-  const bare = cost.medians[0]!.ms
   say("## Renewal cost over loopback HTTP, against a bare `fetch` + `JSON.parse`")
   say()
-  say(`Median of ${cost.runs} runs of each, round robin after a warm-up, the same emulator endpoint (no rotation).`)
+  say(
+    "The same emulator endpoint (no rotation), median of each after a warm-up, round robin; once with each of `@effect/platform`'s HTTP clients for Node. The stack is `renewer.get({ forceRefresh: true })`: lock, store read, the request through `HttpClient`, Schema decoding, merge, store write, and the watchdog of the attempt timeout and deadline."
+  )
   say()
-  say("| what | median ms | vs bare |")
-  say("| --- | ---: | ---: |")
-  for (const { ms, name } of cost.medians) say(`| ${name} | ${fmt(ms, 3)} | ${fmt(ms / bare, 2)}x |`)
-  say()
-  say(`Whole stack / bare: ${fmt(cost.medians[cost.medians.length - 1]!.ms / bare, 2)} (target: at most 1.15).`)
+  for (const cost of [runSection("cost"), runSection("costFetch")]) {
+    const bare = cost.medians[0]!.ms
+    say(`### With \`${cost.clientName}\` (${cost.runs} runs of each)`)
+    say()
+    say("| what | median ms | vs bare |")
+    say("| --- | ---: | ---: |")
+    for (const { ms, name } of cost.medians) say(`| ${name} | ${fmt(ms, 3)} | ${fmt(ms / bare, 2)}x |`)
+    say()
+    say(`Whole stack / bare: ${fmt(cost.medians[cost.medians.length - 1]!.ms / bare, 2)} (target: at most 1.15).`)
+    say()
+  }
 
   if (process.argv.includes("--write")) {
     const here = path.dirname(fileURLToPath(import.meta.url))

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
@@ -248,16 +249,39 @@ export const make = (
         const attempt = Effect.suspend(() => {
           const left = remaining()
           if (left <= 0) return Effect.fail(deadlineExceeded(last))
-          const bounded = Effect.timeoutFail(effect, { duration: left, onTimeout: () => deadlineExceeded(last) }).pipe(
-            Effect.tapError((error) =>
-              Effect.sync(() => (error._tag === "AuthApiError" || error._tag === "NetworkError") && (last = error))
+          // The request runs in a fiber of its own, watched by one timer: after
+          // `attemptTimeout` the timer lets the callers go, at the deadline it
+          // abandons the request. (Cheaper than nested timeouts on the path
+          // where the answer comes in time.)
+          return Effect.flatMap(Effect.fork(effect), (request) => {
+            const timer = left > attemptMillis
+              ? Effect.sleep(attemptMillis).pipe(
+                Effect.zipRight(Effect.suspend(() => onSlow(attemptTimedOut()))),
+                Effect.zipRight(Effect.sleep(left - attemptMillis))
+              )
+              : Effect.sleep(left)
+            return Effect.flatMap(
+              Effect.fork(Effect.zipRight(timer, Fiber.interrupt(request))),
+              (watchdog) =>
+                Effect.flatMap(
+                  Fiber.await(request),
+                  (exit): Effect.Effect<A, LoginRequired | AuthenticationError | RenewalFailed> => {
+                    watchdog.unsafeInterruptAsFork(FiberId.none)
+                    if (Exit.isSuccess(exit)) return Effect.succeed(exit.value)
+                    const failure = Cause.failureOption(exit.cause)
+                    if (Option.isSome(failure)) {
+                      const error = failure.value
+                      if (error._tag !== "LoginRequired") last = error
+                      return Effect.fail(error)
+                    }
+                    // abandoned at the deadline; a defect stays one
+                    return Cause.isInterruptedOnly(exit.cause)
+                      ? Effect.fail(deadlineExceeded(last))
+                      : Effect.failCause(exit.cause as Cause.Cause<never>)
+                  }
+                )
             )
-          )
-          if (left <= attemptMillis) return bounded
-          return Effect.flatMap(
-            Effect.fork(Effect.zipRight(Effect.sleep(attemptMillis), Effect.suspend(() => onSlow(attemptTimedOut())))),
-            (watchdog) => Effect.ensuring(bounded, Fiber.interrupt(watchdog))
-          )
+          })
         })
         const retryable = (error: LoginRequired | AuthenticationError | RenewalFailed): boolean =>
           (error._tag === "AuthApiError" || error._tag === "NetworkError") && isTransient(error) &&
