@@ -162,7 +162,7 @@ export class LoginRequired extends Data.TaggedError("LoginRequired")<{
  * @category errors
  */
 export class RenewalFailed extends Data.TaggedError("RenewalFailed")<{
-  readonly reason: "Transient" | "Unexpected" | "TtlUnreachable" | "Deadline"
+  readonly reason: "Transient" | "Unexpected" | "TtlUnreachable" | "Deadline" | "Shutdown"
   readonly description: string
   readonly cause?: AuthenticationError | undefined
 }> {

@@ -140,9 +140,12 @@ export const make = (
     // The credentials last read from or written to the store. A plain
     // reference: reading it takes no lock and looks up no service.
     let cached: Cached | undefined
-    // The lifetime of the last credentials a renewal brought: a minTtl at or
-    // above it cannot be met by renewing again.
-    let lastLifetimeMillis: number | undefined
+    // Per scope key ("" for the stored login's scope): the lifetime of the
+    // last credentials a renewal brought (a minTtl at or above it cannot be
+    // met by renewing again) and, for other scopes, the last credentials, kept
+    // in memory only.
+    const lifetimes = new Map<string, number>()
+    const scopedCredentials = new Map<string, Credentials>()
     let inflight:
       | {
         readonly deferred: Deferred.Deferred<Credentials, RenewerError>
@@ -350,15 +353,12 @@ export const make = (
           const before = yield* DateTime.now
           if (satisfies(current, request, before)) return current
           const scoped = request.scope !== undefined && !sameScope(request.scope, current.scope)
-          if (
-            !request.forceRefresh && !scoped && lastLifetimeMillis !== undefined &&
-            Duration.toMillis(request.minTtl) >= lastLifetimeMillis
-          ) {
-            return yield* ttlUnreachable(
-              Duration.millis(lastLifetimeMillis),
-              request.minTtl,
-              "no renewal was attempted"
-            )
+          const memo = scoped ? scopeKeyOf(request.scope) : ""
+          const kept = scoped ? scopedCredentials.get(memo) : undefined
+          if (kept !== undefined && satisfies(kept, request, before)) return kept
+          const lifetime = lifetimes.get(memo)
+          if (!request.forceRefresh && lifetime !== undefined && Duration.toMillis(request.minTtl) >= lifetime) {
+            return yield* ttlUnreachable(Duration.millis(lifetime), request.minTtl, "no renewal was attempted")
           }
           const renewed = yield* restore(renewWithPolicy(current, request.scope, onSlow)).pipe(
             Effect.tapError((error) =>
@@ -379,13 +379,13 @@ export const make = (
             yield* saveRenewed(new Credentials({ ...current, refreshToken: renewed.refreshToken }, true))
           }
           const now = yield* DateTime.now
-          // only renewals of the stored login's scope say what its renewals bring
-          if (!scoped) lastLifetimeMillis = DateTime.toEpochMillis(renewed.expiresAt) - DateTime.toEpochMillis(now)
+          lifetimes.set(memo, DateTime.toEpochMillis(renewed.expiresAt) - DateTime.toEpochMillis(now))
+          if (scoped) scopedCredentials.set(memo, next)
           if (!next.isValidAt(now, request.minTtl)) {
             return yield* ttlUnreachable(
               next.ttl(now),
               request.minTtl,
-              scoped ? "the credentials for that scope are not kept" : "the renewed credentials were saved"
+              scoped ? "they are kept in memory for that scope" : "the renewed credentials were saved"
             )
           }
           return next
@@ -395,24 +395,32 @@ export const make = (
     const scopeKeyOf = (scope: string | undefined): string =>
       scope === undefined ? "" : [...scopeSet(scope)].sort().join(" ")
 
-    const slow = (request: Request): Effect.Effect<Credentials, RenewerError> =>
+    const slow = (request: Request, fallback = true): Effect.Effect<Credentials, RenewerError> =>
       Effect.suspend(() => {
         const scopeKey = scopeKeyOf(request.scope)
         const current = inflight
         // Join a renewal in flight for the same scope (a forced refresh only
         // joins a forced one). If its outcome does not meet this caller's
-        // minTtl, this caller goes on its own: no caller gets credentials that
-        // do not satisfy its request.
+        // minTtl, this caller tries once more, through a shared flight again:
+        // no caller gets credentials that do not satisfy its request.
         if (current !== undefined && current.scope === scopeKey && (!request.forceRefresh || current.force)) {
+          const again = () => fallback ? slow({ ...request, forceRefresh: false }, false) : undefined
           return Deferred.await(current.deferred).pipe(
             Effect.matchEffect({
               onSuccess: (credentials) =>
                 credentials.isValidAt(DateTime.unsafeMake(clock.unsafeCurrentTimeMillis()), request.minTtl)
                   ? Effect.succeed(credentials)
-                  : lead({ ...request, forceRefresh: false }, scopeKey),
+                  : again() ??
+                    Effect.fail(
+                      ttlUnreachable(
+                        credentials.ttl(DateTime.unsafeMake(clock.unsafeCurrentTimeMillis())),
+                        request.minTtl,
+                        "no renewal was attempted"
+                      )
+                    ),
               onFailure: (error) =>
                 error._tag === "RenewalFailed" && error.reason === "TtlUnreachable"
-                  ? lead({ ...request, forceRefresh: false }, scopeKey)
+                  ? again() ?? Effect.fail(error)
                   : Effect.fail(error)
             })
           )
@@ -420,29 +428,42 @@ export const make = (
         return lead(request, scopeKey)
       })
 
+    const closed = Exit.fail(
+      new RenewalFailed({ reason: "Shutdown", description: "the Renewer's scope was closed: no renewal can run" })
+    )
+
     const lead = (request: Request, scopeKey: string): Effect.Effect<Credentials, RenewerError> =>
-      Effect.suspend(() => {
-        const deferred = Deferred.unsafeMake<Credentials, RenewerError>(FiberId.none)
-        const flight = { deferred, scope: scopeKey, force: request.forceRefresh }
-        inflight = flight
-        const settle = (exit: Exit.Exit<Credentials, RenewerError>) => {
-          if (inflight === flight) inflight = undefined
-          Deferred.unsafeDone(deferred, exit)
-        }
-        // A slow attempt lets the callers go; later callers start anew and
-        // wait for the store's lock, which the renewal still holds.
-        const onSlow = (error: RenewalFailed) => Effect.sync(() => settle(Exit.fail(error)))
-        // The renewal belongs to the layer's scope, not to the caller. The
-        // observer settles the callers however the fiber ends, even if the
-        // scope was already closed and the fiber never ran.
-        return Effect.flatMap(
-          Effect.forkIn(store.withLock(key, renewLocked(request, onSlow)), scope),
-          (fiber) => {
-            fiber.addObserver(settle)
-            return Deferred.await(deferred)
+      // Registering the flight and its observer is not interrupted half-way:
+      // a flight nobody settles would make every later caller wait forever.
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const deferred = Deferred.unsafeMake<Credentials, RenewerError>(FiberId.none)
+          const flight = { deferred, scope: scopeKey, force: request.forceRefresh }
+          inflight = flight
+          const settle = (exit: Exit.Exit<Credentials, RenewerError>) => {
+            if (inflight === flight) inflight = undefined
+            // the renewal fiber is only interrupted when the layer's scope closes
+            Deferred.unsafeDone(
+              deferred,
+              Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? closed : exit
+            )
           }
-        )
-      })
+          // A slow attempt lets the callers go; later callers start anew and
+          // wait for the store's lock, which the renewal still holds.
+          const onSlow = (error: RenewalFailed) => Effect.sync(() => settle(Exit.fail(error)))
+          // The renewal belongs to the layer's scope, not to the caller. The
+          // observer settles the callers however the fiber ends, even if the
+          // scope was already closed and the fiber never ran.
+          return Effect.flatMap(
+            // forked interruptible (the layer's scope may close), like the caller was
+            Effect.forkIn(restore(store.withLock(key, renewLocked(request, onSlow))), scope),
+            (fiber) => {
+              fiber.addObserver(settle)
+              return restore(Deferred.await(deferred))
+            }
+          )
+        })
+      )
 
     const get = (getOptions?: Renewer.GetOptions): Effect.Effect<Credentials, RenewerError> => {
       if (
@@ -457,9 +478,13 @@ export const make = (
         forceRefresh: getOptions.forceRefresh === true
       }
       return Effect.suspend(() => {
-        const now = clock.unsafeCurrentTimeMillis()
-        if (cached !== undefined && satisfies(cached.credentials, request, DateTime.unsafeMake(now))) {
-          return cached.success
+        const now = DateTime.unsafeMake(clock.unsafeCurrentTimeMillis())
+        if (cached !== undefined) {
+          if (satisfies(cached.credentials, request, now)) return cached.success
+          if (request.scope !== undefined && !sameScope(request.scope, cached.credentials.scope)) {
+            const kept = scopedCredentials.get(scopeKeyOf(request.scope))
+            if (kept !== undefined && satisfies(kept, request, now)) return Effect.succeed(kept)
+          }
         }
         return slow(request)
       })
@@ -473,12 +498,19 @@ export const make = (
         : slow(defaultRequest)
     )
 
+    // A new login (or none): what earlier renewals brought says nothing about it.
+    const forget = Effect.sync(() => {
+      lifetimes.clear()
+      scopedCredentials.clear()
+    })
+
+    // The write and what the renewer knows of it go together: an interrupted
+    // caller cannot leave the hot path serving what the store no longer holds.
     const save = (credentials: Credentials) =>
       store.withLock(
         key,
-        Effect.zipRight(store.set(key, credentials), publish(Option.some(credentials))).pipe(
-          // a new login: what earlier renewals brought says nothing about it
-          Effect.tap(() => Effect.sync(() => lastLifetimeMillis = undefined))
+        Effect.uninterruptible(
+          Effect.zipRight(store.set(key, credentials), Effect.zipRight(publish(Option.some(credentials)), forget))
         )
       )
 
@@ -510,8 +542,9 @@ export const make = (
               )
             )
             : undefined
-          yield* store.remove(key)
-          yield* publish(Option.none())
+          yield* Effect.uninterruptible(
+            Effect.zipRight(store.remove(key), Effect.zipRight(publish(Option.none()), forget))
+          )
           if (revocation !== undefined && revocation._tag === "Left") {
             return yield* new RenewalFailed({
               reason: revocation.left.reason,

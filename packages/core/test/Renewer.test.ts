@@ -334,9 +334,75 @@ describe("Renewer", () => {
       yield* renewer.save(yield* Fixtures.login().pipe(Effect.provide(context)))
       yield* TestClock.adjust("2 hours")
       yield* Scope.close(scope, Exit.void)
-      const exit = yield* Effect.exit(renewer.get())
-      expect(Exit.isFailure(exit)).toBe(true)
+      const error = yield* Effect.flip(renewer.get())
+      expect(error._tag === "RenewalFailed" && error.reason).toBe("Shutdown")
     }))
+
+  it.effect("a caller interrupted while it starts a renewal does not leave later callers waiting forever", () =>
+    Effect.gen(function*() {
+      yield* loggedIn()
+      yield* TestClock.adjust("2 hours")
+      const renewer = yield* Renewer.Renewer
+      const spin = (n: number): Effect.Effect<void> =>
+        n <= 0 ? Effect.void : Effect.flatMap(Effect.void, () => spin(n - 1))
+      // the caller yields at every op count; interrupt it at each point of the start of a renewal
+      for (let k = 0; k < 200; k++) {
+        const caller = yield* Effect.fork(Effect.zipRight(spin(k), renewer.get({ forceRefresh: true })))
+        yield* Effect.yieldNow()
+        yield* Fiber.interruptFork(caller)
+      }
+      const later = yield* Effect.fork(renewer.get({ forceRefresh: true }))
+      yield* TestClock.adjust("5 minutes")
+      expect(Option.isSome(yield* Fiber.poll(later))).toBe(true)
+    }).pipe(Effect.withMaxOpsBeforeYield(64), Effect.provide(Fixtures.layerMemory())))
+
+  it.effect("an interrupted clear still leaves the renewer knowing the store is empty", () => {
+    const slowRemove = Layer.effect(
+      TokenStore.TokenStore,
+      Effect.map(TokenStore.makeMemory, (store) => ({
+        ...store,
+        // the entry is gone at once; the call returns later (like a directory sync)
+        remove: (key: string) => Effect.zipRight(store.remove(key), Effect.sleep("1 second"))
+      }))
+    )
+    return Effect.gen(function*() {
+      yield* loggedIn()
+      const renewer = yield* Renewer.Renewer
+      const clearing = yield* Effect.fork(renewer.clear())
+      yield* TestClock.adjust("100 millis")
+      yield* Fiber.interruptFork(clearing)
+      yield* TestClock.adjust("2 seconds")
+      const error = yield* Effect.flip(renewer.get())
+      expect(error._tag === "LoginRequired" && error.reason).toBe("NoCredentials")
+    }).pipe(Effect.provide(Fixtures.layerMemory({ store: slowRemove })))
+  })
+
+  it.effect("credentials for another scope are kept in memory: repeated gets make one request", () =>
+    Effect.gen(function*() {
+      yield* loggedIn({ scope: "openid email offline_access" })
+      const renewer = yield* Renewer.Renewer
+      for (let i = 0; i < 5; i++) yield* renewer.get({ scope: "openid offline_access" })
+      expect(yield* tokenRequests).toBe(1)
+      // a new login forgets them
+      yield* loggedIn({ scope: "openid email offline_access" })
+      yield* renewer.get({ scope: "openid offline_access" })
+      expect(yield* tokenRequests).toBe(2)
+    }).pipe(Effect.provide(Fixtures.layerMemory())))
+
+  it.effect("concurrent gets whose minTtl cannot be met for another scope still make one request", () =>
+    Effect.gen(function*() {
+      yield* loggedIn({ scope: "openid email offline_access" })
+      const renewer = yield* Renewer.Renewer
+      const results = yield* Effect.all(
+        Array.from(
+          { length: 20 },
+          () => Effect.either(renewer.get({ scope: "openid offline_access", minTtl: "2 hours" }))
+        ),
+        { concurrency: "unbounded" }
+      )
+      expect(results.every((r) => r._tag === "Left")).toBe(true)
+      expect(yield* tokenRequests).toBe(1)
+    }).pipe(Effect.provide(Fixtures.layerMemory())))
 
   it.effect("invalid_grant gives LoginRequired and removes the refresh token", () =>
     Effect.gen(function*() {
