@@ -46,6 +46,12 @@ export class AuthApiError extends Data.TaggedError("AuthApiError")<{
   readonly code: string
   readonly description: string
   readonly retryAfter?: Duration.Duration | undefined
+  /**
+   * The grant the request presented, when the client knows it: an
+   * `invalid_grant` rejects that one. Absent, a refresh token is assumed (the
+   * `refresh_token` grant).
+   */
+  readonly presented?: Presented | undefined
 }> {
   /**
    * @since 0.1.0
@@ -60,6 +66,14 @@ export class AuthApiError extends Data.TaggedError("AuthApiError")<{
     return `HTTP ${this.status} ${this.code}: ${this.description}${retry}`
   }
 }
+
+/**
+ * Which grant a request presented to the server.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Presented = "refresh_token" | "id_token"
 
 /**
  * The code of an {@link AuthApiError} whose body could not be understood:
@@ -126,16 +140,32 @@ export class InvalidConfiguration extends Data.TaggedError("InvalidConfiguration
 export type AuthenticationError = AuthApiError | NetworkError
 
 /**
- * The user must log in again: no credentials are stored, there is no refresh
- * token, the refresh token was rejected (`Rejected`: `invalid_grant`, revoked,
- * reused; `login_required`, `mfa_required`), or the id_token needed for
- * delegation is missing, expired or rejected.
+ * The user must log in again:
+ *
+ * - `NoCredentials`: nothing is stored;
+ * - `NoRefreshToken`: the stored credentials cannot be renewed;
+ * - `RefreshTokenRejected`: the server rejected the refresh token
+ *   (`invalid_grant`: expired, revoked, reused). The only reason that makes
+ *   the `Renewer` drop the stored refresh token;
+ * - `ActionRequired`: the server wants the user (`mfa_required`,
+ *   `login_required`, `consent_required`, `interaction_required`,
+ *   `access_denied`); the refresh token is kept;
+ * - `NoIdToken`, `IdTokenExpired`, `IdTokenRejected`: the id_token that
+ *   delegation needs is missing, expired or rejected; the refresh token is
+ *   kept.
  *
  * @since 0.1.0
  * @category errors
  */
 export class LoginRequired extends Data.TaggedError("LoginRequired")<{
-  readonly reason: "NoCredentials" | "NoRefreshToken" | "NoIdToken" | "IdTokenExpired" | "IdTokenRejected" | "Rejected"
+  readonly reason:
+    | "NoCredentials"
+    | "NoRefreshToken"
+    | "RefreshTokenRejected"
+    | "ActionRequired"
+    | "NoIdToken"
+    | "IdTokenExpired"
+    | "IdTokenRejected"
   readonly description: string
   readonly cause?: AuthApiError | undefined
 }> {
@@ -153,16 +183,35 @@ export class LoginRequired extends Data.TaggedError("LoginRequired")<{
 }
 
 /**
- * Renewal failed for a reason that may go away: the network, a timeout, a
- * 5xx, a 429, or credentials that cannot satisfy the asked `minTtl`. The
- * stored credentials are untouched (or, for `TtlUnreachable`, replaced by the
- * ones just received).
+ * Renewal failed, and the user need not log in again:
+ *
+ * - `Transient`: the network, a timeout, a 5xx, a 429 outlived the policy;
+ * - `Deadline`: the renewal did not finish within the policy's deadline;
+ * - `Unexpected`: an answer the library cannot act on (a bad request, an
+ *   unknown client, an unreadable body): a configuration problem;
+ * - `TtlUnreachable`: renewed credentials live shorter than the asked `minTtl`
+ *   (they were saved);
+ * - `AudienceMismatch`: an audience was asked and the access token is for
+ *   another one (the refresh token's policy does not allow it); nothing was
+ *   handed out;
+ * - `InvalidRequest`: an option of the call is unusable;
+ * - `Shutdown`: the `Renewer`'s scope was closed.
+ *
+ * The stored credentials are untouched, except that a rotated refresh token
+ * is always saved.
  *
  * @since 0.1.0
  * @category errors
  */
 export class RenewalFailed extends Data.TaggedError("RenewalFailed")<{
-  readonly reason: "Transient" | "Unexpected" | "TtlUnreachable" | "Deadline" | "Shutdown"
+  readonly reason:
+    | "Transient"
+    | "Unexpected"
+    | "TtlUnreachable"
+    | "Deadline"
+    | "Shutdown"
+    | "AudienceMismatch"
+    | "InvalidRequest"
   readonly description: string
   readonly cause?: AuthenticationError | undefined
 }> {
@@ -222,6 +271,86 @@ export type RenewerError = LoginRequired | RenewalFailed | StoreError
 export const isAuthError = (u: unknown): u is AuthApiError | NetworkError | RenewerError | InvalidConfiguration =>
   Predicate.hasProperty(u, TypeId)
 
+/**
+ * What a failure of the `AuthenticationClient` means for the caller; the one
+ * place where answers are classified:
+ *
+ * | answer | meaning |
+ * | --- | --- |
+ * | no answer: transport error, timeout | `Transient` |
+ * | HTTP 408, 429, 5xx except 501 | `Transient` |
+ * | `invalid_grant` for a refresh token | `RefreshTokenRejected` |
+ * | `invalid_grant`, `invalid_token` or HTTP 401 for an id_token | `IdTokenRejected` |
+ * | `mfa_required`, `login_required`, `consent_required`, `interaction_required`, `access_denied`, `invalid_token` | `ActionRequired` |
+ * | anything else (`invalid_request`, `invalid_client`, `invalid_scope`, an unreadable body, ...) | `Unexpected` |
+ *
+ * The `Renewer` answers `RefreshTokenRejected`, `IdTokenRejected` and
+ * `ActionRequired` with {@link LoginRequired} of that reason, `Transient` by
+ * retrying and then {@link RenewalFailed} `Transient`, and `Unexpected` with
+ * {@link RenewalFailed} `Unexpected`. Only `RefreshTokenRejected` drops the
+ * stored refresh token.
+ *
+ * @since 0.2.0
+ * @category classification
+ */
+export const classify = (error: AuthenticationError): Classification => {
+  if (error._tag === "NetworkError") return "Transient"
+  const { code, presented, status } = error
+  if (status === 408 || status === 429 || (status >= 500 && status <= 599 && status !== 501)) return "Transient"
+  if (presented === "id_token" && (code === "invalid_grant" || code === "invalid_token" || status === 401)) {
+    return "IdTokenRejected"
+  }
+  if (code === "invalid_grant") return "RefreshTokenRejected"
+  if (actionCodes.has(code)) return "ActionRequired"
+  return "Unexpected"
+}
+
+/**
+ * @since 0.2.0
+ * @category classification
+ */
+export type Classification =
+  | "RefreshTokenRejected"
+  | "IdTokenRejected"
+  | "ActionRequired"
+  | "Transient"
+  | "Unexpected"
+
+const actionCodes: ReadonlySet<string> = new Set([
+  "mfa_required",
+  "a0.mfa_required",
+  "login_required",
+  "consent_required",
+  "interaction_required",
+  "access_denied",
+  "invalid_token"
+])
+
+/**
+ * The error the `Renewer` gives for a failure of the `AuthenticationClient`,
+ * by {@link classify}.
+ *
+ * @since 0.2.0
+ * @category classification
+ */
+export const toRenewerError = (error: AuthenticationError): LoginRequired | RenewalFailed => {
+  const kind = classify(error)
+  switch (kind) {
+    case "Transient":
+    case "Unexpected":
+      return new RenewalFailed({ reason: kind, description: error.message, cause: error })
+    default:
+      return new LoginRequired({
+        reason: kind,
+        description: error.message,
+        ...(error._tag === "AuthApiError" ? { cause: error } : {})
+      })
+  }
+}
+
+const isAuthenticationError = (u: unknown): u is AuthenticationError =>
+  u instanceof AuthApiError || u instanceof NetworkError
+
 const apiError = (u: unknown): Option.Option<AuthApiError> =>
   u instanceof AuthApiError
     ? Option.some(u)
@@ -233,7 +362,8 @@ const hasCode = (u: unknown, ...codes: ReadonlyArray<string>): boolean =>
   Option.match(apiError(u), { onNone: () => false, onSome: (e) => codes.includes(e.code) })
 
 /**
- * The refresh token (or grant) was rejected: `invalid_grant`.
+ * The server rejected a grant with `invalid_grant` (on the `Renewer`'s
+ * errors: the `LoginRequired` it caused).
  *
  * @since 0.1.0
  * @category predicates
@@ -241,14 +371,16 @@ const hasCode = (u: unknown, ...codes: ReadonlyArray<string>): boolean =>
 export const isInvalidGrant = (u: unknown): boolean => hasCode(u, "invalid_grant")
 
 /**
- * The user must log in again: a {@link LoginRequired}, or an
- * {@link AuthApiError} saying `login_required` or `invalid_grant`.
+ * The user must log in again: a {@link LoginRequired}, or a client error that
+ * the `Renewer` answers with one (see {@link classify}).
  *
  * @since 0.1.0
  * @category predicates
  */
 export const isLoginRequired = (u: unknown): boolean =>
-  u instanceof LoginRequired || hasCode(u, "login_required", "invalid_grant")
+  u instanceof LoginRequired || (isAuthenticationError(u) && loginKinds.has(classify(u)))
+
+const loginKinds: ReadonlySet<Classification> = new Set(["RefreshTokenRejected", "IdTokenRejected", "ActionRequired"])
 
 /**
  * Multi-factor authentication is required (`mfa_required`).
@@ -280,13 +412,11 @@ export const isNetworkError = (u: unknown): boolean =>
   u instanceof NetworkError || (u instanceof RenewalFailed && u.cause instanceof NetworkError)
 
 /**
- * A failure worth retrying: transport errors, timeouts, and the statuses 408,
- * 429 and 5xx (except 501). Definitive OAuth errors are never transient.
+ * A client error worth retrying (see {@link classify}): transport errors,
+ * timeouts, and the statuses 408, 429 and 5xx (except 501). Definitive OAuth
+ * errors are never transient.
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isTransient = (u: unknown): boolean =>
-  u instanceof NetworkError ||
-  (u instanceof AuthApiError &&
-    (u.status === 408 || u.status === 429 || (u.status >= 500 && u.status <= 599 && u.status !== 501)))
+export const isTransient = (u: unknown): boolean => isAuthenticationError(u) && classify(u) === "Transient"

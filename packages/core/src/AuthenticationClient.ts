@@ -254,7 +254,7 @@ export const make = (
         (status, body) =>
           Effect.flatMap(
             Wire.decodeBody(Credentials.TokenResponse, status, body),
-            (body) => Credentials.fromTokenResponse(body, { requestedScope: renew?.scope })
+            Credentials.fromTokenResponse
           )
       )
 

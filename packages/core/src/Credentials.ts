@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Scope from "./internal/scope.js"
 
 /**
  * A token's type, compared case-insensitively: any spelling of `bearer`
@@ -99,17 +100,15 @@ export class TokenResponse extends Schema.Class<TokenResponse>("@effect-renewal/
 
 /**
  * Turns a token response into credentials, reading the receipt time from the
- * `Clock`. `scope` is the response's, or else the one that was asked for.
+ * `Clock`. `scope` is the response's, if it has one: the `Renewer` decides
+ * what a renewal without one stands for.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromTokenResponse = (
-  response: TokenResponse,
-  options?: { readonly requestedScope?: string | undefined }
-): Effect.Effect<Credentials> =>
+export const fromTokenResponse = (response: TokenResponse): Effect.Effect<Credentials> =>
   Effect.map(DateTime.now, (now) => {
-    const scope = response.scope ?? options?.requestedScope
+    const scope = response.scope
     // the fields were validated when the response was decoded
     return new Credentials({
       accessToken: response.accessToken,
@@ -123,7 +122,8 @@ export const fromTokenResponse = (
 
 /**
  * Credentials after a renewal: the new ones, keeping the previous refresh
- * token (and id_token, and scope) when the response did not bring one.
+ * token (and id_token) when the response did not bring one. The scope is the
+ * new credentials' own.
  *
  * @since 0.1.0
  * @category combinators
@@ -131,7 +131,7 @@ export const fromTokenResponse = (
 export const merge = (previous: Credentials, next: Credentials): Credentials => {
   const refreshToken = next.refreshToken ?? previous.refreshToken
   const idToken = next.idToken ?? previous.idToken
-  const scope = next.scope ?? previous.scope
+  const scope = next.scope
   // both sides are valid credentials already: no need to validate again
   return new Credentials({
     accessToken: next.accessToken,
@@ -175,17 +175,12 @@ export const decodeJson: (json: string) => Effect.Effect<Credentials, ParseResul
  * @since 0.1.0
  * @category utils
  */
-export const sameScope = (a: string | undefined, b: string | undefined): boolean => {
-  const sa = scopeSet(a)
-  const sb = scopeSet(b)
-  if (sa.size !== sb.size) return false
-  for (const s of sa) if (!sb.has(s)) return false
-  return true
-}
+export const sameScope: (a: string | undefined, b: string | undefined) => boolean = Scope.same
 
 /**
+ * The names of a scope, each once.
+ *
  * @since 0.1.0
  * @category utils
  */
-export const scopeSet = (scope: string | undefined): ReadonlySet<string> =>
-  new Set((scope ?? "").split(/\s+/).filter((s) => s.length > 0))
+export const scopeSet = (scope: string | undefined): ReadonlySet<string> => new Set(Scope.names(scope))

@@ -21,14 +21,14 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import {
-  AuthApiError,
   type AuthenticationError,
   isTransient,
   LoginRequired,
   NetworkError,
   RenewalFailed,
   type RenewerError,
-  StoreError
+  StoreError,
+  toRenewerError as classifyError
 } from "./AuthError.js"
 import { Credentials, merge, sameScope, scopeSet } from "./Credentials.js"
 import { RenewalPolicy } from "./RenewalPolicy.js"
@@ -192,19 +192,8 @@ export const make = (
       !request.forceRefresh && credentials.isValidAt(now, request.minTtl) &&
       (request.scope === undefined || sameScope(request.scope, credentials.scope))
 
-    const toRenewerError = (error: LoginRequired | AuthenticationError | RenewalFailed): RenewerError => {
-      if (error._tag === "LoginRequired" || error._tag === "RenewalFailed") return error
-      if (error._tag === "NetworkError" || isTransient(error)) {
-        return new RenewalFailed({ reason: "Transient", description: error.message, cause: error })
-      }
-      if (
-        error.code === "invalid_grant" || error.code === "login_required" || error.code === "invalid_token" ||
-        error.code === "mfa_required" || error.code === "a0.mfa_required"
-      ) {
-        return new LoginRequired({ reason: "Rejected", description: error.message, cause: error })
-      }
-      return new RenewalFailed({ reason: "Unexpected", description: error.message, cause: error })
-    }
+    const toRenewerError = (error: LoginRequired | AuthenticationError | RenewalFailed): RenewerError =>
+      error._tag === "LoginRequired" || error._tag === "RenewalFailed" ? error : classifyError(error)
 
     const retrySchedule = Schedule.intersect(policy.retry, Schedule.identity<AuthenticationError>()).pipe(
       Schedule.modifyDelay(([, error], delay) =>
@@ -362,8 +351,7 @@ export const make = (
           }
           const renewed = yield* restore(renewWithPolicy(current, request.scope, onSlow)).pipe(
             Effect.tapError((error) =>
-              error._tag === "LoginRequired" && error.reason === "Rejected" && error.cause instanceof AuthApiError &&
-                error.cause.code === "invalid_grant"
+              error._tag === "LoginRequired" && error.reason === "RefreshTokenRejected"
                 ? dropRefreshToken(current)
                 : Effect.void
             )

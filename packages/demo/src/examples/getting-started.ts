@@ -55,10 +55,8 @@ export const clientFromOptions = (clientSecret: Redacted.Redacted<string>) =>
 export const saveLogin = (body: unknown) =>
   Effect.gen(function*() {
     const response = yield* Schema.decodeUnknown(Credentials.TokenResponse)(body)
-    // expiresAt = now (Clock) + expires_in; the scope is the response's, or the one asked for
-    const credentials = yield* Credentials.fromTokenResponse(response, {
-      requestedScope: "openid profile offline_access"
-    })
+    // expiresAt = now (Clock) + expires_in; the scope is the response's (renewals ask for it)
+    const credentials = yield* Credentials.fromTokenResponse(response)
     const renewer = yield* Renewer.Renewer
     yield* renewer.save(credentials)
   })
