@@ -32,8 +32,6 @@ export interface Policy {
   readonly deadline: Duration.Duration
   /** How much lifetime credentials must have left, when a `get` does not say. */
   readonly minTtl: Duration.Duration
-  /** How much lifetime an id_token must have left to be used for delegation. */
-  readonly idTokenLeeway: Duration.Duration
   /** A `Retry-After` longer than this is not waited for: the renewal fails. */
   readonly maxRetryAfter: Duration.Duration
 }
@@ -62,8 +60,7 @@ export const exponentialBackoff = (options: {
 
 /**
  * The defaults: 4 retries from 250ms doubling up to 10s, 10s per attempt, 30s
- * in all, a `minTtl` of 30s, 5s of leeway on id_tokens, and `Retry-After`
- * honoured up to 60s.
+ * in all, a `minTtl` of 30s, and `Retry-After` honoured up to 60s.
  *
  * @since 0.1.0
  * @category constants
@@ -73,7 +70,6 @@ export const defaultPolicy: Policy = {
   attemptTimeout: Duration.seconds(10),
   deadline: Duration.seconds(30),
   minTtl: Duration.seconds(30),
-  idTokenLeeway: Duration.seconds(5),
   maxRetryAfter: Duration.seconds(60)
 }
 
@@ -96,7 +92,6 @@ export interface Options {
   readonly attemptTimeout?: Duration.DurationInput | undefined
   readonly deadline?: Duration.DurationInput | undefined
   readonly minTtl?: Duration.DurationInput | undefined
-  readonly idTokenLeeway?: Duration.DurationInput | undefined
   readonly maxRetryAfter?: Duration.DurationInput | undefined
 }
 
@@ -111,7 +106,6 @@ export const make = (options: Options = {}): Policy => ({
   attemptTimeout: Duration.decode(options.attemptTimeout ?? defaultPolicy.attemptTimeout),
   deadline: Duration.decode(options.deadline ?? defaultPolicy.deadline),
   minTtl: Duration.decode(options.minTtl ?? defaultPolicy.minTtl),
-  idTokenLeeway: Duration.decode(options.idTokenLeeway ?? defaultPolicy.idTokenLeeway),
   maxRetryAfter: Duration.decode(options.maxRetryAfter ?? defaultPolicy.maxRetryAfter)
 })
 

@@ -7,13 +7,13 @@
  */
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { AuthenticationClient } from "./AuthenticationClient.js"
 import { type AuthenticationError, LoginRequired } from "./AuthError.js"
 import { Credentials } from "./Credentials.js"
 import * as Jwt from "./Jwt.js"
-import { RenewalPolicy } from "./RenewalPolicy.js"
 
 /**
  * @since 0.1.0
@@ -34,26 +34,52 @@ export declare namespace RenewalStrategy {
    */
   export interface Service {
     /**
-     * New credentials for `current`, for `scope`. The result may lack a
-     * refresh token (the `Renewer` then keeps the current one). One call is
-     * one attempt. Failing with an `AuthApiError` of code `invalid_grant`
-     * says that the refresh token was rejected: the `Renewer` then drops it.
+     * New credentials for `current`, for what the `Renewer` decided to ask
+     * (`RenewOptions`). The result may lack a refresh token (the `Renewer`
+     * then keeps the current one) and a scope (the `Renewer` then takes the
+     * asked one). One call is one attempt. Failures are reported as they
+     * are: the `Renewer` reads them with `AuthError.classify`.
      */
     readonly renew: (
       current: Credentials,
-      options: { readonly scope?: string | undefined }
+      options: RenewOptions
     ) => Effect.Effect<Credentials, LoginRequired | AuthenticationError>
     /** Revokes what `current` holds at the server (its refresh token), if anything. */
     readonly revoke: (current: Credentials) => Effect.Effect<void, AuthenticationError>
   }
 }
 
+/**
+ * What the `Renewer` asks a strategy for, decided once: every field is given,
+ * `undefined` when there is nothing to ask.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RenewOptions {
+  /** The scope to ask for (the login's, unless the caller asked another). */
+  readonly scope: string | undefined
+  /** The API the access token is for. */
+  readonly audience: string | undefined
+  /** Extra parameters of the request. */
+  readonly parameters: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface DelegationOptions {
+  /** How much lifetime the id_token must have left to be used: 5 seconds unless given. */
+  readonly idTokenLeeway?: Duration.DurationInput | undefined
+}
+
 const revokeWith = (client: AuthenticationClient.Service) => (current: Credentials) =>
   current.refreshToken === undefined ? Effect.void : client.revoke(current.refreshToken)
 
 /**
- * Renews with `AuthenticationClient.renewAuth`, asking for the stored scope
- * (the scope of the first login) unless the caller asked for another.
+ * Renews with `AuthenticationClient.renewAuth`, asking for the scope,
+ * audience and parameters the `Renewer` gives.
  *
  * @since 0.1.0
  * @category constructors
@@ -62,34 +88,35 @@ export const makeRefreshToken: Effect.Effect<RenewalStrategy.Service, never, Aut
   AuthenticationClient,
   (client) =>
     RenewalStrategy.of({
-      renew: (current, { scope }) =>
+      renew: (current, options) =>
         current.refreshToken === undefined
           ? Effect.fail(
             new LoginRequired({ reason: "NoRefreshToken", description: "the stored credentials have no refresh token" })
           )
-          : client.renewAuth(current.refreshToken, { scope: scope ?? current.scope }),
+          : client.renewAuth(current.refreshToken, options),
       revoke: revokeWith(client)
     })
 )
 
 /**
- * Renews with Auth0's legacy `/delegation` and the stored id_token. An
- * id_token that is missing, unreadable or expired (counting the policy's
- * `idTokenLeeway`) fails with `LoginRequired` without a request. The new
- * id_token becomes both the id_token and the bearer token (as in Auth0's
- * legacy flows), and its lifetime the credentials' expiry; the refresh token
- * and scope are kept.
+ * Renews with Auth0's legacy `/delegation` and the stored id_token (Auth0 has
+ * deprecated it, and new tenants cannot enable it: prefer
+ * {@link refreshToken}). An id_token that is missing, unreadable or expired
+ * (counting `idTokenLeeway`) fails with `LoginRequired` without a request.
+ * The `audience` is sent as delegation's `target`. The new id_token becomes
+ * both the id_token and the bearer token (as in Auth0's legacy flows), and its
+ * lifetime the credentials' expiry; the refresh token is kept.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeDelegation: Effect.Effect<RenewalStrategy.Service, never, AuthenticationClient> = Effect.gen(
-  function*() {
-    const client = yield* AuthenticationClient
-    // read once, like the Renewer: a policy provided to the layers applies
-    const policy = yield* RenewalPolicy
+export const makeDelegation = (
+  options: DelegationOptions = {}
+): Effect.Effect<RenewalStrategy.Service, never, AuthenticationClient> =>
+  Effect.map(AuthenticationClient, (client) => {
+    const leeway = Duration.decode(options.idTokenLeeway ?? Duration.seconds(5))
     return RenewalStrategy.of({
-      renew: Effect.fnUntraced(function*(current, { scope }) {
+      renew: Effect.fnUntraced(function*(current, { audience, parameters, scope }) {
         if (current.idToken === undefined) {
           return yield* new LoginRequired({
             reason: "NoIdToken",
@@ -100,43 +127,29 @@ export const makeDelegation: Effect.Effect<RenewalStrategy.Service, never, Authe
           Jwt.decode(current.idToken),
           () => new LoginRequired({ reason: "NoIdToken", description: "the stored id_token cannot be read" })
         )
-        const now = yield* DateTime.now
-        if (Jwt.isExpired(claims, now, policy.idTokenLeeway)) {
+        if (Jwt.isExpired(claims, yield* DateTime.now, leeway)) {
           return yield* new LoginRequired({
             reason: "IdTokenExpired",
             description: "the stored id_token has expired; delegation needs a valid one"
           })
         }
-        // A rejection here is about the id_token, not the refresh token: it
-        // must not be taken for an `invalid_grant` of the refresh token.
-        const delegation = yield* client.delegationWithIdToken(current.idToken, { scope: scope ?? current.scope }).pipe(
-          Effect.catchIf(
-            (error) =>
-              error._tag === "AuthApiError" &&
-              (error.status === 401 || error.code === "invalid_grant" || error.code === "invalid_token"),
-            (error) =>
-              Effect.fail(
-                new LoginRequired({
-                  reason: "IdTokenRejected",
-                  description: error.message,
-                  cause: error._tag === "AuthApiError" ? error : undefined
-                })
-              )
-          )
-        )
+        const delegation = yield* client.delegationWithIdToken(current.idToken, {
+          scope,
+          target: audience,
+          parameters
+        })
+        const { refreshToken } = current
         return new Credentials({
-          ...current,
           accessToken: delegation.idToken,
           idToken: delegation.idToken,
           tokenType: delegation.tokenType,
           expiresAt: delegation.expiresAt,
-          ...(scope === undefined ? {} : { scope })
+          ...(refreshToken === undefined ? {} : { refreshToken })
         }, true)
       }),
       revoke: revokeWith(client)
     })
-  }
-)
+  })
 
 /**
  * @since 0.1.0
@@ -151,7 +164,6 @@ export const refreshToken: Layer.Layer<RenewalStrategy, never, AuthenticationCli
  * @since 0.1.0
  * @category layers
  */
-export const delegation: Layer.Layer<RenewalStrategy, never, AuthenticationClient> = Layer.effect(
-  RenewalStrategy,
-  makeDelegation
-)
+export const delegation = (
+  options?: DelegationOptions
+): Layer.Layer<RenewalStrategy, never, AuthenticationClient> => Layer.effect(RenewalStrategy, makeDelegation(options))

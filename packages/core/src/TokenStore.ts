@@ -67,7 +67,8 @@ export declare namespace TokenStore {
      */
     readonly set: (key: string, credentials: Credentials) => Effect.Effect<void, StoreError>
     /**
-     * Removes what is stored under `key`; removing a missing entry succeeds.
+     * Removes what is stored under `key`, and under every key derived from it
+     * (see {@link derivedKey}); removing a missing entry succeeds.
      */
     readonly remove: (key: string) => Effect.Effect<void, StoreError>
     /**
@@ -81,6 +82,36 @@ export declare namespace TokenStore {
     readonly withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
   }
 }
+
+const separator = "\u0000"
+
+/**
+ * The key of an entry that belongs to a session: the `Renewer` keeps the API
+ * credentials of a session (another audience or scope) under
+ * `derivedKey(sessionKey, name)`, so that they survive a restart and are
+ * shared like the session's own entry, and `remove(sessionKey)` removes them
+ * with it. A session key must not contain U+0000, which separates the two
+ * parts.
+ *
+ * @since 0.2.0
+ * @category keys
+ */
+export const derivedKey = (sessionKey: string, name: string): string => `${sessionKey}${separator}${name}`
+
+/**
+ * The session key an entry's key belongs to: the key itself, or the session
+ * key of a {@link derivedKey}.
+ *
+ * @since 0.2.0
+ * @category keys
+ */
+export const sessionKeyOf = (key: string): string => {
+  const at = key.indexOf(separator)
+  return at === -1 ? key : key.slice(0, at)
+}
+
+const isDerivedFrom = (key: string, sessionKey: string): boolean =>
+  key.length > sessionKey.length && key.startsWith(sessionKey) && key[sessionKey.length] === separator
 
 // ---------------------------------------------------------------------------
 // memory
@@ -99,7 +130,8 @@ export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.gen(function
   return TokenStore.of({
     get: (key) => Effect.map(Ref.get(entries), HashMap.get(key)),
     set: (key, credentials) => Ref.update(entries, HashMap.set(key, credentials)),
-    remove: (key) => Ref.update(entries, HashMap.remove(key)),
+    remove: (key) =>
+      Ref.update(entries, (map) => HashMap.filter(map, (_, stored) => stored !== key && !isDerivedFrom(stored, key))),
     withLock: lock.withLock
   })
 })
@@ -143,6 +175,9 @@ const randomSuffix = (): string => Encoding.encodeHex(globalThis.crypto.getRando
  *
  * - The file name is the SHA-256 of the session key in hex plus `.token`: a
  *   key never acts as a path (`../x`, `/etc/x` stay inside the directory).
+ *   An entry derived from a session (see {@link derivedKey}) is
+ *   `<session hash>.<SHA-256 of its key>.token`, so that removing the session
+ *   finds it.
  * - Entries are owner-only (`0o600`) and written atomically: to a temporary
  *   file in the same directory (`0o600`), synced, then renamed over the
  *   entry. A crash or a failure mid-write leaves the previous entry intact
@@ -168,8 +203,16 @@ export const makeFileSystem = (
 
     yield* ensureDirectory(fs, directory)
 
-    const fileOf = (operation: StoreError["operation"], key: string): Effect.Effect<string, StoreError> =>
-      Effect.map(sha256Hex(operation, key), (hash) => path.join(directory, `${hash}.token`))
+    const fileOf = (operation: StoreError["operation"], key: string): Effect.Effect<string, StoreError> => {
+      const session = sessionKeyOf(key)
+      return session === key
+        ? Effect.map(sha256Hex(operation, key), (hash) => path.join(directory, `${hash}.token`))
+        : Effect.zipWith(
+          sha256Hex(operation, session),
+          sha256Hex(operation, key),
+          (prefix, hash) => path.join(directory, `${prefix}.${hash}.token`)
+        )
+    }
 
     const get = (key: string): Effect.Effect<Option.Option<Credentials>, StoreError> =>
       fileOf("get", key).pipe(
@@ -212,17 +255,30 @@ export const makeFileSystem = (
         yield* writeAtomically(key, file, contents)
       })
 
+    const removeFile = (key: string) => (file: string) =>
+      fs.remove(file).pipe(
+        Effect.catchIf(isNotFound, () => Effect.void),
+        Effect.mapError(platformErrorToStoreError("remove", key))
+      )
+
+    // A session's own entry goes last: a failure part-way leaves it, and a
+    // later `remove` finds what is left.
     const remove = (key: string): Effect.Effect<void, StoreError> =>
-      Effect.flatMap(fileOf("remove", key), (file) =>
-        fs.remove(file).pipe(
-          Effect.catchIf(isNotFound, () => Effect.void),
-          Effect.mapError(platformErrorToStoreError("remove", key))
-        ))
+      sessionKeyOf(key) !== key
+        ? Effect.flatMap(fileOf("remove", key), removeFile(key))
+        : Effect.gen(function*() {
+          const prefix = `${yield* sha256Hex("remove", key)}.`
+          const names = yield* fs.readDirectory(directory).pipe(Effect.mapError(platformErrorToStoreError("remove", key)))
+          for (const name of names) {
+            if (name.startsWith(prefix) && name.endsWith(".token")) yield* removeFile(key)(path.join(directory, name))
+          }
+          yield* Effect.flatMap(fileOf("remove", key), removeFile(key))
+        })
 
     // One lock per entry, keyed by (directory, session key): the entry file is
     // a function of both.
     const withLock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
-      fileLocks.withLock(`${directory}\u0000${key}`, effect)
+      fileLocks.withLock(`${directory}${separator}${key}`, effect)
 
     return TokenStore.of({ get, set, remove, withLock })
   })

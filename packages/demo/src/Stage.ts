@@ -40,7 +40,6 @@ export const emulatorOptions: Emulator.Emulator.ServerOptions = {
 export const policy: Layer.Layer<RenewalPolicy.RenewalPolicy> = RenewalPolicy.layer({
   retry: RenewalPolicy.exponentialBackoff({ base: "100 millis", max: "1 second", retries: 5 }),
   minTtl: settings.minTtl,
-  idTokenLeeway: "1 second",
   attemptTimeout: "5 seconds",
   deadline: "10 seconds",
   maxRetryAfter: "5 seconds"

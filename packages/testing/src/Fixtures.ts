@@ -99,7 +99,12 @@ export const layerMemory = (options: {
   readonly emulator?: Emulator.Emulator.Options | undefined
   readonly renewer?: Renewer.Options | undefined
   readonly policy?: RenewalPolicy.Options | undefined
-  readonly strategy?: "refreshToken" | "delegation" | undefined
+  /** The strategy: `refreshToken` unless given; `"delegation"` is `RenewalStrategy.delegation()`. */
+  readonly strategy?:
+    | "refreshToken"
+    | "delegation"
+    | Layer.Layer<RenewalStrategy.RenewalStrategy, never, AuthenticationClient.AuthenticationClient>
+    | undefined
   /** The token store: a memory store unless given (e.g. one that fails on demand). */
   readonly store?: Layer.Layer<TokenStore.TokenStore> | undefined
 } = {}): Layer.Layer<
@@ -111,7 +116,13 @@ export const layerMemory = (options: {
   | HttpClient.HttpClient
 > =>
   Renewer.layer(options.renewer).pipe(
-    Layer.provideMerge(options.strategy === "delegation" ? RenewalStrategy.delegation : RenewalStrategy.refreshToken),
+    Layer.provideMerge(
+      options.strategy === "delegation"
+        ? RenewalStrategy.delegation()
+        : options.strategy === undefined || options.strategy === "refreshToken"
+        ? RenewalStrategy.refreshToken
+        : options.strategy
+    ),
     Layer.provideMerge(options.store ?? TokenStore.layerMemory),
     Layer.provideMerge(layerClient()),
     Layer.provideMerge(Emulator.layerMemory(options.emulator)),

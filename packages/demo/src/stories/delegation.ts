@@ -29,10 +29,10 @@ export const delegation: Story = {
   name: "delegation",
   expected: "delegation +1, token +0",
   run: (check) =>
-    withRenewer(key, RenewalStrategy.delegation, (renewer) =>
+    withRenewer(key, RenewalStrategy.delegation({ idTokenLeeway: "1 second" }), (renewer) =>
       Effect.gen(function*() {
         const login = yield* logIn(renewer, { username: "bob", scope: "openid profile offline_access" })
-        yield* say(`   Bob logs in (session "${key}", RenewalStrategy.delegation): ${describeTokens(login)}.`)
+        yield* say(`   Bob logs in (session "${key}", RenewalStrategy.delegation()): ${describeTokens(login)}.`)
         if (login.idToken === undefined) {
           yield* check(false, "the login brought an id_token")
           return "no id_token at login"

@@ -1,0 +1,237 @@
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import {
+  type AuthenticationError,
+  LoginRequired,
+  RenewalFailed,
+  type RenewerError,
+  StoreError,
+  toRenewerError
+} from "../AuthError.js"
+import { Credentials, merge } from "../Credentials.js"
+import * as Jwt from "../Jwt.js"
+import type { RenewalStrategy } from "../RenewalStrategy.js"
+import { derivedKey, type TokenStore } from "../TokenStore.js"
+import type { Knowledge } from "./knowledge.js"
+import type { Runner } from "./policy.js"
+import * as Scope from "./scope.js"
+
+/**
+ * What a `get` asks for, resolved once: the target (the login's own
+ * credentials, or API credentials for an audience and scope), the `minTtl`
+ * in millis, whether to renew whatever is stored, and extra parameters of the
+ * token request.
+ *
+ * @internal
+ */
+export interface Request {
+  readonly audience: string | undefined
+  /** The scope asked; `undefined`: the login's. */
+  readonly scope: string | undefined
+  readonly minTtl: number
+  readonly forceRefresh: boolean
+  readonly parameters: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * Where a request's credentials live: the login's own entry (`name`
+ * undefined), or the API credentials of (audience, scope), kept under a key
+ * derived from the session key. `scope` is the effective scope to ask for.
+ *
+ * @internal
+ */
+export interface Target {
+  readonly name: string | undefined
+  readonly audience: string | undefined
+  readonly scope: string | undefined
+}
+
+/**
+ * The target of `request` for a login of scope `loginScope`. A request is for
+ * the login when it names no audience and no other scope (as a set); the
+ * login's credentials are never replaced by API credentials.
+ *
+ * @internal
+ */
+export const target = (request: Request, loginScope: string | undefined): Target => {
+  if (request.audience === undefined && (request.scope === undefined || Scope.same(request.scope, loginScope))) {
+    return { name: undefined, audience: undefined, scope: loginScope }
+  }
+  const scope = request.scope === undefined ? loginScope : Scope.normalize(request.scope)
+  return {
+    name: `api:${JSON.stringify([request.audience ?? null, Scope.key(scope)])}`,
+    audience: request.audience,
+    scope
+  }
+}
+
+/** Whether `credentials` meet `request` at `now` (epoch millis). @internal */
+export const satisfies = (credentials: Credentials, request: Request, now: number): boolean =>
+  !request.forceRefresh && DateTime.toEpochMillis(credentials.expiresAt) - request.minTtl > now
+
+/**
+ * The renewal itself, run inside the store's lock for the session key:
+ * re-read (another renewer, maybe in another process, may have renewed),
+ * re-check, renew under the policy, save, publish.
+ *
+ * Only the reads and the wait for the server can be interrupted: once an
+ * answer is in, it is saved. A rotated refresh token goes to the session's
+ * own entry before anything else is decided. Only a `LoginRequired` of reason
+ * `RefreshTokenRejected` drops the stored refresh token.
+ *
+ * @internal
+ */
+export interface Renewal {
+  readonly renew: (
+    request: Request,
+    release: (error: RenewalFailed) => void
+  ) => Effect.Effect<Credentials, RenewerError>
+}
+
+/** @internal */
+export const make = (options: {
+  readonly key: string
+  readonly store: TokenStore.Service
+  readonly strategy: RenewalStrategy.Service
+  readonly knowledge: Knowledge
+  readonly runner: Runner
+}): Renewal => {
+  const { key, knowledge, runner, store, strategy } = options
+
+  const saveLogin = (credentials: Credentials) =>
+    store.set(key, credentials).pipe(
+      Effect.mapError((error) => new StoreError({ ...error, unsaved: credentials })),
+      Effect.tap(() => knowledge.publish(credentials))
+    )
+
+  // A definitive rejection of the refresh token: drop it, keep the rest. If
+  // that write fails, the caller still learns that a login is required.
+  const dropRefreshToken = (login: Credentials) => {
+    if (login.refreshToken === undefined) return Effect.void
+    const { refreshToken: _, ...rest } = login
+    const kept = new Credentials(rest, true)
+    return Effect.zipRight(store.set(key, kept), Effect.sync(() => knowledge.publish(kept))).pipe(
+      Effect.catchAll((error) => Effect.logWarning("could not drop a rejected refresh token", error.message))
+    )
+  }
+
+  const renewed = (
+    login: Credentials,
+    to: Target,
+    request: Request,
+    release: (error: RenewalFailed) => void
+  ): Effect.Effect<Credentials, RenewerError> =>
+    runner.run(
+      strategy.renew(login, { scope: to.scope, audience: to.audience, parameters: request.parameters }),
+      release
+    ).pipe(
+      Effect.mapError((error: LoginRequired | AuthenticationError | RenewalFailed) =>
+        error._tag === "AuthApiError" || error._tag === "NetworkError" ? toRenewerError(error) : error
+      ),
+      Effect.tapError((error) =>
+        error._tag === "LoginRequired" && error.reason === "RefreshTokenRejected"
+          ? dropRefreshToken(login)
+          : Effect.void
+      )
+    )
+
+  const renew = (request: Request, release: (error: RenewalFailed) => void) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const stored = yield* restore(store.get(key))
+        knowledge.observe(stored)
+        if (Option.isNone(stored)) return yield* noCredentials()
+        const login = stored.value
+        const to = target(request, login.scope)
+        const entry = to.name === undefined ? key : derivedKey(key, to.name)
+        const memo = to.name ?? ""
+        const before = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        if (to.name === undefined) {
+          if (satisfies(login, request, before)) return login
+        } else {
+          const kept = Option.getOrUndefined(yield* restore(store.get(entry)))
+          knowledge.setApi(to.name, kept)
+          if (kept !== undefined && satisfies(kept, request, before)) return kept
+        }
+        const lifetime = knowledge.lifetime(memo)
+        if (!request.forceRefresh && lifetime !== undefined && request.minTtl >= lifetime) {
+          return yield* ttlUnreachable(lifetime, request.minTtl, "no renewal was attempted")
+        }
+
+        const fresh = yield* renewed(login, to, request, release)
+        const scope = Scope.normalize(fresh.scope) ?? to.scope
+        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        knowledge.setLifetime(memo, DateTime.toEpochMillis(fresh.expiresAt) - now)
+        let result: Credentials
+        if (to.name === undefined) {
+          result = withScope(merge(login, fresh), scope)
+          yield* saveLogin(result)
+        } else {
+          // The login keeps its own scope and audience; only a rotated refresh
+          // token is taken over, and it is saved whatever else is wrong.
+          if (fresh.refreshToken !== undefined && !sameToken(fresh.refreshToken, login.refreshToken)) {
+            yield* saveLogin(new Credentials({ ...login, refreshToken: fresh.refreshToken }, true))
+          }
+          if (to.audience !== undefined) yield* checkAudience(fresh, to.audience)
+          const { refreshToken: _, ...api } = withScope(fresh, scope)
+          result = new Credentials(api, true)
+          yield* store.set(entry, result).pipe(
+            Effect.mapError((error) => new StoreError({ ...error, unsaved: result }))
+          )
+          knowledge.setApi(to.name, result)
+        }
+        if (DateTime.toEpochMillis(result.expiresAt) - request.minTtl <= now) {
+          return yield* ttlUnreachable(
+            Math.max(0, DateTime.toEpochMillis(result.expiresAt) - now),
+            request.minTtl,
+            "the renewed credentials were saved"
+          )
+        }
+        return result
+      })
+    )
+
+  return { renew }
+}
+
+const noCredentials = () => new LoginRequired({ reason: "NoCredentials", description: "no credentials are stored" })
+
+/** @internal */
+export const ttlUnreachable = (lifetime: number, minTtl: number, what: string): RenewalFailed =>
+  new RenewalFailed({
+    reason: "TtlUnreachable",
+    description: `renewed credentials live ${
+      Duration.format(Duration.millis(lifetime))
+    }, which cannot meet a minTtl of ${Duration.format(Duration.millis(minTtl))}; ${what}`
+  })
+
+const withScope = (credentials: Credentials, scope: string | undefined): Credentials => {
+  if (credentials.scope === scope) return credentials
+  const { scope: _, ...rest } = credentials
+  return new Credentials(scope === undefined ? rest : { ...rest, scope }, true)
+}
+
+const sameToken = (a: Redacted.Redacted<string>, b: Redacted.Redacted<string> | undefined) =>
+  b !== undefined && Redacted.value(a) === Redacted.value(b)
+
+// Auth0 answers an audience the refresh token's policy does not allow with a
+// token for its default audience: never hand that out as the asked one. An
+// access token that is not a JWT cannot be checked and is taken as it is.
+const checkAudience = (credentials: Credentials, audience: string): Effect.Effect<void, RenewalFailed> =>
+  Effect.flatMap(Effect.either(Jwt.decode(credentials.accessToken)), (claims) => {
+    if (Either.isLeft(claims) || claims.right.aud === undefined) return Effect.void
+    const aud = claims.right.aud
+    if (typeof aud === "string" ? aud === audience : aud.includes(audience)) return Effect.void
+    return Effect.fail(
+      new RenewalFailed({
+        reason: "AudienceMismatch",
+        description: `an access token for ${JSON.stringify(audience)} was asked, and the server issued one for ${
+          JSON.stringify(aud)
+        }: the refresh token's policy does not allow that audience`
+      })
+    )
+  })

@@ -1,0 +1,211 @@
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import { classify, RenewalFailed, type RenewerError, type StoreError } from "../AuthError.js"
+import type { Credentials } from "../Credentials.js"
+import { RenewalPolicy } from "../RenewalPolicy.js"
+import { RenewalStrategy } from "../RenewalStrategy.js"
+import type * as Renewer from "../Renewer.js"
+import { TokenStore } from "../TokenStore.js"
+import * as Knowledge from "./knowledge.js"
+import * as Policy from "./policy.js"
+import * as Renewal from "./renewal.js"
+import * as SingleFlight from "./singleFlight.js"
+import * as Timers from "./timers.js"
+
+const maxMillis = 100 * 365 * 24 * 3600 * 1000
+
+const invalid = (description: string) => new RenewalFailed({ reason: "InvalidRequest", description })
+
+const shutdown = () =>
+  new RenewalFailed({ reason: "Shutdown", description: "the Renewer's scope was closed: no renewal can run" })
+
+/** A `minTtl` option in millis, or why it cannot be used. @internal */
+export const decodeMinTtl = (input: unknown, name = "minTtl"): number | RenewalFailed => {
+  const decoded = Duration.decodeUnknown(input)
+  if (Option.isNone(decoded)) return invalid(`${name} is not a duration`)
+  const millis = Duration.toMillis(decoded.value)
+  return Number.isFinite(millis) && millis >= 0 && millis <= maxMillis
+    ? millis
+    : invalid(`${name} must be a finite duration of at most 100 years`)
+}
+
+/** @internal */
+export const make = (options: Renewer.Options = {}) =>
+  Effect.gen(function*() {
+    const key = options.key ?? "default"
+    const store = yield* TokenStore
+    const strategy = yield* RenewalStrategy
+    const policy = yield* RenewalPolicy
+    const defaultMinTtl = Duration.toMillis(Duration.decode(options.minTtl ?? policy.minTtl))
+    // captured once, so that the hot path reads time synchronously (under a
+    // TestClock, the TestClock)
+    const clock = yield* Effect.clock
+    const scope = yield* Effect.scope
+    const now = () => clock.unsafeCurrentTimeMillis()
+
+    // what the store held when the layer was built (a store that cannot be
+    // read now is read again by the first `get`)
+    const initial = yield* Effect.orElseSucceed(store.get(key), () => Option.none<Credentials>())
+    const knowledge = Knowledge.make(initial, defaultMinTtl, now)
+    const flights = SingleFlight.make<Credentials, RenewerError>(scope, shutdown)
+    const runner = Policy.make(policy, clock, Timers.make(clock, scope))
+    const renewal = Renewal.make({ key, store, strategy, knowledge, runner })
+
+    const flightKey = (request: Renewal.Request) =>
+      request.audience === undefined && request.scope === undefined
+        ? ""
+        : JSON.stringify([request.audience ?? null, request.scope ?? null])
+
+    const lead = (request: Renewal.Request, flight: string) =>
+      flights.start(flight, (started) =>
+        store.withLock(key, renewal.renew(request, (error) => started.release(Exit.fail(error)))))
+
+    // Joins a renewal in flight for the same target (a forced refresh only a
+    // forced one). If its outcome does not meet this caller's minTtl, this
+    // caller tries once more, through a shared flight again: no caller gets
+    // credentials that do not satisfy its request.
+    const slow = (request: Renewal.Request, fallback: boolean): Effect.Effect<Credentials, RenewerError> =>
+      Effect.suspend(() => {
+        const base = flightKey(request)
+        const forced = flights.current(`${base}!`)
+        const current = request.forceRefresh ? forced : flights.current(base) ?? forced
+        if (current === undefined) {
+          return lead(request, request.forceRefresh ? `${base}!` : base)
+        }
+        const again = () =>
+          fallback ? slow({ ...request, forceRefresh: false }, false) : undefined
+        return Effect.matchEffect(current.await, {
+          onSuccess: (credentials) =>
+            Renewal.satisfies(credentials, { ...request, forceRefresh: false }, now())
+              ? Effect.succeed(credentials)
+              : again() ?? Effect.fail(Renewal.ttlUnreachable(
+                Math.max(0, credentials.expiresAt.epochMillis - now()),
+                request.minTtl,
+                "no renewal was attempted"
+              )),
+          onFailure: (error) =>
+            error._tag === "RenewalFailed" && error.reason === "TtlUnreachable"
+              ? again() ?? Effect.fail(error)
+              : Effect.fail(error)
+        })
+      })
+
+    const defaultRequest: Renewal.Request = {
+      audience: undefined,
+      scope: undefined,
+      minTtl: defaultMinTtl,
+      forceRefresh: false,
+      parameters: undefined
+    }
+    // the hot path: one synchronous check of a plain reference
+    const getDefault = knowledge.hot(slow(defaultRequest, true))
+
+    const get = (getOptions?: Renewer.GetOptions): Effect.Effect<Credentials, RenewerError> => {
+      if (
+        getOptions === undefined ||
+        (getOptions.minTtl === undefined && getOptions.scope === undefined && getOptions.audience === undefined &&
+          getOptions.forceRefresh !== true && getOptions.parameters === undefined)
+      ) {
+        return getDefault
+      }
+      const minTtl = getOptions.minTtl === undefined ? defaultMinTtl : decodeMinTtl(getOptions.minTtl)
+      if (typeof minTtl !== "number") return Effect.fail(minTtl)
+      const request: Renewal.Request = {
+        audience: getOptions.audience,
+        scope: getOptions.scope,
+        minTtl,
+        forceRefresh: getOptions.forceRefresh === true,
+        parameters: getOptions.parameters
+      }
+      return Effect.suspend(() => {
+        const login = knowledge.login()
+        if (login !== undefined) {
+          const to = Renewal.target(request, login.scope)
+          const known = to.name === undefined ? login : knowledge.api(to.name)
+          if (known !== undefined && Renewal.satisfies(known, request, now())) return Effect.succeed(known)
+        }
+        return slow(request, true)
+      })
+    }
+
+    // The write and what the renewer knows of it go together: an interrupted
+    // caller cannot leave the hot path serving what the store no longer holds.
+    // A new login replaces the session's API credentials too.
+    const save = (credentials: Credentials): Effect.Effect<void, StoreError> =>
+      store.withLock(
+        key,
+        Effect.uninterruptible(
+          Effect.zipRight(
+            store.remove(key),
+            Effect.zipRight(
+              store.set(key, credentials),
+              Effect.sync(() => {
+                knowledge.publish(credentials)
+                knowledge.forget()
+              })
+            )
+          )
+        )
+      )
+
+    const hasValid = (minTtl?: Duration.DurationInput): Effect.Effect<boolean, StoreError> =>
+      Effect.gen(function*() {
+        // read without the lock: a renewal may finish meanwhile
+        const before = knowledge.version()
+        const stored = yield* store.get(key)
+        if (knowledge.version() === before) knowledge.observe(stored)
+        if (Option.isNone(stored)) return false
+        if (stored.value.refreshToken !== undefined) return true
+        const millis = minTtl === undefined ? defaultMinTtl : decodeMinTtl(minTtl)
+        return typeof millis === "number" &&
+          Renewal.satisfies(stored.value, { ...defaultRequest, minTtl: millis }, now())
+      })
+
+    const revoke = (current: Credentials): Effect.Effect<void, RenewalFailed> =>
+      Effect.uninterruptible(runner.run(strategy.revoke(current), () => {})).pipe(
+        Effect.mapError((error) =>
+          error._tag === "RenewalFailed" ? error : new RenewalFailed({
+            reason: classify(error) === "Transient" ? "Transient" : "Unexpected",
+            description: error.message,
+            cause: error
+          })
+        )
+      )
+
+    const clear = (clearOptions?: Renewer.ClearOptions): Effect.Effect<void, RenewerError> =>
+      store.withLock(
+        key,
+        Effect.gen(function*() {
+          const revocation = clearOptions?.revoke === true
+            ? yield* Effect.either(
+              store.get(key).pipe(
+                Effect.mapError((error) =>
+                  invalid(`the stored entry could not be read to revoke its refresh token (${error.description})`)
+                ),
+                Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: revoke }))
+              )
+            )
+            : undefined
+          yield* Effect.uninterruptible(
+            Effect.zipRight(
+              store.remove(key),
+              Effect.sync(() => {
+                knowledge.publish(undefined)
+                knowledge.forget()
+              })
+            )
+          )
+          if (revocation !== undefined && revocation._tag === "Left") {
+            return yield* new RenewalFailed({
+              reason: revocation.left.reason === "InvalidRequest" ? "Unexpected" : revocation.left.reason,
+              description: `credentials removed locally, but revocation failed: ${revocation.left.description}`,
+              cause: revocation.left.cause
+            })
+          }
+        })
+      )
+
+    return { key, get, save, hasValid, clear, changes: knowledge.changes } satisfies Renewer.Renewer.Service
+  })
