@@ -9,8 +9,8 @@ import type * as Scope from "effect/Scope"
 /**
  * Timers driven by a `Clock` (a `TestClock` in tests) without a fiber per
  * timer: one fiber, started in `scope` when the first timer is set, sleeps
- * until the earliest one and runs the due ones. Cancelling a timer is a flag;
- * the fiber is never interrupted for it (interrupting a fiber costs more than
+ * until the earliest one and runs the due ones. Cancelling a timer takes it
+ * off the list; the fiber is never interrupted for it (interrupting a fiber costs more than
  * the renewal it watches). Only a timer due before the one the fiber sleeps
  * for restarts the fiber.
  *
@@ -45,15 +45,7 @@ export const make = (clock: Clock.Clock, scope: Scope.Scope): Timers => {
   let sleepingUntil = -Infinity
   let wake: Deferred.Deferred<void> | undefined
 
-  const dropCancelled = () => {
-    let first = 0
-    while (first < timers.length && timers[first]!.cancelled) first++
-    if (first > 0) timers.splice(0, first)
-    while (timers.length > 0 && timers[timers.length - 1]!.cancelled) timers.pop()
-  }
-
   const loop: Effect.Effect<void> = Effect.suspend(() => {
-    dropCancelled()
     if (timers.length === 0) {
       const deferred = Deferred.unsafeMake<void>(FiberId.none)
       wake = deferred
@@ -69,10 +61,8 @@ export const make = (clock: Clock.Clock, scope: Scope.Scope): Timers => {
     sleepingUntil = -Infinity
     while (timers.length > 0 && timers[0]!.at <= now) {
       const due = timers.shift()!
-      if (!due.cancelled) {
-        due.cancelled = true
-        due.task()
-      }
+      due.cancelled = true
+      due.task()
     }
     return loop
   })
@@ -85,8 +75,13 @@ export const make = (clock: Clock.Clock, scope: Scope.Scope): Timers => {
   const schedule = (at: number, task: () => void): Effect.Effect<() => void> =>
     Effect.suspend(() => {
       const timer: Timer = { at, task, cancelled: false }
+      // a cancelled timer leaves the list at once (it is nearly always among
+      // the last), so that the list holds only the live ones
       const cancel = () => {
+        if (timer.cancelled) return
         timer.cancelled = true
+        const at = timers.lastIndexOf(timer)
+        if (at !== -1) timers.splice(at, 1)
       }
       let index = timers.length
       while (index > 0 && timers[index - 1]!.at > at) index--
@@ -111,6 +106,6 @@ export const make = (clock: Clock.Clock, scope: Scope.Scope): Timers => {
 
   return {
     schedule,
-    pending: () => timers.filter((timer) => !timer.cancelled).length
+    pending: () => timers.length
   }
 }
