@@ -87,6 +87,29 @@ const contract = <R>(
       yield* store.remove("never-set")
     }))
 
+  scoped("removing a session removes the entries derived from it, and only those", () =>
+    Effect.gen(function*() {
+      const store = yield* makeStore
+      const api = TokenStore.derivedKey("alice", "api:orders")
+      yield* store.set("alice", one)
+      yield* store.set(api, two)
+      yield* store.set("alice2", one)
+      yield* store.set(TokenStore.derivedKey("alice2", "api:orders"), one)
+      assertSome(yield* store.get(api), two)
+      assert.strictEqual(TokenStore.sessionKeyOf(api), "alice")
+      // a derived entry alone
+      yield* store.remove(api)
+      assert.isTrue(Option.isNone(yield* store.get(api)))
+      assertSome(yield* store.get("alice"), one)
+      yield* store.set(api, two)
+      yield* store.remove("alice")
+      assert.isTrue(Option.isNone(yield* store.get("alice")))
+      assert.isTrue(Option.isNone(yield* store.get(api)))
+      // another session whose key starts the same is untouched
+      assertSome(yield* store.get("alice2"), one)
+      assertSome(yield* store.get(TokenStore.derivedKey("alice2", "api:orders")), one)
+    }))
+
   scoped("keys are isolated", () =>
     Effect.gen(function*() {
       const store = yield* makeStore
@@ -444,7 +467,7 @@ layer(NodeLayer)("TokenStore.fileSystem", (it) => {
         "",
         "C:\\Windows\\x",
         "..\\..\\x",
-        "nul\u0000byte",
+        TokenStore.derivedKey("Alice", "api:[\"https://api\",\"openid\"]"),
         "Alice",
         "alice",
         "x".repeat(1000)
@@ -455,7 +478,8 @@ layer(NodeLayer)("TokenStore.fileSystem", (it) => {
       }
       const names = yield* fs.readDirectory(directory)
       assert.strictEqual(names.length, keys.length)
-      for (const name of names) assert.match(name, /^[0-9a-f]{64}\.token$/)
+      // a derived entry is named after its session too, so that removing the session finds it
+      for (const name of names) assert.match(name, /^[0-9a-f]{64}(\.[0-9a-f]{64})?\.token$/)
       assert.deepStrictEqual(yield* fs.readDirectory(root), ["nested"])
       assert.deepStrictEqual(yield* fs.readDirectory(path.join(root, "nested")), ["tokens"])
     }))

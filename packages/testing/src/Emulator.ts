@@ -38,21 +38,16 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import type * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
-import * as internal from "./internal/model.js"
+import * as internal from "./internal/emulator.js"
+import * as internalFaults from "./internal/faults.js"
+import * as internalHttpClient from "./internal/httpClient.js"
+import * as internalServer from "./internal/server.js"
 
 /**
  * The endpoints the emulator serves: `POST /oauth/token`, `POST /delegation`
@@ -88,17 +83,8 @@ export interface TokenResponseBody {
 export type ErrorFormat = "oauth" | "auth0"
 
 /**
- * A scripted fault, plain data. Build them with the `Fault` constructors.
- *
- * - `Status`: answer with a status and an error body, optionally with `Retry-After`.
- * - `Latency`: handle the request normally (state changes at once), delay the response.
- * - `Hang`: never answer.
- * - `Reset`: drop the connection.
- * - `Html`: an HTML page with the given status.
- * - `Body`: any raw body (malformed or truncated JSON, empty string...).
- * - `ErrorIn200`: status 200 with an error body.
- *
- * Every fault but `Latency` answers without running the model: no state changes.
+ * A scripted fault, plain data, built with the `Fault` constructors. Every
+ * fault but `Latency` answers without running the model: no state changes.
  *
  * @since 0.1.0
  * @category faults
@@ -127,12 +113,7 @@ export type Fault = Data.TaggedEnum<{
  * import * as Emulator from "@effect-renewal/testing/Emulator"
  *
  * const faults = [
- *   Emulator.Fault.status(503, { retryAfter: 2 }),
  *   Emulator.Fault.status(403, { error: "access_denied", description: "Denied", format: "auth0" }),
- *   Emulator.Fault.latency("2 seconds"),
- *   Emulator.Fault.hang(),
- *   Emulator.Fault.reset(),
- *   Emulator.Fault.html(502),
  *   Emulator.Fault.body(200, "{\"access_tok"),
  *   Emulator.Fault.errorIn200("invalid_grant", "Unknown or invalid refresh token.")
  * ]
@@ -167,7 +148,7 @@ export const Fault: {
   readonly errorIn200: (error: string, description: string, format?: ErrorFormat) => Fault
   /** Refines a fault by tag. */
   readonly $is: <Tag extends Fault["_tag"]>(tag: Tag) => (u: unknown) => u is Extract<Fault, { readonly _tag: Tag }>
-} = internal.Fault
+} = internalFaults.Fault
 
 /**
  * One request the emulator received. It never contains a token.
@@ -180,6 +161,14 @@ export interface RequestLogEntry {
   readonly method: string
   readonly path: string
   readonly grantType?: string
+  /**
+   * The form or JSON parameters of the request (`{}` for a malformed body),
+   * the values of secret ones (`refresh_token`, `id_token`, `access_token`,
+   * `client_secret`, `client_assertion`, `token`, `password`,
+   * `authorization`, in any case) replaced by `"<redacted>"`. Headers, the
+   * `Authorization` header included, are not kept.
+   */
+  readonly params: Readonly<Record<string, string>>
   readonly status: number | "hang" | "reset"
   /** The tag of the fault applied to this request, if any. */
   readonly fault?: Fault["_tag"]
@@ -277,6 +266,16 @@ export declare namespace Emulator {
     readonly issuer?: string | undefined
     /** The default audience of access tokens. Default `"https://api.effect-renewal.test"`. */
     readonly audience?: string | undefined
+    /**
+     * The audiences a refresh token may ask for besides its login's (Auth0's
+     * multi-resource refresh token policy). A `refresh_token` grant with
+     * `audience=X` gets an access token for X when X is the login's audience
+     * or listed here; for any other X the answer is, as at Auth0, a normal 200
+     * with an access token for the login's audience. The `scope` asked must
+     * still be within the granted one. Default: no policy, every audience is
+     * granted.
+     */
+    readonly audiences?: ReadonlyArray<string> | undefined
     /** The HS256 key of every JWT the emulator signs. */
     readonly signingSecret?: string | undefined
   }
@@ -368,65 +367,6 @@ export declare namespace EmulatorServer {
  */
 export const make: (options?: Emulator.Options) => Effect.Effect<Emulator.Service> = internal.make
 
-const settle = (output: EmulatorOutput): Effect.Effect<EmulatorOutput> =>
-  output._tag === "Response" && output.delay !== undefined
-    ? Effect.as(Effect.sleep(output.delay), output)
-    : Effect.succeed(output)
-
-// -----------------------------------------------------------------------------
-// In memory
-// -----------------------------------------------------------------------------
-
-const textDecoder = new TextDecoder()
-
-const readBody = (
-  request: HttpClientRequest.HttpClientRequest
-): Effect.Effect<string, HttpClientError.RequestError> => {
-  const body = request.body
-  switch (body._tag) {
-    case "Empty":
-      return Effect.succeed("")
-    case "Uint8Array":
-      return Effect.succeed(textDecoder.decode(body.body))
-    case "Raw":
-      return Effect.succeed(
-        typeof body.body === "string"
-          ? body.body
-          : body.body instanceof Uint8Array
-          ? textDecoder.decode(body.body)
-          : body.body instanceof URLSearchParams
-          ? body.body.toString()
-          : String(body.body)
-      )
-    case "FormData": {
-      const params = new URLSearchParams()
-      body.formData.forEach((value, key) => {
-        if (typeof value === "string") params.append(key, value)
-      })
-      return Effect.succeed(params.toString())
-    }
-    case "Stream":
-      return Stream.runCollect(body.stream).pipe(
-        Effect.map((chunks) => Buffer.concat(Chunk.toArray(chunks)).toString("utf8")),
-        Effect.mapError((cause) => new HttpClientError.RequestError({ request, reason: "Encode", cause }))
-      )
-  }
-}
-
-const contentTypeOf = (request: HttpClientRequest.HttpClientRequest): string | undefined => {
-  const body = request.body
-  switch (body._tag) {
-    case "Uint8Array":
-    case "Raw":
-    case "Stream":
-      return body.contentType
-    case "FormData":
-      return "application/x-www-form-urlencoded"
-    case "Empty":
-      return undefined
-  }
-}
-
 /**
  * An `HttpClient` served by the model, without sockets. Any host is accepted:
  * only the path matters. The request runs in the caller's fiber, so its
@@ -435,38 +375,7 @@ const contentTypeOf = (request: HttpClientRequest.HttpClientRequest): string | u
  * @since 0.1.0
  * @category constructors
  */
-export const toHttpClient = (emulator: Emulator.Service): HttpClient.HttpClient =>
-  HttpClient.make((request, url) =>
-    Effect.gen(function*() {
-      const body = yield* readBody(request)
-      const contentType = contentTypeOf(request)
-      const headers: Record<string, string> = { ...request.headers }
-      if (contentType !== undefined && headers["content-type"] === undefined) headers["content-type"] = contentType
-      const output = yield* emulator.handle({ method: request.method, path: url.pathname, headers, body })
-      switch (output._tag) {
-        case "Hang":
-          return yield* Effect.never
-        case "Reset":
-          return yield* new HttpClientError.RequestError({
-            request,
-            reason: "Transport",
-            cause: new Error("socket hang up")
-          })
-        case "Response": {
-          yield* settle(output)
-          const nullBody = output.body === "" || output.status === 204 || output.status === 205 ||
-            output.status === 304
-          return HttpClientResponse.fromWeb(
-            request,
-            new Response(nullBody ? null : output.body, {
-              status: output.status,
-              headers: output.headers
-            })
-          )
-        }
-      }
-    })
-  )
+export const toHttpClient: (emulator: Emulator.Service) => HttpClient.HttpClient = internalHttpClient.toHttpClient
 
 /**
  * A fresh emulator and an `HttpClient` served by it, in memory.
@@ -492,18 +401,6 @@ export const layerMemory = (options?: Emulator.Options): Layer.Layer<Emulator | 
     Layer.provideMerge(Layer.effect(Emulator, make(options)))
   )
 
-// -----------------------------------------------------------------------------
-// Loopback server
-// -----------------------------------------------------------------------------
-
-const headersOf = (request: Http.IncomingMessage): Record<string, string> => {
-  const headers: Record<string, string> = {}
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value
-  }
-  return headers
-}
-
 /**
  * Serves an emulator on a `node:http` server until the scope closes. Requests
  * run with the runtime of the caller (its `Clock`); closing the scope stops
@@ -512,62 +409,10 @@ const headersOf = (request: Http.IncomingMessage): Record<string, string> => {
  * @since 0.1.0
  * @category constructors
  */
-export const serve = (
+export const serve: (
   emulator: Emulator.Service,
   options?: { readonly port?: number | undefined; readonly host?: string | undefined }
-): Effect.Effect<EmulatorServer.Service, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const host = options?.host ?? "127.0.0.1"
-    const run = yield* FiberSet.makeRuntime<never, EmulatorOutput, never>()
-    const server = yield* Effect.acquireRelease(
-      Effect.async<Http.Server>((resume) => {
-        const server = Http.createServer((req, res) => {
-          const chunks: Array<Buffer> = []
-          req.on("data", (chunk: Buffer) => chunks.push(chunk))
-          req.on("error", () => req.socket.destroy())
-          req.on("end", () => {
-            const fiber = run(
-              emulator.handle({
-                method: req.method ?? "GET",
-                path: new URL(req.url ?? "/", "http://localhost").pathname,
-                headers: headersOf(req),
-                body: Buffer.concat(chunks).toString("utf8")
-              }).pipe(Effect.flatMap(settle))
-            )
-            res.on("close", () => {
-              if (!res.writableFinished) fiber.unsafeInterruptAsFork(fiber.id())
-            })
-            fiber.addObserver((exit) => {
-              if (exit._tag === "Failure") {
-                if (!res.headersSent) req.socket.destroy()
-                return
-              }
-              const output = exit.value
-              switch (output._tag) {
-                case "Hang":
-                  return
-                case "Reset":
-                  req.socket.destroy()
-                  return
-                case "Response":
-                  res.writeHead(output.status, { ...output.headers, "content-length": Buffer.byteLength(output.body) })
-                  res.end(output.body)
-              }
-            })
-          })
-        })
-        server.once("error", (error) => resume(Effect.die(error)))
-        server.listen(options?.port ?? 0, host, () => resume(Effect.succeed(server)))
-      }),
-      (server) =>
-        Effect.async<void>((resume) => {
-          server.close(() => resume(Effect.void))
-          server.closeAllConnections()
-        })
-    )
-    const port = (server.address() as AddressInfo).port
-    return { url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, port }
-  })
+) => Effect.Effect<EmulatorServer.Service, never, Scope.Scope> = internalServer.serve
 
 /**
  * A fresh emulator served on loopback (`127.0.0.1`, an ephemeral port unless

@@ -346,6 +346,48 @@ describe("Emulator (in memory)", () => {
       }).pipe(memory()))
   })
 
+  describe("API audiences (multi-resource refresh token)", () => {
+    const ORDERS = "https://orders.example"
+    const BILLING = "https://billing.example"
+    const DEFAULT_AUDIENCE = "https://api.effect-renewal.test"
+
+    it.effect("an allowed audience gets an access token for it, with the scope asked", () =>
+      Effect.gen(function*() {
+        const token = yield* loginRefreshToken({ scope: "openid offline_access read:orders" })
+        const orders = yield* refresh(token, { audience: ORDERS, scope: "read:orders" })
+        expect(orders.status).toBe(200)
+        expect(payloadOf(orders.json.access_token)).toMatchObject({ aud: ORDERS, scope: "read:orders" })
+        expect(orders.json.scope).toBe("read:orders")
+
+        const own = yield* refresh(orders.json.refresh_token, { audience: DEFAULT_AUDIENCE })
+        expect(payloadOf(own.json.access_token).aud).toBe(DEFAULT_AUDIENCE)
+
+        const wider = yield* refresh(own.json.refresh_token, { audience: ORDERS, scope: "write:orders" })
+        expect(wider.status).toBe(403)
+        expect(wider.json.error).toBe("invalid_scope")
+      }).pipe(memory({ audiences: [ORDERS] })))
+
+    it.effect("another audience is not an error: a 200 for the login's audience", () =>
+      Effect.gen(function*() {
+        const token = yield* loginRefreshToken()
+        const billing = yield* refresh(token, { audience: BILLING })
+        expect(billing.status).toBe(200)
+        expect(payloadOf(billing.json.access_token).aud).toBe(DEFAULT_AUDIENCE)
+
+        // the login's audience is the family's, not the emulator's default
+        const other = yield* testLogin({ audience: "https://other.api" })
+        const back = yield* refresh(other.json.refresh_token, { audience: DEFAULT_AUDIENCE })
+        expect(back.status).toBe(200)
+        expect(payloadOf(back.json.access_token).aud).toBe("https://other.api")
+      }).pipe(memory({ audiences: [ORDERS] })))
+
+    it.effect("without a policy every audience is granted", () =>
+      Effect.gen(function*() {
+        const token = yield* loginRefreshToken()
+        expect(payloadOf((yield* refresh(token, { audience: BILLING })).json.access_token).aud).toBe(BILLING)
+      }).pipe(memory()))
+  })
+
   describe("client authentication", () => {
     it.effect("a configured client secret is required on token and revoke", () =>
       Effect.gen(function*() {
@@ -638,21 +680,33 @@ describe("Emulator (in memory)", () => {
       yield* form("/nowhere", { token: renewed.json.refresh_token })
 
       const log = yield* emulator.requests
+      const R = "<redacted>"
+      const refreshParams = { grant_type: "refresh_token", client_id: CLIENT_ID, refresh_token: R, client_secret: R }
       expect(log).toEqual([
         {
           endpoint: "token",
           method: "POST",
           path: "/oauth/token",
           grantType: "urn:effect-renewal:test-login",
+          params: { grant_type: "urn:effect-renewal:test-login", client_id: CLIENT_ID, client_secret: R },
           status: 200,
           at: 0
         },
-        { endpoint: "token", method: "POST", path: "/oauth/token", grantType: "refresh_token", status: 200, at: 1000 },
+        {
+          endpoint: "token",
+          method: "POST",
+          path: "/oauth/token",
+          grantType: "refresh_token",
+          params: refreshParams,
+          status: 200,
+          at: 1000
+        },
         {
           endpoint: "delegation",
           method: "POST",
           path: "/delegation",
           grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+          params: { client_id: CLIENT_ID, grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", id_token: R },
           status: 200,
           at: 1000
         },
@@ -661,12 +715,20 @@ describe("Emulator (in memory)", () => {
           method: "POST",
           path: "/oauth/token",
           grantType: "refresh_token",
+          params: refreshParams,
           status: 503,
           fault: "Status",
           at: 1000
         },
-        { endpoint: "revoke", method: "POST", path: "/oauth/revoke", status: 200, at: 1000 },
-        { endpoint: "other", method: "POST", path: "/nowhere", status: 404, at: 1000 }
+        {
+          endpoint: "revoke",
+          method: "POST",
+          path: "/oauth/revoke",
+          params: { client_id: CLIENT_ID, token: R, client_secret: R },
+          status: 200,
+          at: 1000
+        },
+        { endpoint: "other", method: "POST", path: "/nowhere", params: { token: R }, status: 404, at: 1000 }
       ])
       const serialized = JSON.stringify(log)
       for (const token of issued) {
@@ -675,6 +737,49 @@ describe("Emulator (in memory)", () => {
       }
       expect(serialized).not.toContain("s3cret")
       expect((yield* emulator.counters).requests).toEqual({ token: 3, delegation: 1, revoke: 1 })
+    }).pipe(memory({ clientSecret: "s3cret" })))
+  it.effect("the request log keeps the parameters that reached the server, secrets redacted", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      const token = yield* loginRefreshToken()
+      yield* send(
+        HttpClientRequest.post(`${MEMORY_BASE}/oauth/token`).pipe(
+          HttpClientRequest.basicAuth(CLIENT_ID, "s3cret"),
+          HttpClientRequest.bodyUrlParams({
+            grant_type: "refresh_token",
+            refresh_token: token,
+            audience: "https://orders.example",
+            scope: "openid",
+            device: "phone"
+          })
+        )
+      )
+      yield* send(
+        HttpClientRequest.post(`${MEMORY_BASE}/delegation`).pipe(
+          HttpClientRequest.bodyUnsafeJson({ client_id: CLIENT_ID, refresh_token: token, target: "app", n: 3 })
+        )
+      )
+      yield* send(
+        HttpClientRequest.post(`${MEMORY_BASE}/oauth/token`).pipe(
+          HttpClientRequest.bodyText("{\"password\":", "application/json")
+        )
+      )
+      const log = yield* emulator.requests
+      expect(log.map((entry) => entry.params)).toEqual([
+        {
+          grant_type: "refresh_token",
+          refresh_token: "<redacted>",
+          audience: "https://orders.example",
+          scope: "openid",
+          device: "phone"
+        },
+        { client_id: CLIENT_ID, refresh_token: "<redacted>", target: "app", n: "3" },
+        {}
+      ])
+      const serialized = JSON.stringify(log)
+      expect(serialized).not.toContain(token)
+      expect(serialized).not.toContain("s3cret")
+      expect(serialized).not.toContain(Buffer.from(`${CLIENT_ID}:s3cret`).toString("base64"))
     }).pipe(memory({ clientSecret: "s3cret" })))
 })
 

@@ -23,6 +23,8 @@ const shutdown = () =>
 
 /** A `minTtl` option in millis, or why it cannot be used. @internal */
 export const decodeMinTtl = (input: unknown, name = "minTtl"): number | RenewalFailed => {
+  // a number is millis; Duration would read NaN and negatives as zero
+  if (typeof input === "number" && !(input >= 0)) return invalid(`${name} must be a duration of at least zero`)
   const decoded = Duration.decodeUnknown(input)
   if (Option.isNone(decoded)) return invalid(`${name} is not a duration`)
   const millis = Duration.toMillis(decoded.value)
@@ -38,7 +40,10 @@ export const make = (options: Renewer.Options = {}) =>
     const store = yield* TokenStore
     const strategy = yield* RenewalStrategy
     const policy = yield* RenewalPolicy
-    const defaultMinTtl = Duration.toMillis(Duration.decode(options.minTtl ?? policy.minTtl))
+    // an unusable default minTtl fails every `get` with a typed error
+    const configured = decodeMinTtl(options.minTtl ?? policy.minTtl, "the Renewer's minTtl")
+    const misconfigured = typeof configured === "number" ? undefined : Effect.fail(configured)
+    const defaultMinTtl = typeof configured === "number" ? configured : 0
     // captured once, so that the hot path reads time synchronously (under a
     // TestClock, the TestClock)
     const clock = yield* Effect.clock
@@ -100,7 +105,7 @@ export const make = (options: Renewer.Options = {}) =>
       parameters: undefined
     }
     // the hot path: one synchronous check of a plain reference
-    const getDefault = knowledge.hot(slow(defaultRequest, true))
+    const getDefault = misconfigured ?? knowledge.hot(slow(defaultRequest, true))
 
     const get = (getOptions?: Renewer.GetOptions): Effect.Effect<Credentials, RenewerError> => {
       if (
@@ -110,6 +115,7 @@ export const make = (options: Renewer.Options = {}) =>
       ) {
         return getDefault
       }
+      if (misconfigured !== undefined) return misconfigured
       const minTtl = getOptions.minTtl === undefined ? defaultMinTtl : decodeMinTtl(getOptions.minTtl)
       if (typeof minTtl !== "number") return Effect.fail(minTtl)
       const request: Renewal.Request = {

@@ -1,0 +1,44 @@
+/**
+ * The emulator's options with their defaults applied, read once at `make`.
+ */
+import * as Duration from "effect/Duration"
+import type * as Emulator from "../Emulator.js"
+
+/** @internal */
+export interface Config {
+  readonly clientId: string
+  readonly clientSecret: string | undefined
+  readonly rotation: boolean
+  readonly reuseIntervalMillis: number
+  readonly accessTokenSeconds: number
+  readonly idTokenSeconds: number
+  readonly absoluteMillis: number
+  readonly idleMillis: number
+  readonly issuer: string
+  readonly audience: string
+  /** `undefined`: no policy, every audience asked for is granted. */
+  readonly audiences: ReadonlySet<string> | undefined
+  readonly signingSecret: string
+}
+
+const millis = (input: Duration.DurationInput | undefined, orElse: number): number =>
+  input === undefined ? orElse : Duration.toMillis(Duration.decode(input))
+
+const seconds = (input: Duration.DurationInput | undefined, orElse: Duration.DurationInput): number =>
+  Math.floor(Duration.toSeconds(Duration.decode(input ?? orElse)))
+
+/** @internal */
+export const resolve = (options: Emulator.Emulator.Options | undefined): Config => ({
+  clientId: options?.clientId ?? "test-client-id",
+  clientSecret: options?.clientSecret,
+  rotation: options?.rotation ?? true,
+  reuseIntervalMillis: millis(options?.reuseInterval, 0),
+  accessTokenSeconds: seconds(options?.accessTokenLifetime, "1 hour"),
+  idTokenSeconds: seconds(options?.idTokenLifetime, "10 hours"),
+  absoluteMillis: millis(options?.refreshTokenAbsoluteLifetime, Infinity),
+  idleMillis: millis(options?.refreshTokenIdleLifetime, Infinity),
+  issuer: options?.issuer ?? "https://emulator.effect-renewal.test/",
+  audience: options?.audience ?? "https://api.effect-renewal.test",
+  audiences: options?.audiences === undefined ? undefined : new Set(options.audiences),
+  signingSecret: options?.signingSecret ?? "effect-renewal-emulator-signing-secret"
+})

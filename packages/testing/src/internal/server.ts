@@ -1,0 +1,83 @@
+/**
+ * The loopback transport: a `node:http` server that runs each request through
+ * the emulator with the runtime of whoever served it, until its scope closes.
+ */
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import type * as Scope from "effect/Scope"
+import * as Http from "node:http"
+import type * as Emulator from "../Emulator.js"
+import * as Faults from "./faults.js"
+
+const headersOf = (request: Http.IncomingMessage): Record<string, string> => {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value
+  }
+  return headers
+}
+
+const portOf = (server: Http.Server): number => {
+  const address = server.address()
+  return typeof address === "object" && address !== null ? address.port : 0
+}
+
+/** @internal */
+export const serve = (
+  emulator: Emulator.Emulator.Service,
+  options?: { readonly port?: number | undefined; readonly host?: string | undefined }
+): Effect.Effect<Emulator.EmulatorServer.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const host = options?.host ?? "127.0.0.1"
+    const run = yield* FiberSet.makeRuntime<never, Emulator.EmulatorOutput, never>()
+    const listener: Http.RequestListener = (req, res) => {
+      const chunks: Array<Buffer> = []
+      req.on("data", (chunk: Buffer) => chunks.push(chunk))
+      req.on("error", () => req.socket.destroy())
+      req.on("end", () => {
+        const fiber = run(
+          emulator.handle({
+            method: req.method ?? "GET",
+            path: new URL(req.url ?? "/", "http://localhost").pathname,
+            headers: headersOf(req),
+            body: Buffer.concat(chunks).toString("utf8")
+          }).pipe(Effect.flatMap(Faults.settle))
+        )
+        // a client that goes away stops the wait for a delayed or hung answer
+        res.on("close", () => {
+          if (!res.writableFinished) fiber.unsafeInterruptAsFork(fiber.id())
+        })
+        fiber.addObserver((exit) => {
+          if (exit._tag === "Failure") {
+            if (!res.headersSent) req.socket.destroy()
+            return
+          }
+          const output = exit.value
+          switch (output._tag) {
+            case "Hang":
+              return
+            case "Reset":
+              req.socket.destroy()
+              return
+            case "Response":
+              res.writeHead(output.status, { ...output.headers, "content-length": Buffer.byteLength(output.body) })
+              res.end(output.body)
+          }
+        })
+      })
+    }
+    const server = yield* Effect.acquireRelease(
+      Effect.async<Http.Server>((resume) => {
+        const server = Http.createServer(listener)
+        server.once("error", (error) => resume(Effect.die(error)))
+        server.listen(options?.port ?? 0, host, () => resume(Effect.succeed(server)))
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+          // hung connections would keep `close` waiting forever
+          server.closeAllConnections()
+        })
+    )
+    return { url: `http://${host.includes(":") ? `[${host}]` : host}:${portOf(server)}`, port: portOf(server) }
+  })
