@@ -14,8 +14,7 @@ const Policy = RenewalPolicy.layer({
   maxRetryAfter: "10 seconds"
 })
 
-// The Renewer (and the delegation strategy) read the policy when they are
-// built: provide it to their layers.
+// The Renewer reads the policy when it is built: provide it to its layer.
 export const RenewerLive: Layer.Layer<
   Renewer.Renewer,
   never,
