@@ -22,23 +22,21 @@
  *
  * @since 0.1.0
  */
-import * as FileSystem from "@effect/platform/FileSystem"
-import * as Path from "@effect/platform/Path"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Encoding from "effect/Encoding"
-import { globalValue } from "effect/GlobalValue"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
-import { StoreError } from "./AuthError.js"
+import type { StoreError } from "./AuthError.js"
 import type { Credentials } from "./Credentials.js"
+import * as FileStore from "./internal/fileStore.js"
 import * as KeyedLock from "./internal/keyedLock.js"
-import { isNotFound, platformErrorToStoreError } from "./internal/storeErrors.js"
-import { TokenCodec } from "./TokenCodec.js"
+import * as StoreKeys from "./internal/storeKeys.js"
 
 /**
  * A store of credentials keyed by a session key.
@@ -83,8 +81,6 @@ export declare namespace TokenStore {
   }
 }
 
-const separator = "\u0000"
-
 /**
  * The key of an entry that belongs to a session: the `Renewer` keeps the API
  * credentials of a session (another audience or scope) under
@@ -96,7 +92,7 @@ const separator = "\u0000"
  * @since 0.2.0
  * @category keys
  */
-export const derivedKey = (sessionKey: string, name: string): string => `${sessionKey}${separator}${name}`
+export const derivedKey: (sessionKey: string, name: string) => string = StoreKeys.derivedKey
 
 /**
  * The session key an entry's key belongs to: the key itself, or the session
@@ -105,13 +101,7 @@ export const derivedKey = (sessionKey: string, name: string): string => `${sessi
  * @since 0.2.0
  * @category keys
  */
-export const sessionKeyOf = (key: string): string => {
-  const at = key.indexOf(separator)
-  return at === -1 ? key : key.slice(0, at)
-}
-
-const isDerivedFrom = (key: string, sessionKey: string): boolean =>
-  key.length > sessionKey.length && key.startsWith(sessionKey) && key[sessionKey.length] === separator
+export const sessionKeyOf: (key: string) => string = StoreKeys.sessionKeyOf
 
 // ---------------------------------------------------------------------------
 // memory
@@ -131,7 +121,10 @@ export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.gen(function
     get: (key) => Effect.map(Ref.get(entries), HashMap.get(key)),
     set: (key, credentials) => Ref.update(entries, HashMap.set(key, credentials)),
     remove: (key) =>
-      Ref.update(entries, (map) => HashMap.filter(map, (_, stored) => stored !== key && !isDerivedFrom(stored, key))),
+      Ref.update(
+        entries,
+        (map) => HashMap.filter(map, (_, stored) => stored !== key && !StoreKeys.isDerivedFrom(stored, key))
+      ),
     withLock: lock.withLock
   })
 })
@@ -161,16 +154,6 @@ export interface FileSystemOptions {
 }
 
 /**
- * File-store locks are process-wide, per entry: two stores built over the
- * same directory in one process exclude each other too.
- */
-const fileLocks = globalValue(Symbol.for("@effect-renewal/core/TokenStore/fileLocks"), KeyedLock.unsafeMake)
-
-const utf8 = new TextEncoder()
-
-const randomSuffix = (): string => Encoding.encodeHex(globalThis.crypto.getRandomValues(new Uint8Array(8)))
-
-/**
  * A store with one file per session key in `options.directory`.
  *
  * - The file name is the SHA-256 of the session key in hex plus `.token`: a
@@ -192,124 +175,9 @@ const randomSuffix = (): string => Encoding.encodeHex(globalThis.crypto.getRando
  * @since 0.1.0
  * @category constructors
  */
-export const makeFileSystem = (
+export const makeFileSystem: (
   options: FileSystemOptions
-): Effect.Effect<TokenStore.Service, StoreError, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const codec = yield* TokenCodec
-    const directory = path.resolve(options.directory)
-
-    yield* ensureDirectory(fs, directory)
-
-    const fileOf = (operation: StoreError["operation"], key: string): Effect.Effect<string, StoreError> => {
-      const session = sessionKeyOf(key)
-      return session === key
-        ? Effect.map(sha256Hex(operation, key), (hash) => path.join(directory, `${hash}.token`))
-        : Effect.zipWith(
-          sha256Hex(operation, session),
-          sha256Hex(operation, key),
-          (prefix, hash) => path.join(directory, `${prefix}.${hash}.token`)
-        )
-    }
-
-    const get = (key: string): Effect.Effect<Option.Option<Credentials>, StoreError> =>
-      fileOf("get", key).pipe(
-        Effect.flatMap((file) =>
-          fs.readFileString(file).pipe(
-            Effect.asSome,
-            Effect.catchIf(isNotFound, () => Effect.succeedNone),
-            Effect.mapError(platformErrorToStoreError("get", key))
-          )
-        ),
-        Effect.flatMap((stored: Option.Option<string>) =>
-          Option.match(stored, {
-            onNone: () => Effect.succeedNone,
-            onSome: (contents) => Effect.asSome(codec.decode(key, contents))
-          })
-        )
-      )
-
-    const writeAtomically = (key: string, file: string, contents: string): Effect.Effect<void, StoreError> => {
-      const temporary = `${file}.${randomSuffix()}.tmp`
-      return Effect.scoped(
-        Effect.gen(function*() {
-          const handle = yield* fs.open(temporary, { flag: "wx", mode: 0o600 })
-          yield* handle.writeAll(utf8.encode(contents))
-          yield* handle.sync
-        })
-      ).pipe(
-        Effect.zipRight(fs.rename(temporary, file)),
-        Effect.onError(() => Effect.ignore(fs.remove(temporary, { force: true }))),
-        Effect.mapError(platformErrorToStoreError("set", key)),
-        // Make the rename itself durable where the platform allows it.
-        Effect.zipLeft(syncDirectory(fs, directory))
-      )
-    }
-
-    const set = (key: string, credentials: Credentials): Effect.Effect<void, StoreError> =>
-      Effect.gen(function*() {
-        const file = yield* fileOf("set", key)
-        const contents = yield* codec.encode(key, credentials)
-        yield* writeAtomically(key, file, contents)
-      })
-
-    const removeFile = (key: string) => (file: string) =>
-      fs.remove(file).pipe(
-        Effect.catchIf(isNotFound, () => Effect.void),
-        Effect.mapError(platformErrorToStoreError("remove", key))
-      )
-
-    // A session's own entry goes last: a failure part-way leaves it, and a
-    // later `remove` finds what is left.
-    const remove = (key: string): Effect.Effect<void, StoreError> =>
-      sessionKeyOf(key) !== key
-        ? Effect.flatMap(fileOf("remove", key), removeFile(key))
-        : Effect.gen(function*() {
-          const prefix = `${yield* sha256Hex("remove", key)}.`
-          const names = yield* fs.readDirectory(directory).pipe(Effect.mapError(platformErrorToStoreError("remove", key)))
-          for (const name of names) {
-            if (name.startsWith(prefix) && name.endsWith(".token")) yield* removeFile(key)(path.join(directory, name))
-          }
-          yield* Effect.flatMap(fileOf("remove", key), removeFile(key))
-        })
-
-    // One lock per entry, keyed by (directory, session key): the entry file is
-    // a function of both.
-    const withLock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
-      fileLocks.withLock(`${directory}${separator}${key}`, effect)
-
-    return TokenStore.of({ get, set, remove, withLock })
-  })
-
-const ensureDirectory = (fs: FileSystem.FileSystem, directory: string): Effect.Effect<void, StoreError> =>
-  Effect.gen(function*() {
-    if (!(yield* fs.exists(directory))) {
-      yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 })
-      // `mkdir` applies the umask; make sure the directory is owner-only.
-      yield* fs.chmod(directory, 0o700)
-    }
-    const info = yield* fs.stat(directory)
-    if (info.type !== "Directory") {
-      return yield* new StoreError({
-        operation: "set",
-        key: "*",
-        description: `token store path is not a directory: ${directory}`
-      })
-    }
-  }).pipe(Effect.catchIf((e) => !(e instanceof StoreError), platformErrorToStoreError("set", "*")))
-
-const syncDirectory = (fs: FileSystem.FileSystem, directory: string): Effect.Effect<void> =>
-  Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (handle) => handle.sync)).pipe(
-    Effect.ignore
-  )
-
-const sha256Hex = (operation: StoreError["operation"], key: string): Effect.Effect<string, StoreError> =>
-  Effect.tryPromise({
-    try: () => globalThis.crypto.subtle.digest("SHA-256", utf8.encode(key)),
-    catch: () => new StoreError({ operation, key, description: "could not derive the entry's file name" })
-  }).pipe(Effect.map((digest) => Encoding.encodeHex(new Uint8Array(digest))))
+) => Effect.Effect<TokenStore.Service, StoreError, FileSystem.FileSystem | Path.Path> = FileStore.make
 
 /**
  * Provides a {@link makeFileSystem} store.
