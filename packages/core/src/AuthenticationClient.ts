@@ -5,25 +5,30 @@
  * One call is one attempt: retrying belongs to the `Renewer`, through its
  * `RenewalPolicy`. Every failure is typed: {@link AuthError.AuthApiError}
  * when the server answered with an error (or an answer that could not be
- * understood), {@link AuthError.NetworkError} when it did not answer.
+ * understood), {@link AuthError.NetworkError} when it did not answer. An
+ * `AuthApiError` says which grant the request presented (`presented`), so
+ * that `AuthError.classify` knows what an `invalid_grant` rejects.
+ *
+ * The `HttpClient` in context is decorated once, when the client is built:
+ * the base URL is prepended to each endpoint path, `Accept: application/json`
+ * is set, redirects are not followed, then `transformClient` (if given)
+ * applies. No secret the client sends, in any encoding, appears in an error.
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import type { AuthApiError, AuthenticationError } from "./AuthError.js"
-import { InvalidConfiguration, NetworkError } from "./AuthError.js"
-import * as Credentials from "./Credentials.js"
-import * as Delegation from "./Delegation.js"
-import * as Wire from "./internal/wire.js"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type { AuthenticationError, InvalidConfiguration } from "./AuthError.js"
+import type * as Credentials from "./Credentials.js"
+import type * as Delegation from "./Delegation.js"
+import * as internal from "./internal/authenticationClient.js"
 
 /**
  * @since 0.1.0
@@ -36,6 +41,7 @@ export class AuthenticationClient extends Context.Tag("@effect-renewal/core/Auth
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export declare namespace AuthenticationClient {
   /**
@@ -48,7 +54,8 @@ export declare namespace AuthenticationClient {
     readonly clientId: string
     /**
      * `POST /oauth/token` with `grant_type=refresh_token`. The returned
-     * credentials have a `refreshToken` only if the server rotated it.
+     * credentials have a `refreshToken` only if the server rotated it, and a
+     * `scope` only if the response has one.
      */
     readonly renewAuth: (
       refreshToken: Redacted.Redacted<string>,
@@ -67,29 +74,6 @@ export declare namespace AuthenticationClient {
     /** `POST /oauth/revoke`: revokes a refresh token (and its family). */
     readonly revoke: (refreshToken: Redacted.Redacted<string>) => Effect.Effect<void, AuthenticationError>
   }
-
-  /**
-   * @since 0.1.0
-   * @category models
-   */
-  export interface RenewAuthOptions {
-    readonly scope?: string | undefined
-    readonly audience?: string | undefined
-    /** Extra form parameters; they never override the ones the client sets. */
-    readonly parameters?: Readonly<Record<string, string>> | undefined
-  }
-
-  /**
-   * @since 0.1.0
-   * @category models
-   */
-  export interface DelegationOptions {
-    readonly scope?: string | undefined
-    readonly apiType?: string | undefined
-    readonly target?: string | undefined
-    /** Extra body parameters; they never override the ones the client sets. */
-    readonly parameters?: Readonly<Record<string, string>> | undefined
-  }
 }
 
 /**
@@ -103,6 +87,7 @@ export interface Options {
   readonly clientSecret?: Redacted.Redacted<string> | undefined
   /** How the secret is sent, `client_secret_post` by default. */
   readonly clientAuthentication?: "client_secret_post" | "client_secret_basic" | undefined
+  /** Endpoint paths, each starting with a single `/`. */
   readonly tokenPath?: string | undefined
   readonly delegationPath?: string | undefined
   readonly revokePath?: string | undefined
@@ -112,6 +97,45 @@ export interface Options {
    * with its `RenewalPolicy`; set it when calling the client directly.
    */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Applied once to the decorated `HttpClient` (whose requests already carry
+   * the full URL and `Accept`), e.g. to add a header or a span attribute.
+   * Retrying here would bypass the `RenewalPolicy`.
+   *
+   * @since 0.2.0
+   */
+  readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+}
+
+/**
+ * The options of {@link AuthenticationClient.Service.renewAuth}: `scope` and
+ * `audience` are sent as the form fields of those names, and each entry of
+ * `parameters` as an extra form field. An extra field never overrides one the
+ * client sets (`scope`, `audience` when given, and the grant and client
+ * fields, which are never taken from `parameters`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RenewAuthOptions {
+  readonly scope?: string | undefined
+  readonly audience?: string | undefined
+  readonly parameters?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * The options of `delegationWithIdToken` and `delegationWithRefreshToken`,
+ * sent as `scope`, `api_type` and `target`; `parameters` are extra body
+ * fields that never override the client's own.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DelegationOptions {
+  readonly scope?: string | undefined
+  readonly apiType?: string | undefined
+  readonly target?: string | undefined
+  readonly parameters?: Readonly<Record<string, string>> | undefined
 }
 
 /**
@@ -120,179 +144,29 @@ export interface Options {
  * @since 0.1.0
  * @category constants
  */
-export const JwtBearerGrantType = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+export const JwtBearerGrantType: "urn:ietf:params:oauth:grant-type:jwt-bearer" = internal.JwtBearerGrantType
 
 /**
  * Turns a `domain` option into a base URL: a bare host gets `https://`; a
- * full URL must be `https:`, or `http:` on a loopback host.
+ * full URL must be `https:`, or `http:` on a loopback host, without
+ * credentials, query or fragment.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const baseUrl = (domain: string): Effect.Effect<string, InvalidConfiguration> =>
-  Effect.suspend(() => {
-    const invalid = (description: string) => Effect.fail(new InvalidConfiguration({ description }))
-    const trimmed = domain.trim()
-    if (trimmed.length === 0) return invalid("domain is empty")
-    const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)
-    let url: URL
-    try {
-      url = new URL(hasScheme ? trimmed : `https://${trimmed}`)
-    } catch {
-      return invalid(`domain "${trimmed}" is not a host name or URL`)
-    }
-    if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
-      return invalid("domain must not carry credentials, a query or a fragment")
-    }
-    if (url.protocol === "http:") {
-      if (!isLoopback(url.hostname)) {
-        return invalid(`plain http is only allowed for loopback hosts, not ${url.hostname}`)
-      }
-    } else if (url.protocol !== "https:") {
-      return invalid(`unsupported scheme ${url.protocol}`)
-    }
-    return Effect.succeed(`${url.origin}${url.pathname.replace(/\/+$/, "")}`)
-  })
-
-const isLoopback = (hostname: string): boolean =>
-  hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+export const baseUrl: (domain: string) => Effect.Effect<string, InvalidConfiguration> = internal.baseUrl
 
 /**
+ * Builds the client over the `HttpClient` in context. Fails with
+ * `InvalidConfiguration` for an unusable `domain`, an empty `clientId` or an
+ * endpoint path that does not start with a single `/`.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
+export const make: (
   options: Options
-): Effect.Effect<AuthenticationClient.Service, InvalidConfiguration, HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const base = yield* baseUrl(options.domain)
-    if (options.clientId.trim().length === 0) {
-      return yield* new InvalidConfiguration({ description: "clientId is empty" })
-    }
-    const httpClient = yield* HttpClient.HttpClient
-    const clientId = options.clientId
-    const secret = options.clientSecret
-    const basic = secret !== undefined && options.clientAuthentication === "client_secret_basic"
-    for (const path of [options.tokenPath, options.delegationPath, options.revokePath]) {
-      // a path is appended to the base URL: one without a leading slash could change the host
-      if (path !== undefined && !/^\/[^/\\]/.test(path)) {
-        return yield* new InvalidConfiguration({ description: `endpoint path "${path}" must start with a single "/"` })
-      }
-    }
-    const tokenUrl = base + (options.tokenPath ?? "/oauth/token")
-    const delegationUrl = base + (options.delegationPath ?? "/delegation")
-    const revokeUrl = base + (options.revokePath ?? "/oauth/revoke")
-    const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
-
-    // Secrets become plain text here, in the body of one request, and nowhere else.
-    const form = (url: string, params: Record<string, string | undefined>) => {
-      const body: Record<string, string> = {}
-      for (const [k, v] of Object.entries(params)) if (v !== undefined) body[k] = v
-      body.client_id = clientId
-      if (secret !== undefined && !basic) body.client_secret = Wire.reveal(secret)
-      const request = HttpClientRequest.post(url).pipe(
-        HttpClientRequest.acceptJson,
-        HttpClientRequest.bodyUrlParams(body)
-      )
-      // RFC 6749 2.3.1: both parts are form-urlencoded before base64
-      return basic
-        ? HttpClientRequest.basicAuth(
-          request,
-          encodeURIComponent(clientId),
-          Redacted.make(encodeURIComponent(Wire.reveal(secret!)))
-        )
-        : request
-    }
-
-    const send = <A>(
-      token: Redacted.Redacted<string>,
-      request: HttpClientRequest.HttpClientRequest,
-      onSuccess: (status: number, body: Either.Either<unknown, string>) => Effect.Effect<A, AuthApiError>
-    ): Effect.Effect<A, AuthenticationError> =>
-      httpClient.execute(request).pipe(
-        Effect.mapError((error) => Wire.networkError(error)),
-        Effect.flatMap((response) =>
-          response.text.pipe(
-            Effect.mapError((error) => Wire.networkError(error, response.status)),
-            Effect.flatMap((text) =>
-              response.status >= 200 && response.status < 300
-                ? Effect.suspend(() => {
-                  const body = Wire.parseJson(text)
-                  return Effect.zipRight(Wire.rejectErrorBody(response.status, body), onSuccess(response.status, body))
-                })
-                : Effect.flatMap(Wire.errorFromResponse(response, text), Effect.fail)
-            )
-          )
-        ),
-        (effect) =>
-          timeout === undefined ? effect : Effect.timeoutFail(effect, {
-            duration: timeout,
-            onTimeout: () =>
-              new NetworkError({
-                reason: "Timeout",
-                description: `no answer to ${request.method} ${request.url} within ${Duration.format(timeout)}`
-              })
-          }),
-        // A server (or a proxy) may echo what it was sent: never into an error.
-        Effect.mapError((error) =>
-          error._tag === "AuthApiError"
-            ? Wire.scrub(error, secret === undefined ? [Wire.reveal(token)] : [Wire.reveal(token), Wire.reveal(secret)])
-            : error
-        )
-      )
-
-    const renewAuth = (refreshToken: Redacted.Redacted<string>, renew?: AuthenticationClient.RenewAuthOptions) =>
-      send(
-        refreshToken,
-        form(tokenUrl, {
-          ...renew?.parameters,
-          ...(renew?.scope === undefined ? {} : { scope: renew.scope }),
-          ...(renew?.audience === undefined ? {} : { audience: renew.audience }),
-          grant_type: "refresh_token",
-          refresh_token: Wire.reveal(refreshToken)
-        }),
-        (status, body) =>
-          Effect.flatMap(
-            Wire.decodeBody(Credentials.TokenResponse, status, body),
-            Credentials.fromTokenResponse
-          )
-      )
-
-    const delegation = (
-      field: "id_token" | "refresh_token",
-      token: Redacted.Redacted<string>,
-      delegate?: AuthenticationClient.DelegationOptions
-    ) => {
-      const body: Record<string, string> = { ...delegate?.parameters }
-      if (delegate?.scope !== undefined) body.scope = delegate.scope
-      if (delegate?.apiType !== undefined) body.api_type = delegate.apiType
-      if (delegate?.target !== undefined) body.target = delegate.target
-      body.client_id = clientId
-      body.grant_type = JwtBearerGrantType
-      body[field] = Wire.reveal(token)
-      return send(
-        token,
-        HttpClientRequest.post(delegationUrl).pipe(
-          HttpClientRequest.acceptJson,
-          HttpClientRequest.bodyUnsafeJson(body)
-        ),
-        (status, body) =>
-          Effect.flatMap(Wire.decodeBody(Delegation.DelegationResponse, status, body), Delegation.fromResponse)
-      )
-    }
-
-    const revoke = (refreshToken: Redacted.Redacted<string>) =>
-      send(refreshToken, form(revokeUrl, { token: Wire.reveal(refreshToken) }), () => Effect.void)
-
-    return AuthenticationClient.of({
-      baseUrl: base,
-      clientId,
-      renewAuth,
-      delegationWithIdToken: (idToken, options) => delegation("id_token", idToken, options),
-      delegationWithRefreshToken: (refreshToken, options) => delegation("refresh_token", refreshToken, options),
-      revoke
-    })
-  })
+) => Effect.Effect<AuthenticationClient.Service, InvalidConfiguration, HttpClient.HttpClient> = internal.make
 
 /**
  * @since 0.1.0
@@ -304,29 +178,40 @@ export const layer = (
   Layer.effect(AuthenticationClient, make(options))
 
 /**
- * The options read from `Config`; by default from `AUTH0_DOMAIN`,
- * `AUTH0_CLIENT_ID` and (optional) `AUTH0_CLIENT_SECRET`.
+ * The options read from `Config`, each field a `Config` of its own (or the
+ * whole a `Config<Options>`); {@link defaultConfig} when none is given:
+ *
+ * ```ts
+ * import { AuthenticationClient } from "@effect-renewal/core"
+ * import * as Config from "effect/Config"
+ *
+ * const Client = AuthenticationClient.layerConfig({
+ *   ...AuthenticationClient.defaultConfig,
+ *   timeout: Config.succeed("10 seconds")
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Config<Options> = defaultConfig
+  config: Config.Config.Wrap<Options> = defaultConfig
 ): Layer.Layer<AuthenticationClient, ConfigError.ConfigError | InvalidConfiguration, HttpClient.HttpClient> =>
-  Layer.effect(AuthenticationClient, Effect.flatMap(config, make))
+  Layer.effect(AuthenticationClient, Effect.flatMap(Config.unwrap(config), make))
 
 /**
- * `AUTH0_DOMAIN`, `AUTH0_CLIENT_ID` and an optional `AUTH0_CLIENT_SECRET`.
+ * `AUTH0_DOMAIN`, `AUTH0_CLIENT_ID` and an optional, redacted
+ * `AUTH0_CLIENT_SECRET`.
  *
  * @since 0.1.0
  * @category config
  */
-export const defaultConfig: Config.Config<Options> = Config.map(
-  Config.all({
-    domain: Config.string("AUTH0_DOMAIN"),
-    clientId: Config.string("AUTH0_CLIENT_ID"),
-    clientSecret: Config.option(Config.redacted("AUTH0_CLIENT_SECRET"))
-  }),
-  ({ clientId, clientSecret, domain }): Options =>
-    clientSecret._tag === "Some" ? { domain, clientId, clientSecret: clientSecret.value } : { domain, clientId }
-)
+export const defaultConfig: {
+  readonly domain: Config.Config<string>
+  readonly clientId: Config.Config<string>
+  readonly clientSecret: Config.Config<Redacted.Redacted<string> | undefined>
+} = {
+  domain: Config.string("AUTH0_DOMAIN"),
+  clientId: Config.string("AUTH0_CLIENT_ID"),
+  clientSecret: Config.map(Config.option(Config.redacted("AUTH0_CLIENT_SECRET")), Option.getOrUndefined)
+}

@@ -277,17 +277,19 @@ export const layerEncrypted = (
 ): Layer.Layer<TokenCodec, InvalidConfiguration> => Layer.effect(TokenCodec, encrypted(keyMaterial))
 
 /**
- * Provides the {@link encrypted} codec with key material read from `Config`,
- * by default the environment variable `EFFECT_RENEWAL_STORE_KEY` (a base64 or
- * base64url string of 32 bytes, for example from {@link generateKey}).
+ * Provides the {@link encrypted} codec with key material read from `Config`
+ * (what {@link layerEncrypted} takes, as a `Config.Wrap`: for a `Redacted`
+ * value, a `Config` of it), by default the environment variable
+ * `EFFECT_RENEWAL_STORE_KEY` (a base64 or base64url string of 32 bytes, for
+ * example from {@link generateKey}).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerEncryptedConfig = (
-  config: Config.Config<Redacted.Redacted> = Config.redacted("EFFECT_RENEWAL_STORE_KEY")
+  config: Config.Config.Wrap<Redacted.Redacted<string | Uint8Array>> = Config.redacted("EFFECT_RENEWAL_STORE_KEY")
 ): Layer.Layer<TokenCodec, ConfigError.ConfigError | InvalidConfiguration> =>
-  Layer.effect(TokenCodec, Effect.flatMap(config, encrypted))
+  Layer.effect(TokenCodec, Effect.flatMap(Config.unwrap(config), encrypted))
 
 /**
  * Fresh key material for {@link encrypted}: 32 random bytes from

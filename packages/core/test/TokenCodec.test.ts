@@ -3,10 +3,12 @@ import { Credentials } from "@effect-renewal/core/Credentials"
 import * as TokenCodec from "@effect-renewal/core/TokenCodec"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
@@ -354,6 +356,28 @@ describe("TokenCodec", () => {
           )
         )
         assert.notInclude(invalid.message, "short")
+      }))
+
+    it.effect("layerEncryptedConfig takes the key material as any Config (a Config.Wrap of a Redacted)", () =>
+      Effect.gen(function*() {
+        const key = yield* TokenCodec.generateKey
+        const encodeWith = <E>(layer: Layer.Layer<TokenCodec.TokenCodec, E>) =>
+          Effect.flatMap(TokenCodec.TokenCodec, (codec) => codec.encode("k", credentials)).pipe(Effect.provide(layer))
+        const codec = yield* TokenCodec.encrypted(key)
+
+        const fromOtherName = yield* encodeWith(
+          TokenCodec.layerEncryptedConfig(Config.redacted("MY_KEY")).pipe(
+            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["MY_KEY", Redacted.value(key)]]))))
+          )
+        )
+        assert.isTrue(Equal.equals(yield* codec.decode("k", fromOtherName), credentials))
+
+        // raw bytes, which only a Config of its own can give
+        const bytes = Encoding.decodeBase64Url(Redacted.value(key)).pipe(Either.getOrThrow)
+        const fromBytes = yield* encodeWith(
+          TokenCodec.layerEncryptedConfig(Config.succeed(Redacted.make<string | Uint8Array>(bytes)))
+        )
+        assert.isTrue(Equal.equals(yield* codec.decode("k", fromBytes), credentials))
       }))
   })
 })

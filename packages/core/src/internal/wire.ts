@@ -1,21 +1,36 @@
+/**
+ * The wire codec of the authentication API: what an answer's body says. Reads
+ * both Auth0 error formats, parses into an `Either`, names failing paths but
+ * never values, and {@link finish}es every error with what it must know of
+ * its request (the grant presented, the secrets to keep out of it).
+ *
+ * @internal
+ */
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import type { Presented } from "../AuthError.js"
 import { AuthApiError, InvalidResponseCode, NetworkError } from "../AuthError.js"
 
 /** @internal */
 export const reveal: (token: Redacted.Redacted<string>) => string = Redacted.value
 
-const maxDescription = 300
+/**
+ * How much of what a server said an error keeps. Applied by {@link finish},
+ * after the secrets were removed: a cut made before could split a secret and
+ * let its first characters through.
+ */
+const maxText = 300
 
-const text = (u: unknown): string | undefined =>
-  typeof u === "string" && u.length > 0 ? u.slice(0, maxDescription) : undefined
+// Not cut here: see `maxText`. The body itself is bounded by the exchange.
+const text = (u: unknown): string | undefined => typeof u === "string" && u.length > 0 ? u : undefined
 
 /** @internal */
 export const parseJson = (body: string): Either.Either<unknown, string> => {
@@ -71,20 +86,29 @@ export const retryAfter = (
     return Duration.millis(Math.max(0, date - now))
   })
 
-/** @internal */
+/**
+ * A non-2xx answer: its OAuth error (either format) when the body has one,
+ * else a description of what came instead. `body` is the parsed body, or why
+ * there is none (see {@link parseJson}).
+ *
+ * @internal
+ */
 export const errorFromResponse = (
   response: HttpClientResponse.HttpClientResponse,
-  body: string
+  body: Either.Either<unknown, string>
 ): Effect.Effect<AuthApiError> =>
   Effect.map(retryAfter(response), (after) => {
-    const parsed = Either.map(parseJson(body), errorBody)
+    const parsed = Either.map(body, errorBody)
     const known = Either.isRight(parsed) ? parsed.right : undefined
     const contentType = response.headers["content-type"]?.split(";")[0]?.trim()
+    const redirect = response.status >= 300 && response.status < 400
     return new AuthApiError({
       status: response.status,
       code: known?.code ?? InvalidResponseCode,
       description: known?.description ??
-        (Either.isLeft(parsed)
+        (redirect
+          ? `HTTP ${response.status}: a redirect, not followed (token endpoints never follow redirects)`
+          : Either.isLeft(parsed)
           ? `HTTP ${response.status}: ${parsed.left}${contentType ? ` (${contentType})` : ""}`
           : `HTTP ${response.status} without an OAuth error in the body`),
       retryAfter: after
@@ -138,16 +162,65 @@ export const decodeBody = <A, I>(
 }
 
 /**
- * Removes the secrets a request carried from what the server said about it.
+ * What an error of one request must know about that request: the grant it
+ * presented, and the secrets it carried.
  *
  * @internal
  */
-export const scrub = (error: AuthApiError, secrets: ReadonlyArray<string>): AuthApiError => {
-  const clean = (text: string) =>
-    secrets.reduce((t, secret) => secret.length === 0 ? t : t.split(secret).join("<redacted>"), text)
-  const code = clean(error.code)
-  const description = clean(error.description)
-  return code === error.code && description === error.description
-    ? error
-    : new AuthApiError({ status: error.status, code, description, retryAfter: error.retryAfter })
+export interface Sent {
+  readonly presented: Presented
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
 }
+
+/**
+ * The last step of every {@link AuthApiError} the client returns, and the
+ * only one that knows the request: sets the grant it presented, removes the
+ * secrets it carried from what the server said (a server or a proxy may echo
+ * its input), then cuts the texts to a readable length.
+ *
+ * @internal
+ */
+export const finish = (error: AuthApiError, sent: Sent): AuthApiError => {
+  const clean = redactor(sent.secrets)
+  return new AuthApiError({
+    status: error.status,
+    code: cut(clean(error.code)),
+    description: cut(clean(error.description)),
+    retryAfter: error.retryAfter,
+    presented: sent.presented
+  })
+}
+
+const cut = (text: string): string => text.length > maxText ? `${text.slice(0, maxText)}…` : text
+
+/**
+ * Replaces every form in which a secret travels, or may be echoed: as is,
+ * form- and URI-encoded (as sent in a form body), JSON-escaped (as sent in a
+ * JSON body), base64 and base64url (as in a Basic authorization header).
+ * Case-insensitively: percent-encodings come in both cases, and redacting too
+ * much is harmless.
+ *
+ * @internal
+ */
+export const redactor = (secrets: ReadonlyArray<Redacted.Redacted<string>>): (text: string) => string => {
+  const forms = new Set(secrets.map(reveal).filter((value) => value.length > 0).flatMap(encodings))
+  if (forms.size === 0) return (text) => text
+  // longest first, so that a form is replaced whole before any form inside it
+  const pattern = new RegExp([...forms].sort((a, b) => b.length - a.length).map(escape).join("|"), "gi")
+  return (text) => text.replace(pattern, "<redacted>")
+}
+
+const encodings = (value: string): ReadonlyArray<string> => {
+  const base64 = Encoding.encodeBase64(value)
+  return [
+    value,
+    encodeURIComponent(value),
+    new URLSearchParams({ s: value }).toString().slice("s=".length),
+    JSON.stringify(value).slice(1, -1),
+    base64,
+    base64.replace(/=+$/, ""),
+    Encoding.encodeBase64Url(value)
+  ]
+}
+
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
