@@ -16,6 +16,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import type * as Redacted from "effect/Redacted"
 import type { Credentials } from "./Credentials.js"
 
 /**
@@ -52,6 +53,13 @@ export class AuthApiError extends Data.TaggedError("AuthApiError")<{
    * `refresh_token` grant).
    */
   readonly presented?: Presented | undefined
+  /**
+   * A refresh token that a 2xx answer carried although the rest of it could
+   * not be used (e.g. a missing or absurd `expires_in`). With rotation the
+   * server has already replaced the old one: the `Renewer` saves this one
+   * before it reports the error.
+   */
+  readonly issuedRefreshToken?: Redacted.Redacted<string> | undefined
 }> {
   /**
    * @since 0.1.0
