@@ -28,8 +28,19 @@ export interface Policy {
    * refresh token) and a late answer is saved.
    */
   readonly attemptTimeout: Duration.Duration
-  /** How long a renewal may take, retries included; only then is a request abandoned. */
+  /**
+   * How long callers wait for a renewal, retries included: then they fail
+   * with `Deadline`. No attempt starts after it, but a request already sent
+   * goes on (its answer may have rotated the refresh token) until
+   * `abandonAfter`, and a late answer is saved.
+   */
   readonly deadline: Duration.Duration
+  /**
+   * How long, from its start, a renewal may wait for a request already sent
+   * before it abandons it (at least the deadline). An answer lost that way
+   * may have rotated the refresh token: keep it well above the deadline.
+   */
+  readonly abandonAfter: Duration.Duration
   /** How much lifetime credentials must have left, when a `get` does not say. */
   readonly minTtl: Duration.Duration
   /** A `Retry-After` longer than this is not waited for: the renewal fails. */
@@ -60,7 +71,8 @@ export const exponentialBackoff = (options: {
 
 /**
  * The defaults: 4 retries from 250ms doubling up to 10s, 10s per attempt, 30s
- * in all, a `minTtl` of 30s, and `Retry-After` honoured up to 60s.
+ * in all for the callers, a request already sent abandoned after 2 minutes, a
+ * `minTtl` of 30s, and `Retry-After` honoured up to 60s.
  *
  * @since 0.1.0
  * @category constants
@@ -69,6 +81,7 @@ export const defaultPolicy: Policy = {
   retry: exponentialBackoff({ base: "250 millis", max: "10 seconds", retries: 4 }),
   attemptTimeout: Duration.seconds(10),
   deadline: Duration.seconds(30),
+  abandonAfter: Duration.minutes(2),
   minTtl: Duration.seconds(30),
   maxRetryAfter: Duration.seconds(60)
 }
@@ -91,6 +104,7 @@ export interface Options {
   readonly retry?: Schedule.Schedule<unknown, AuthenticationError> | undefined
   readonly attemptTimeout?: Duration.DurationInput | undefined
   readonly deadline?: Duration.DurationInput | undefined
+  readonly abandonAfter?: Duration.DurationInput | undefined
   readonly minTtl?: Duration.DurationInput | undefined
   readonly maxRetryAfter?: Duration.DurationInput | undefined
 }
@@ -105,6 +119,7 @@ export const make = (options: Options = {}): Policy => ({
   retry: options.retry ?? defaultPolicy.retry,
   attemptTimeout: Duration.decode(options.attemptTimeout ?? defaultPolicy.attemptTimeout),
   deadline: Duration.decode(options.deadline ?? defaultPolicy.deadline),
+  abandonAfter: Duration.decode(options.abandonAfter ?? defaultPolicy.abandonAfter),
   minTtl: Duration.decode(options.minTtl ?? defaultPolicy.minTtl),
   maxRetryAfter: Duration.decode(options.maxRetryAfter ?? defaultPolicy.maxRetryAfter)
 })

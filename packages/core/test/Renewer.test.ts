@@ -273,7 +273,7 @@ describe("Renewer", () => {
       expect(value(kept.accessToken)).toBe(value(login.accessToken))
     }).pipe(Effect.provide(Fixtures.layerMemory())))
 
-  it.effect("a hung server: callers go after attemptTimeout, the deadline ends the request, nothing is lost", () =>
+  it.effect("a hung server: callers go at attemptTimeout and the deadline, the request only at abandonAfter, nothing is lost", () =>
     Effect.gen(function*() {
       const login = yield* loggedIn()
       yield* TestClock.adjust("2 hours")
@@ -285,16 +285,56 @@ describe("Renewer", () => {
       const error = yield* Fiber.join(first)
       expect(error._tag === "RenewalFailed" && error.reason).toBe("Transient")
       expect(AuthError.isNetworkError(error)).toBe(true)
-      // the hung request still holds the lock: no second request with the same refresh token
-      const second = yield* Effect.fork(renewer.get())
-      yield* TestClock.adjust("5 seconds")
+      // the hung request still holds the lock: no second request with the same refresh token,
+      // and the next caller is released at its own deadline
+      const second = yield* Effect.fork(Effect.flip(renewer.get()))
+      yield* TestClock.adjust("10 seconds")
+      const late = yield* Fiber.join(second)
+      expect(late._tag === "RenewalFailed" && late.reason).toBe("Deadline")
       expect(yield* tokenRequests).toBe(1)
       expect(value((yield* stored).refreshToken)).toBe(value(login.refreshToken))
-      yield* TestClock.adjust("2 seconds") // past the 10 second deadline
-      const got = yield* Fiber.join(second)
+      // abandoned after a minute: the next renewal goes through
+      yield* TestClock.adjust("50 seconds")
+      const third = yield* Effect.fork(renewer.get())
+      yield* TestClock.adjust("1 second")
+      const got = yield* Fiber.join(third)
       expect(got.isValidAt(yield* DateTime.now)).toBe(true)
       expect(yield* tokenRequests).toBe(2)
-    }).pipe(Effect.provide(Fixtures.layerMemory({ policy: { attemptTimeout: "4 seconds", deadline: "10 seconds" } }))))
+    }).pipe(
+      Effect.provide(
+        Fixtures.layerMemory({
+          policy: { attemptTimeout: "4 seconds", deadline: "10 seconds", abandonAfter: "1 minute" }
+        })
+      )
+    ))
+
+  it.effect("an answer after the deadline is still saved: callers were released, the rotation is not lost", () =>
+    Effect.gen(function*() {
+      const login = yield* loggedIn()
+      yield* TestClock.adjust("2 hours")
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.faultOn("token", Fault.latency("25 seconds"))
+      const renewer = yield* Renewer.Renewer
+      const caller = yield* Effect.fork(Effect.flip(renewer.get()))
+      yield* TestClock.adjust("10 seconds")
+      const error = yield* Fiber.join(caller)
+      expect(error._tag === "RenewalFailed" && error.reason).toBe("Deadline")
+      yield* TestClock.adjust("15 seconds")
+      const saved = yield* stored
+      expect(value(saved.refreshToken)).not.toBe(value(login.refreshToken))
+      expect(value((yield* renewer.get()).accessToken)).toBe(value(saved.accessToken))
+      const counters = yield* emulator.counters
+      expect(counters.requests.token).toBe(1)
+      expect(counters.reuseDetections).toBe(0)
+    }).pipe(
+      Effect.provide(
+        Fixtures.layerMemory({
+          emulator: { rotation: true, reuseInterval: "0 seconds" },
+          // no attempt timeout before the deadline: the callers are released by the deadline
+          policy: { attemptTimeout: "1 minute", deadline: "10 seconds" }
+        })
+      )
+    ))
 
   it.effect("an answer slower than attemptTimeout is still saved: no second request, no reuse", () =>
     Effect.gen(function*() {

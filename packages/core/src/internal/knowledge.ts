@@ -29,7 +29,11 @@ export interface Knowledge {
   readonly version: () => number
   /** This renewer wrote `credentials` (or removed the entry). */
   readonly publish: (credentials: Credentials | undefined) => void
-  /** A read of the store found `stored`. */
+  /**
+   * A read of the store found `stored`. When it is not what was known (a
+   * renewal elsewhere, or another login), the API credentials and lifetimes
+   * known so far are forgotten: they may belong to another login.
+   */
   readonly observe: (stored: Option.Option<Credentials>) => void
   /** API credentials last seen for a target key. */
   readonly api: (target: string) => Credentials | undefined
@@ -37,8 +41,10 @@ export interface Knowledge {
   /** Millis of lifetime the last renewal for a target key brought. */
   readonly lifetime: (target: string) => number | undefined
   readonly setLifetime: (target: string, millis: number) => void
-  /** A new login, or none: what earlier renewals brought says nothing about it. */
-  readonly forget: () => void
+  /** This renewer wrote a new login (or removed it): published, and what earlier renewals brought is forgotten. */
+  readonly reset: (credentials: Credentials | undefined) => void
+  /** The renewer is closing: `changes` subscribers end. */
+  readonly close: Effect.Effect<void>
   /** The current login's credentials, then each change; nothing is built until someone subscribes. */
   readonly changes: Stream.Stream<Option.Option<Credentials>>
 }
@@ -72,6 +78,11 @@ export const make = (
     if (hub !== undefined) hub.unsafeOffer(Option.fromNullable(credentials))
   }
 
+  const forget = () => {
+    apis = undefined
+    lifetimes = undefined
+  }
+
   const changes = Stream.unwrapScoped(
     Effect.gen(function*() {
       if (hub === undefined) {
@@ -92,8 +103,11 @@ export const make = (
     publish,
     observe: (stored) => {
       const found = Option.getOrUndefined(stored)
-      if (same(found, login)) remember(found)
-      else publish(found)
+      if (same(found, login)) return remember(found)
+      // changed by someone else, maybe a new login: API credentials known so
+      // far are read again (under the lock) before they are handed out
+      forget()
+      publish(found)
     },
     api: (target) => apis?.get(target),
     setApi: (target, credentials) => {
@@ -104,10 +118,11 @@ export const make = (
     setLifetime: (target, millis) => {
       ;(lifetimes ??= new Map()).set(target, millis)
     },
-    forget: () => {
-      apis = undefined
-      lifetimes = undefined
+    reset: (credentials) => {
+      publish(credentials)
+      forget()
     },
+    close: Effect.suspend(() => hub === undefined ? Effect.void : PubSub.shutdown(hub)),
     changes
   }
 }

@@ -13,35 +13,54 @@ import type { Timers } from "./timers.js"
  * The retry policy, in one place: which failures are retried, on which
  * schedule (never sooner than a `Retry-After` asks, never past the deadline,
  * not at all for a `Retry-After` beyond `maxRetryAfter`), when the callers
- * may stop waiting for a slow attempt, and when a request is abandoned.
+ * may stop waiting, and when a request that was sent is abandoned.
+ *
+ * A request that was sent is not given up early: the server may have
+ * processed it and rotated the refresh token, and a second request with the
+ * old one would look like reuse. So the callers are let go (a transient
+ * timeout after `attemptTimeout`, `Deadline` at the deadline) while the
+ * request goes on; only `abandonAfter`, counted from the start, abandons it.
  *
  * @internal
  */
 export interface Runner {
   /**
-   * Runs `attempt` under the policy. Must be called where the caller cannot
-   * be interrupted (the renewal's fiber, inside `uninterruptibleMask`): only
-   * the attempts themselves and the waits between them can be interrupted,
-   * so that an answer, once in, is never dropped by an interruption.
-   *
-   * A request that was sent is not given up before the deadline: the server
-   * may have processed it and rotated the refresh token, and a second request
-   * with the old one would look like reuse. When an attempt is slower than
-   * `attemptTimeout`, `release` lets the callers go (a transient timeout)
-   * while the request goes on. At the deadline `release` gets the deadline
-   * error and the attempt is interrupted. Interrupted otherwise (the layer's
-   * scope closes), the run is interrupted too.
+   * Watches the callers of a renewal from now: at the deadline they are
+   * released with `Deadline` (naming the last failure the run noted).
+   */
+  readonly watch: (release: (error: RenewalFailed) => void) => Effect.Effect<Watch>
+  /**
+   * Runs `attempt` under the policy for the callers `watch` watches. Must run
+   * on a fiber of its own (a renewal's), where it cannot be interrupted
+   * (inside `uninterruptibleMask`): only the attempts and the waits between
+   * them can be, so that an answer, once in, is never dropped. At
+   * `abandonAfter` that fiber is interrupted, and the run fails with
+   * `Deadline`; interrupted otherwise, the run is interrupted too.
    */
   readonly run: <A, E extends AuthenticationError | LoginRequired>(
     attempt: Effect.Effect<A, E>,
-    release: (error: RenewalFailed) => void
+    watch: Watch
   ) => Effect.Effect<A, E | RenewalFailed>
+}
+
+/** @internal */
+export interface Watch {
+  readonly startedAt: number
+  readonly deadlineAt: number
+  readonly release: (error: RenewalFailed) => void
+  /** The callers are no longer watched (the renewal is over). */
+  readonly stop: () => void
+  /** The last failure of the run, named by the deadline's error. */
+  last: AuthenticationError | undefined
 }
 
 /** @internal */
 export const make = (policy: Policy, clock: Clock.Clock, timers: Timers): Runner => {
   const attemptMillis = Duration.toMillis(policy.attemptTimeout)
   const deadlineMillis = Duration.toMillis(policy.deadline)
+  const abandonMillis = Math.max(deadlineMillis, Duration.toMillis(policy.abandonAfter))
+  const now = () => clock.unsafeCurrentTimeMillis()
+
   // `Retry-After` merged into the schedule; every delay capped by the time left
   const schedule = (deadlineAt: number) =>
     Schedule.intersect(policy.retry, Schedule.identity<AuthenticationError>()).pipe(
@@ -49,7 +68,7 @@ export const make = (policy: Policy, clock: Clock.Clock, timers: Timers): Runner
         const asked = error._tag === "AuthApiError" && error.retryAfter !== undefined
           ? Duration.max(delay, error.retryAfter)
           : delay
-        return Duration.min(asked, Duration.millis(Math.max(0, deadlineAt - clock.unsafeCurrentTimeMillis())))
+        return Duration.min(asked, Duration.millis(Math.max(0, deadlineAt - now())))
       })
     )
 
@@ -66,46 +85,57 @@ export const make = (policy: Policy, clock: Clock.Clock, timers: Timers): Runner
       reason: "Transient",
       description: `no answer within ${
         Duration.format(policy.attemptTimeout)
-      }; the request goes on until the deadline and a late answer will be saved`,
+      }; the request goes on and a late answer will be saved`,
       cause: new NetworkError({
         reason: "Timeout",
         description: `renewal attempt took longer than ${Duration.format(policy.attemptTimeout)}`
       })
     })
 
+  const watch = (release: (error: RenewalFailed) => void): Effect.Effect<Watch> =>
+    Effect.suspend(() => {
+      const startedAt = now()
+      let cancel = () => {}
+      const watched: Watch = {
+        startedAt,
+        deadlineAt: startedAt + deadlineMillis,
+        release,
+        stop: () => cancel(),
+        last: undefined
+      }
+      return Effect.map(timers.schedule(watched.deadlineAt, () => release(deadlineExceeded(watched.last))), (c) => {
+        cancel = c
+        return watched
+      })
+    })
+
   const run = <A, E extends AuthenticationError | LoginRequired>(
     attempt: Effect.Effect<A, E>,
-    release: (error: RenewalFailed) => void
+    watched: Watch
   ): Effect.Effect<A, E | RenewalFailed> =>
     Effect.withFiberRuntime((fiber) => {
-      const deadlineAt = clock.unsafeCurrentTimeMillis() + deadlineMillis
-      const remaining = () => deadlineAt - clock.unsafeCurrentTimeMillis()
-      let last: AuthenticationError | undefined
-      let deadlinePassed = false
-      const onDeadline = () => {
-        deadlinePassed = true
-        release(deadlineExceeded(last))
-        fiber.unsafeInterruptAsFork(FiberId.none)
-      }
+      const { deadlineAt } = watched
+      let abandoned = false
 
       // One attempt: interruptible while the request is out, and only then.
+      // Callers are let go when it is slow; the request goes on.
       const once = Effect.suspend((): Effect.Effect<A, E | RenewalFailed> => {
-        const left = remaining()
-        if (left <= 0) return Effect.fail(deadlineExceeded(last))
+        const left = deadlineAt - now()
+        if (left <= 0) return Effect.fail(deadlineExceeded(watched.last))
         if (left <= attemptMillis) return Effect.interruptible(attempt)
         return Effect.flatMap(
-          timers.schedule(clock.unsafeCurrentTimeMillis() + attemptMillis, () => release(attemptTimedOut())),
+          timers.schedule(now() + attemptMillis, () => watched.release(attemptTimedOut())),
           (cancel) => Effect.ensuring(Effect.interruptible(attempt), Effect.sync(cancel))
         )
       })
 
       const retryable = (error: E | RenewalFailed): error is Extract<E, AuthenticationError> => {
         if (error._tag !== "AuthApiError" && error._tag !== "NetworkError") return false
-        last = error
+        watched.last = error
         if (classify(error) !== "Transient") return false
         const after = error._tag === "AuthApiError" ? error.retryAfter : undefined
         return after === undefined ||
-          (Duration.lessThanOrEqualTo(after, policy.maxRetryAfter) && Duration.toMillis(after) < remaining())
+          (Duration.lessThanOrEqualTo(after, policy.maxRetryAfter) && Duration.toMillis(after) < deadlineAt - now())
       }
 
       // The retry machinery starts only after a first failure: a renewal that
@@ -123,17 +153,21 @@ export const make = (policy: Policy, clock: Clock.Clock, timers: Timers): Runner
         })
       })
 
-      return Effect.flatMap(timers.schedule(deadlineAt, onDeadline), (cancel) =>
+      const abandon = () => {
+        abandoned = true
+        fiber.unsafeInterruptAsFork(FiberId.none)
+      }
+      return Effect.flatMap(timers.schedule(watched.startedAt + abandonMillis, abandon), (cancel) =>
         Effect.flatMap(Effect.exit(withRetries), (exit) => {
           cancel()
           if (Exit.isSuccess(exit) || !Cause.isInterrupted(exit.cause)) {
             return exit
           }
-          // abandoned at the deadline (the callers already have the error); a
-          // shutdown stays an interruption
-          return deadlinePassed ? Effect.fail(deadlineExceeded(last)) : exit
+          // abandoned (the callers were released at the deadline); a shutdown
+          // stays an interruption
+          return abandoned ? Effect.fail(deadlineExceeded(watched.last)) : exit
         }))
     })
 
-  return { run }
+  return { watch, run }
 }

@@ -1,3 +1,4 @@
+import type * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -17,7 +18,7 @@ import * as Jwt from "../Jwt.js"
 import type { RenewalStrategy } from "../RenewalStrategy.js"
 import { derivedKey, type TokenStore } from "../TokenStore.js"
 import type { Knowledge } from "./knowledge.js"
-import type { Runner } from "./policy.js"
+import type { Runner, Watch } from "./policy.js"
 import * as Scope from "./scope.js"
 
 /**
@@ -86,10 +87,7 @@ export const satisfies = (credentials: Credentials, request: Request, now: numbe
  * @internal
  */
 export interface Renewal {
-  readonly renew: (
-    request: Request,
-    release: (error: RenewalFailed) => void
-  ) => Effect.Effect<Credentials, RenewerError>
+  readonly renew: (request: Request, watch: Watch) => Effect.Effect<Credentials, RenewerError>
 }
 
 /** @internal */
@@ -99,8 +97,11 @@ export const make = (options: {
   readonly strategy: RenewalStrategy.Service
   readonly knowledge: Knowledge
   readonly runner: Runner
+  readonly clock: Clock.Clock
+  /** When the layer is closing, no request is sent any more: the renewal fails with this. */
+  readonly closing: () => RenewalFailed | undefined
 }): Renewal => {
-  const { key, knowledge, runner, store, strategy } = options
+  const { clock, closing, key, knowledge, runner, store, strategy } = options
 
   const saveLogin = (credentials: Credentials) =>
     store.set(key, credentials).pipe(
@@ -119,17 +120,22 @@ export const make = (options: {
     )
   }
 
-  const renewed = (
-    login: Credentials,
-    to: Target,
-    request: Request,
-    release: (error: RenewalFailed) => void
-  ): Effect.Effect<Credentials, RenewerError> =>
+  // A refresh token that came in a 2xx answer whose rest was unusable: with
+  // rotation the old one is gone at the server, so this one is saved before
+  // the failure is reported.
+  const keepIssued = (login: Credentials, error: LoginRequired | AuthenticationError | RenewalFailed) =>
+    error._tag === "AuthApiError" && error.issuedRefreshToken !== undefined &&
+      !sameToken(error.issuedRefreshToken, login.refreshToken)
+      ? saveLogin(new Credentials({ ...login, refreshToken: error.issuedRefreshToken }, true))
+      : Effect.void
+
+  const renewed = (login: Credentials, to: Target, request: Request, watch: Watch) =>
     runner.run(
       strategy.renew(login, { scope: to.scope, audience: to.audience, parameters: request.parameters }),
-      release
+      watch
     ).pipe(
-      Effect.mapError((error: LoginRequired | AuthenticationError | RenewalFailed) =>
+      Effect.tapError((error) => keepIssued(login, error)),
+      Effect.mapError((error: LoginRequired | AuthenticationError | RenewalFailed | StoreError): RenewerError =>
         error._tag === "AuthApiError" || error._tag === "NetworkError" ? toRenewerError(error) : error
       ),
       Effect.tapError((error) =>
@@ -139,7 +145,7 @@ export const make = (options: {
       )
     )
 
-  const renew = (request: Request, release: (error: RenewalFailed) => void) =>
+  const renew = (request: Request, watch: Watch) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
         const stored = yield* restore(store.get(key))
@@ -149,7 +155,7 @@ export const make = (options: {
         const to = target(request, login.scope)
         const entry = to.name === undefined ? key : derivedKey(key, to.name)
         const memo = to.name ?? ""
-        const before = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        const before = clock.unsafeCurrentTimeMillis()
         if (to.name === undefined) {
           if (satisfies(login, request, before)) return login
         } else {
@@ -162,13 +168,16 @@ export const make = (options: {
           return yield* ttlUnreachable(lifetime, request.minTtl, "no renewal was attempted")
         }
 
-        const fresh = yield* renewed(login, to, request, release)
+        const stopped = closing()
+        if (stopped !== undefined) return yield* stopped
+
+        const fresh = yield* renewed(login, to, request, watch)
         const scope = Scope.normalize(fresh.scope) ?? to.scope
-        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-        knowledge.setLifetime(memo, DateTime.toEpochMillis(fresh.expiresAt) - now)
+        const now = clock.unsafeCurrentTimeMillis()
         let result: Credentials
         if (to.name === undefined) {
           result = withScope(merge(login, fresh), scope)
+          knowledge.setLifetime(memo, lifetimeLeft(fresh, now))
           yield* saveLogin(result)
         } else {
           // The login keeps its own scope and audience; only a rotated refresh
@@ -177,6 +186,7 @@ export const make = (options: {
             yield* saveLogin(new Credentials({ ...login, refreshToken: fresh.refreshToken }, true))
           }
           if (to.audience !== undefined) yield* checkAudience(fresh, to.audience)
+          knowledge.setLifetime(memo, lifetimeLeft(fresh, now))
           const { refreshToken: _, ...api } = withScope(fresh, scope)
           result = new Credentials(api, true)
           yield* store.set(entry, result).pipe(
@@ -184,12 +194,8 @@ export const make = (options: {
           )
           knowledge.setApi(to.name, result)
         }
-        if (DateTime.toEpochMillis(result.expiresAt) - request.minTtl <= now) {
-          return yield* ttlUnreachable(
-            Math.max(0, DateTime.toEpochMillis(result.expiresAt) - now),
-            request.minTtl,
-            "the renewed credentials were saved"
-          )
+        if (!satisfies(result, { ...request, forceRefresh: false }, now)) {
+          return yield* ttlUnreachable(lifetimeLeft(result, now), request.minTtl, "the renewed credentials were saved")
         }
         return result
       })
@@ -197,6 +203,10 @@ export const make = (options: {
 
   return { renew }
 }
+
+/** Millis `credentials` have left at `now` (epoch millis), zero when expired. @internal */
+export const lifetimeLeft = (credentials: Credentials, now: number): number =>
+  Math.max(0, DateTime.toEpochMillis(credentials.expiresAt) - now)
 
 const noCredentials = () => new LoginRequired({ reason: "NoCredentials", description: "no credentials are stored" })
 

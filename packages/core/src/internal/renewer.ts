@@ -1,7 +1,12 @@
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import { classify, RenewalFailed, type RenewerError, type StoreError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import { RenewalPolicy } from "../RenewalPolicy.js"
@@ -11,10 +16,13 @@ import { TokenStore } from "../TokenStore.js"
 import * as Knowledge from "./knowledge.js"
 import * as Policy from "./policy.js"
 import * as Renewal from "./renewal.js"
+import * as Scope_ from "./scope.js"
 import * as SingleFlight from "./singleFlight.js"
 import * as Timers from "./timers.js"
 
 const maxMillis = 100 * 365 * 24 * 3600 * 1000
+
+const liveClock = Clock.make()
 
 const invalid = (description: string) => new RenewalFailed({ reason: "InvalidRequest", description })
 
@@ -23,8 +31,14 @@ const shutdown = () =>
 
 /** A `minTtl` option in millis, or why it cannot be used. @internal */
 export const decodeMinTtl = (input: unknown, name = "minTtl"): number | RenewalFailed => {
-  // a number is millis; Duration would read NaN and negatives as zero
-  if (typeof input === "number" && !(input >= 0)) return invalid(`${name} must be a duration of at least zero`)
+  // Duration reads NaN and negative amounts as zero: they are mistakes
+  if (
+    (typeof input === "number" && !(input >= 0)) ||
+    (typeof input === "string" && /^\s*-/.test(input)) ||
+    (Array.isArray(input) && input.some((part) => typeof part !== "number" || !(part >= 0)))
+  ) {
+    return invalid(`${name} must be a duration of at least zero`)
+  }
   const decoded = Duration.decodeUnknown(input)
   if (Option.isNone(decoded)) return invalid(`${name} is not a duration`)
   const millis = Duration.toMillis(decoded.value)
@@ -47,8 +61,10 @@ export const make = (options: Renewer.Options = {}) =>
     // captured once, so that the hot path reads time synchronously (under a
     // TestClock, the TestClock)
     const clock = yield* Effect.clock
-    const scope = yield* Effect.scope
     const now = () => clock.unsafeCurrentTimeMillis()
+    // Renewals and their timers run in a scope of their own, closed after
+    // the finalizer below has let a request already sent finish.
+    const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
 
     // what the store held when the layer was built (a store that cannot be
     // read now is read again by the first `get`)
@@ -56,16 +72,43 @@ export const make = (options: Renewer.Options = {}) =>
     const knowledge = Knowledge.make(initial, defaultMinTtl, now)
     const flights = SingleFlight.make<Credentials, RenewerError>(scope, shutdown)
     const runner = Policy.make(policy, clock, Timers.make(clock, scope))
-    const renewal = Renewal.make({ key, store, strategy, knowledge, runner })
+    const renewal = Renewal.make({
+      key,
+      store,
+      strategy,
+      knowledge,
+      runner,
+      clock,
+      closing: () => flights.closed() ? shutdown() : undefined
+    })
+
+    // Closing: callers get `Shutdown` at once; a request already sent may
+    // finish (for at most `attemptTimeout`) and its answer is saved; then the
+    // renewals' scope closes and `changes` ends. The bound is counted on the
+    // Clock and in real time, whichever ends first: under a TestClock nobody
+    // advances the clock while a test's scope closes.
+    const bound = Effect.raceFirst(clock.sleep(policy.attemptTimeout), liveClock.sleep(policy.attemptTimeout))
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(
+        // finalizers run uninterruptibly: the race's losers must be interruptible
+        Effect.interruptible(Effect.raceFirst(Effect.suspend(flights.close), bound)),
+        knowledge.close
+      )
+    )
 
     const flightKey = (request: Renewal.Request) =>
       request.audience === undefined && request.scope === undefined
         ? ""
-        : JSON.stringify([request.audience ?? null, request.scope ?? null])
+        : JSON.stringify([request.audience ?? null, request.scope === undefined ? null : Scope_.key(request.scope)])
 
+    // A renewal's callers are watched from the start (the wait for the lock
+    // counts towards their deadline); the renewal runs inside the lock.
     const lead = (request: Renewal.Request, flight: string) =>
       flights.start(flight, (started) =>
-        store.withLock(key, renewal.renew(request, (error) => started.release(Exit.fail(error)))))
+        Effect.flatMap(
+          runner.watch((error) => started.release(Exit.fail(error))),
+          (watch) => Effect.ensuring(store.withLock(key, renewal.renew(request, watch)), Effect.sync(watch.stop))
+        ))
 
     // Joins a renewal in flight for the same target (a forced refresh only a
     // forced one). If its outcome does not meet this caller's minTtl, this
@@ -79,14 +122,13 @@ export const make = (options: Renewer.Options = {}) =>
         if (current === undefined) {
           return lead(request, request.forceRefresh ? `${base}!` : base)
         }
-        const again = () =>
-          fallback ? slow({ ...request, forceRefresh: false }, false) : undefined
+        const again = () => fallback ? slow({ ...request, forceRefresh: false }, false) : undefined
         return Effect.matchEffect(current.await, {
           onSuccess: (credentials) =>
             Renewal.satisfies(credentials, { ...request, forceRefresh: false }, now())
               ? Effect.succeed(credentials)
               : again() ?? Effect.fail(Renewal.ttlUnreachable(
-                Math.max(0, credentials.expiresAt.epochMillis - now()),
+                Renewal.lifetimeLeft(credentials, now()),
                 request.minTtl,
                 "no renewal was attempted"
               )),
@@ -138,19 +180,17 @@ export const make = (options: Renewer.Options = {}) =>
 
     // The write and what the renewer knows of it go together: an interrupted
     // caller cannot leave the hot path serving what the store no longer holds.
-    // A new login replaces the session's API credentials too.
+    // A new login replaces the session's API credentials too; if it cannot be
+    // written after they were removed, the renewer knows the store is empty.
     const save = (credentials: Credentials): Effect.Effect<void, StoreError> =>
       store.withLock(
         key,
         Effect.uninterruptible(
           Effect.zipRight(
             store.remove(key),
-            Effect.zipRight(
-              store.set(key, credentials),
-              Effect.sync(() => {
-                knowledge.publish(credentials)
-                knowledge.forget()
-              })
+            store.set(key, credentials).pipe(
+              Effect.tapError(() => Effect.sync(() => knowledge.reset(undefined))),
+              Effect.zipRight(Effect.sync(() => knowledge.reset(credentials)))
             )
           )
         )
@@ -169,16 +209,36 @@ export const make = (options: Renewer.Options = {}) =>
           Renewal.satisfies(stored.value, { ...defaultRequest, minTtl: millis }, now())
       })
 
+    // Revocation runs under the policy on a fiber of its own, in the
+    // renewals' scope: the policy may abandon it, never the caller's fiber.
+    // The caller waits until the deadline at most.
     const revoke = (current: Credentials): Effect.Effect<void, RenewalFailed> =>
-      Effect.uninterruptible(runner.run(strategy.revoke(current), () => {})).pipe(
-        Effect.mapError((error) =>
-          error._tag === "RenewalFailed" ? error : new RenewalFailed({
-            reason: classify(error) === "Transient" ? "Transient" : "Unexpected",
-            description: error.message,
-            cause: error
-          })
+      Effect.flatMap(Deferred.make<void, RenewalFailed>(), (done) => {
+        const revoking = Effect.flatMap(
+          runner.watch((error) => Deferred.unsafeDone(done, Exit.fail(error))),
+          (watch) => Effect.ensuring(runner.run(strategy.revoke(current), watch), Effect.sync(watch.stop))
+        ).pipe(
+          Effect.mapError((error) =>
+            error._tag === "RenewalFailed" ? error : new RenewalFailed({
+              reason: classify(error) === "Transient" ? "Transient" : "Unexpected",
+              description: error.message,
+              cause: error
+            })
+          ),
+          Effect.exit,
+          Effect.flatMap((exit) =>
+            Deferred.done(
+              done,
+              Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? Exit.fail(shutdown()) : exit
+            )
+          )
         )
-      )
+        // however the fiber ends (the scope may be closed already), the caller is told
+        return Effect.flatMap(Effect.forkIn(Effect.uninterruptible(revoking), scope), (fiber) => {
+          fiber.addObserver(() => Deferred.unsafeDone(done, Exit.fail(shutdown())))
+          return Deferred.await(done)
+        })
+      })
 
     const clear = (clearOptions?: Renewer.ClearOptions): Effect.Effect<void, RenewerError> =>
       store.withLock(
@@ -195,13 +255,7 @@ export const make = (options: Renewer.Options = {}) =>
             )
             : undefined
           yield* Effect.uninterruptible(
-            Effect.zipRight(
-              store.remove(key),
-              Effect.sync(() => {
-                knowledge.publish(undefined)
-                knowledge.forget()
-              })
-            )
+            Effect.zipRight(store.remove(key), Effect.sync(() => knowledge.reset(undefined)))
           )
           if (revocation !== undefined && revocation._tag === "Left") {
             return yield* new RenewalFailed({

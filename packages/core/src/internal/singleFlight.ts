@@ -2,6 +2,7 @@ import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 
@@ -26,6 +27,13 @@ export interface SingleFlight<A, E> {
    * callers) and awaits its outcome.
    */
   readonly start: (key: string, run: (flight: Flight<A, E>) => Effect.Effect<A, E>) => Effect.Effect<A, E>
+  /**
+   * Stops: callers waiting now get `onShutdown()` at once, and so does every
+   * later caller; the runs go on. Gives an effect that waits for them to end.
+   */
+  readonly close: () => Effect.Effect<void>
+  /** Whether `close` was called. */
+  readonly closed: () => boolean
   /** Keys with a run in progress (for tests). */
   readonly size: () => number
 }
@@ -41,12 +49,15 @@ export interface Flight<A, E> {
 /** @internal */
 export const make = <A, E>(scope: Scope.Scope, onShutdown: () => E): SingleFlight<A, E> => {
   const flights = new Map<string, Flight<A, E>>()
+  const running = new Set<Fiber.RuntimeFiber<A, E>>()
+  let closed = false
 
   const start = (key: string, run: (flight: Flight<A, E>) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
     // Registering the run and its observer is not interrupted half-way: a
     // run nobody settles would make every later caller wait forever.
     Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
+        if (closed) return Effect.fail(onShutdown())
         const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
         const flight: Flight<A, E> = {
           await: Deferred.await(deferred),
@@ -58,21 +69,31 @@ export const make = <A, E>(scope: Scope.Scope, onShutdown: () => E): SingleFligh
         flights.set(key, flight)
         // The observer settles the callers however the run ends, even when
         // the scope was already closed and the run never started.
-        const settle = (exit: Exit.Exit<A, E>) =>
-          flight.release(
-            Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? Exit.fail(onShutdown()) : exit
-          )
         // forked interruptible, like the caller was: the scope may close
         return Effect.flatMap(Effect.forkIn(restore(Effect.suspend(() => run(flight))), scope), (fiber) => {
-          fiber.addObserver(settle)
+          running.add(fiber)
+          fiber.addObserver((exit) => {
+            running.delete(fiber)
+            flight.release(
+              Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? Exit.fail(onShutdown()) : exit
+            )
+          })
           return restore(flight.await)
         })
       })
     )
 
+  const close = () => {
+    closed = true
+    for (const flight of [...flights.values()]) flight.release(Exit.fail(onShutdown()))
+    return Effect.asVoid(Fiber.awaitAll([...running]))
+  }
+
   return {
     current: (key) => flights.get(key),
     start,
+    close,
+    closed: () => closed,
     size: () => flights.size
   }
 }

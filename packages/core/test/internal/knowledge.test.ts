@@ -62,15 +62,31 @@ describe("internal/knowledge", () => {
       expect(knowledge.login()).toBeUndefined()
     }))
 
-  it.effect("forget drops API credentials and lifetimes, not the login", () =>
+  it.effect("a new login, or a changed store, drops API credentials and lifetimes", () =>
     Effect.gen(function*() {
       const login = yield* Fixtures.credentials()
       const knowledge = Knowledge.make(Option.some(login), 0, () => 0)
-      knowledge.setApi("api", login)
-      knowledge.setLifetime("", 1000)
-      knowledge.forget()
-      expect(knowledge.api("api")).toBeUndefined()
-      expect(knowledge.lifetime("")).toBeUndefined()
-      expect(knowledge.login()).toBe(login)
+      const remember = () => {
+        knowledge.setApi("api", login)
+        knowledge.setLifetime("", 1000)
+      }
+      remember()
+      knowledge.observe(Option.some(login)) // what was known: kept
+      expect(knowledge.api("api")).toBe(login)
+      const next = yield* Fixtures.credentials({ accessToken: "next" })
+      knowledge.reset(next)
+      expect([knowledge.api("api"), knowledge.lifetime(""), knowledge.login()]).toEqual([undefined, undefined, next])
+      remember()
+      knowledge.observe(Option.some(yield* Fixtures.credentials({ accessToken: "someone else's" })))
+      expect([knowledge.api("api"), knowledge.lifetime("")]).toEqual([undefined, undefined])
+    }))
+
+  it.effect("close ends the changes stream", () =>
+    Effect.gen(function*() {
+      const knowledge = Knowledge.make(Option.none(), 0, () => 0)
+      const seen = yield* Effect.fork(Stream.runCollect(knowledge.changes))
+      yield* Effect.repeatN(Effect.yieldNow(), 10)
+      yield* knowledge.close
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(seen))).toEqual([Option.none()])
     }))
 })

@@ -42,10 +42,9 @@ const setup = (
         Effect.onInterrupt(() => Effect.sync(() => interrupted++))
       )
     })
-    const fiber = yield* Effect.fork(
-      Effect.uninterruptible(runner.run(attempt, (error) => released.push(error)))
-    )
-    return { fiber, attempts, released, timers, interrupted: () => interrupted }
+    const watch = yield* runner.watch((error) => released.push(error))
+    const fiber = yield* Effect.fork(Effect.uninterruptible(runner.run(attempt, watch)))
+    return { fiber, attempts, released, timers, watch, interrupted: () => interrupted }
   })
 
 const backoff = RenewalPolicy.exponentialBackoff({ base: "1 second", max: "1 second", retries: 3 })
@@ -53,10 +52,12 @@ const backoff = RenewalPolicy.exponentialBackoff({ base: "1 second", max: "1 sec
 describe("internal/policy", () => {
   it.effect("an answer in time costs no timer and no retry", () =>
     Effect.gen(function*() {
-      const { attempts, fiber, released, timers } = yield* setup({}, [{ value: 1 }])
+      const { attempts, fiber, released, timers, watch } = yield* setup({}, [{ value: 1 }])
       expect(yield* Fiber.join(fiber)).toBe(1)
       expect(attempts.length).toBe(1)
       expect(released).toEqual([])
+      expect(timers.pending()).toBe(1) // the callers' deadline, until the renewal is over
+      watch.stop()
       expect(timers.pending()).toBe(0)
     }))
 
@@ -119,12 +120,27 @@ describe("internal/policy", () => {
       expect(attempts.length).toBe(1)
     }))
 
-  it.effect("at the deadline the callers get Deadline and the attempt is abandoned", () =>
+  it.effect("at the deadline the callers get Deadline; the request goes on, and a late answer is returned", () =>
     Effect.gen(function*() {
-      const { fiber, interrupted, released } = yield* setup({ attemptTimeout: "4 seconds", deadline: "10 seconds" }, [
-        { value: 9, after: "1 hour" }
-      ])
+      const { attempts, fiber, interrupted, released } = yield* setup(
+        { attemptTimeout: "4 seconds", deadline: "10 seconds", abandonAfter: "1 minute" },
+        [{ value: 9, after: "40 seconds" }]
+      )
       yield* TestClock.adjust("10 seconds")
+      expect(released.map((e) => e.reason)).toEqual(["Transient", "Deadline"])
+      yield* TestClock.adjust("30 seconds")
+      expect(yield* Fiber.join(fiber)).toBe(9)
+      expect(interrupted()).toBe(0)
+      expect(attempts.length).toBe(1)
+    }))
+
+  it.effect("a request still out at abandonAfter is abandoned, and the run fails with Deadline", () =>
+    Effect.gen(function*() {
+      const { fiber, interrupted, released } = yield* setup(
+        { attemptTimeout: "4 seconds", deadline: "10 seconds", abandonAfter: "1 minute" },
+        [{ value: 9, after: "1 hour" }]
+      )
+      yield* TestClock.adjust("1 minute")
       yield* tick
       expect(released.map((e) => e.reason)).toEqual(["Transient", "Deadline"])
       expect(interrupted()).toBe(1)

@@ -36,6 +36,7 @@ const setup = (
     const scope = yield* Scope.make()
     const knowledge = Knowledge.make(Option.none(), 30_000, () => clock.unsafeCurrentTimeMillis())
     const calls: Array<RenewalStrategy.RenewOptions> = []
+    const runner = Policy.make(RenewalPolicy.defaultPolicy, clock, Timers.make(clock, scope))
     const renewal = Renewal.make({
       key,
       store,
@@ -44,9 +45,12 @@ const setup = (
         renew: (current, options) => Effect.suspend(() => (calls.push(options), renew(current, options))),
         revoke: () => Effect.void
       },
-      runner: Policy.make(RenewalPolicy.defaultPolicy, clock, Timers.make(clock, scope))
+      runner,
+      clock,
+      closing: () => undefined
     })
-    const run = (r: Renewal.Request) => Effect.uninterruptible(renewal.renew(r, () => {}))
+    const run = (r: Renewal.Request) =>
+      Effect.flatMap(runner.watch(() => {}), (watch) => Effect.uninterruptible(renewal.renew(r, watch)))
     const entry = (k: string) => Effect.map(store.get(k), Option.getOrUndefined)
     return { store: memory, knowledge, run, calls, entry }
   })
