@@ -154,6 +154,14 @@ const decodeBase64Url = (s: string): Uint8Array<ArrayBuffer> | undefined => {
   return Either.isRight(decoded) ? toBytes(decoded.right) : undefined
 }
 
+// The one way this codec writes bytes: a string whose unused low bits of the
+// last character are set (or that is padded) decodes to the same bytes, so
+// without this check such a change to an entry would go unnoticed.
+const decodeCanonical = (s: string): Uint8Array<ArrayBuffer> | undefined => {
+  const bytes = decodeBase64Url(s)
+  return bytes !== undefined && Encoding.encodeBase64Url(bytes) === s ? bytes : undefined
+}
+
 const keyBytes = (
   material: string | Uint8Array
 ): Either.Either<Uint8Array<ArrayBuffer>, InvalidConfiguration> => {
@@ -229,14 +237,15 @@ export const encrypted = (
 
     const decode = (key: string, stored: string): Effect.Effect<Credentials.Credentials, StoreError> =>
       Effect.suspend(() => {
-        const parts = stored.trim().split(".")
+        // written as is: any other spelling (whitespace, another encoding) is a change
+        const parts = stored.split(".")
         if (parts.length !== 3 || parts[0] !== VERSION) {
           return Effect.fail(
             decodeFailure(key, `not an encrypted entry (expected format ${VERSION}.<iv>.<ciphertext>)`)
           )
         }
-        const iv = decodeBase64Url(parts[1])
-        const sealed = decodeBase64Url(parts[2])
+        const iv = decodeCanonical(parts[1])
+        const sealed = decodeCanonical(parts[2])
         if (iv === undefined || iv.byteLength !== IV_BYTES || sealed === undefined || sealed.byteLength < TAG_BYTES) {
           return Effect.fail(decodeFailure(key, "malformed or truncated encrypted entry"))
         }

@@ -215,6 +215,23 @@ describe("TokenCodec", () => {
         }
       }))
 
+    it.effect("any other character anywhere is a StoreError, the unused bits of the last ones included", () =>
+      Effect.gen(function*() {
+        const codec = yield* TokenCodec.encrypted(keyA)
+        const stored = yield* codec.encode("k", credentials)
+        const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        const lastOfParts = [stored.indexOf(".", 3) - 1, stored.length - 1]
+        for (let at = 0; at < stored.length; at++) {
+          // every character at the ends of the parts (where unused bits live), a few elsewhere
+          const others = lastOfParts.includes(at) ? alphabet : "A_z9"
+          for (const c of others) {
+            if (c === stored[at]) continue
+            yield* expectStoreError(codec.decode("k", stored.slice(0, at) + c + stored.slice(at + 1)))
+          }
+        }
+        for (const spelled of [`${stored}\n`, ` ${stored}`, `${stored}=`]) yield* expectStoreError(codec.decode("k", spelled))
+      }))
+
     it.effect("a truncated entry is a StoreError", () =>
       Effect.gen(function*() {
         const codec = yield* TokenCodec.encrypted(keyA)

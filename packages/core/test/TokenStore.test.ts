@@ -20,6 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 
 const ACCESS = "access-SECRET-51c0de"
 const REFRESH = "refresh-SECRET-9a7e44"
@@ -398,6 +399,33 @@ layer(NodeLayer)("TokenStore.fileSystem", (it) => {
       assertSome(yield* store.get("k"), one)
       yield* store.set("k", two)
       assertSome(yield* store.get("k"), two)
+    }))
+
+  it.scoped("temporary files a crashed write left are removed: stale ones when the store starts, a session's on remove", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const { directory } = yield* freshDirectory
+      const store = yield* TokenStore.makeFileSystem({ directory })
+      yield* store.set("k", one)
+      yield* store.set("other", two)
+      const names = yield* fs.readDirectory(directory)
+      const crashed = (file: string, suffix: string) =>
+        fs.writeFileString(path.join(directory, `${file}.${suffix}.tmp`), `{"refreshToken":"${REFRESH}"`, { mode: 0o600 })
+      for (const [i, file] of names.entries()) yield* crashed(file, `${i}123456789abcdef`)
+      const temporary = () => Effect.map(fs.readDirectory(directory), (all) => all.filter((n) => n.endsWith(".tmp")))
+      // just written: maybe a write in progress in another store, kept
+      yield* TestClock.setTime(Date.now())
+      yield* TokenStore.makeFileSystem({ directory })
+      assert.strictEqual((yield* temporary()).length, 2)
+      // removing a session removes its temporary files, not the others'
+      yield* store.remove("k")
+      assert.strictEqual((yield* temporary()).length, 1)
+      // older than a minute when a store starts: removed
+      yield* TestClock.setTime(Date.now() + 120_000)
+      yield* TokenStore.makeFileSystem({ directory })
+      assert.deepStrictEqual(yield* temporary(), [])
+      assertSome(yield* store.get("other"), two)
     }))
 
   it.scoped("a failed rename leaves the previous entry intact and no temporary file", () =>

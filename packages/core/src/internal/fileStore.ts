@@ -1,5 +1,6 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Encoding from "effect/Encoding"
 import { globalValue } from "effect/GlobalValue"
@@ -40,6 +41,7 @@ export const make = (
     const directory = path.resolve(options.directory)
 
     yield* ensureDirectory(fs, directory)
+    yield* removeStaleTemporaryFiles(fs, path, directory)
 
     const fileOf = (operation: StoreError["operation"], key: string): Effect.Effect<string, StoreError> => {
       const session = sessionKeyOf(key)
@@ -109,8 +111,12 @@ export const make = (
           const names = yield* fs.readDirectory(directory).pipe(
             Effect.mapError(platformErrorToStoreError("remove", key))
           )
+          // derived entries, and temporary files a crashed write left (they
+          // may hold a refresh token in plain text with the json codec)
           for (const name of names) {
-            if (name.startsWith(prefix) && name.endsWith(".token")) yield* removeFile(key)(path.join(directory, name))
+            if (name.startsWith(prefix) && (name.endsWith(".token") || isTemporary(name))) {
+              yield* removeFile(key)(path.join(directory, name))
+            }
           }
           yield* Effect.flatMap(fileOf("remove", key), removeFile(key))
         })
@@ -123,6 +129,31 @@ export const make = (
     const service: TokenStore.Service = { get, set, remove, withLock }
     return service
   })
+
+const isTemporary = (name: string): boolean => /\.token\.[0-9a-f]{16}\.tmp$/.test(name)
+
+/** How old a temporary file must be to be taken for one a crashed write left. */
+const staleAfterMillis = 60_000
+
+// A process killed mid-write leaves its temporary file; it may hold a
+// refresh token in plain text (json codec). One older than a minute belongs
+// to no write in progress: it is removed when the store starts. Failures here
+// are not the store's: they are ignored.
+const removeStaleTemporaryFiles = (
+  fs: FileSystem.FileSystem,
+  path: Path.Path,
+  directory: string
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    for (const name of yield* fs.readDirectory(directory)) {
+      if (!isTemporary(name)) continue
+      const file = path.join(directory, name)
+      const info = yield* fs.stat(file)
+      const modified = Option.match(info.mtime, { onNone: () => 0, onSome: (date) => date.getTime() })
+      if (now - modified > staleAfterMillis) yield* fs.remove(file)
+    }
+  }).pipe(Effect.ignore)
 
 const ensureDirectory = (fs: FileSystem.FileSystem, directory: string): Effect.Effect<void, StoreError> =>
   Effect.gen(function*() {
