@@ -63,7 +63,8 @@ export const exponentialBackoff = (options: {
   const max = Duration.decode(options.max)
   return Schedule.exponential(options.base, options.factor ?? 2).pipe(
     Schedule.jittered,
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, max)),
+    // whole milliseconds: a TestClock moved by fractional ones cannot report nanoseconds
+    Schedule.modifyDelay((_, delay) => Duration.millis(Math.round(Duration.toMillis(Duration.min(delay, max))))),
     Schedule.intersect(Schedule.recurs(options.retries)),
     Schedule.as<unknown>(undefined)
   )

@@ -68,7 +68,7 @@ export const make = (policy: Policy, clock: Clock.Clock, timers: Timers): Runner
         const asked = error._tag === "AuthApiError" && error.retryAfter !== undefined
           ? Duration.max(delay, error.retryAfter)
           : delay
-        return Duration.min(asked, Duration.millis(Math.max(0, deadlineAt - now())))
+        return Duration.millis(Math.round(Math.min(Duration.toMillis(asked), Math.max(0, deadlineAt - now()))))
       })
     )
 

@@ -87,11 +87,16 @@ export const make = (options: Renewer.Options = {}) =>
     // renewals' scope closes and `changes` ends. The bound is counted on the
     // Clock and in real time, whichever ends first: under a TestClock nobody
     // advances the clock while a test's scope closes.
-    const bound = Effect.raceFirst(clock.sleep(policy.attemptTimeout), liveClock.sleep(policy.attemptTimeout))
     yield* Effect.addFinalizer(() =>
       Effect.zipRight(
         // finalizers run uninterruptibly: the race's losers must be interruptible
-        Effect.interruptible(Effect.raceFirst(Effect.suspend(flights.close), bound)),
+        Effect.interruptible(
+          Effect.raceAll([
+            Effect.suspend(flights.close),
+            clock.sleep(policy.attemptTimeout),
+            liveClock.sleep(policy.attemptTimeout)
+          ])
+        ),
         knowledge.close
       )
     )
