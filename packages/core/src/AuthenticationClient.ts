@@ -11,8 +11,23 @@
  *
  * The `HttpClient` in context is decorated once, when the client is built:
  * the base URL is prepended to each endpoint path, `Accept: application/json`
- * is set, redirects are not followed, then `transformClient` (if given)
- * applies. No secret the client sends, in any encoding, appears in an error.
+ * is set, redirects are not followed, failures no longer hold the request
+ * (whose body and headers carry secrets), then `transformClient` (if given)
+ * applies.
+ *
+ * No secret the client sends, in any encoding, appears in an error, a span
+ * or a log: each exchange has its own `http.client` span (the platform's
+ * name, attributes and trace propagation, headers redacted), which ends with
+ * the response status or the `NetworkError`, never with the request. The
+ * platform's own span is turned off for these requests, since its exit keeps
+ * the request, body included.
+ *
+ * What a 2xx answer must hold: `access_token` (or `id_token` for
+ * `/delegation`) and a `token_type` the library can use (`Bearer`,
+ * in any case); `expires_in` is optional (see `defaultExpiresIn`). When an
+ * answer to `renewAuth` is unusable but carries a `refresh_token`, the
+ * `AuthApiError` keeps it in `issuedRefreshToken`: with rotation the server
+ * has already replaced the one sent.
  *
  * @since 0.1.0
  */
@@ -98,6 +113,19 @@ export interface Options {
    */
   readonly timeout?: Duration.DurationInput | undefined
   /**
+   * The lifetime of a token whose answer states none: `expires_in` is only
+   * RECOMMENDED (RFC 6749, 5.1), and when it is missing the expiry comes from
+   * the token itself (the access token's `exp`, for `/delegation` the
+   * id_token's) if it is a JWT. Only a token that says nothing either way
+   * gets this lifetime: `Credentials.defaultExpiresIn` (5 minutes) unless
+   * given. Keep it short: credentials are handed out until they expire, and a
+   * lifetime longer than the server's would hand out a token it already
+   * refuses; one too short only renews early. Positive, at most a century.
+   *
+   * @since 0.2.0
+   */
+  readonly defaultExpiresIn?: Duration.DurationInput | undefined
+  /**
    * Applied once to the decorated `HttpClient` (whose requests already carry
    * the full URL and `Accept`), e.g. to add a header or a span attribute.
    * Retrying here would bypass the `RenewalPolicy`.
@@ -158,8 +186,10 @@ export const baseUrl: (domain: string) => Effect.Effect<string, InvalidConfigura
 
 /**
  * Builds the client over the `HttpClient` in context. Fails with
- * `InvalidConfiguration` for an unusable `domain`, an empty `clientId` or an
- * endpoint path that does not start with a single `/`.
+ * `InvalidConfiguration` for an unusable `domain`, an empty `clientId`, an
+ * endpoint path that does not start with a single `/`, or a `timeout` or
+ * `defaultExpiresIn` that is not a duration in range; its message never
+ * repeats the user-info (`user:password@`) of a domain or a path.
  *
  * @since 0.1.0
  * @category constructors

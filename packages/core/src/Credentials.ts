@@ -6,23 +6,49 @@
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as ParseResult from "effect/ParseResult"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "./internal/scope.js"
+import * as Jwt from "./Jwt.js"
 
 /**
- * A token's type, compared case-insensitively: any spelling of `bearer`
- * decodes to `"Bearer"`.
+ * The token types this library can use, each in its canonical spelling:
+ * `Bearer` (RFC 6750). DPoP (RFC 9449) needs a proof of possession on every
+ * request, which `AuthorizedClient` does not make yet: a DPoP-bound token is
+ * refused rather than sent as a bearer token.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type UsableTokenType = "Bearer"
+
+const usableTokenTypes: Readonly<Record<string, UsableTokenType>> = { bearer: "Bearer" }
+
+/**
+ * A token's type as the server names it, compared case-insensitively:
+ * `Bearer` in any spelling decodes to `"Bearer"`. Any other type (`DPoP`,
+ * `MAC`, `N_A`, ...) fails to decode: a token of a type the library cannot
+ * present would be sent as something it is not.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const TokenType: Schema.transform<typeof Schema.NonEmptyTrimmedString, typeof Schema.String> = Schema
-  .transform(Schema.NonEmptyTrimmedString, Schema.String, {
+export const TokenType: Schema.Schema<UsableTokenType, string> = Schema.transformOrFail(
+  Schema.NonEmptyTrimmedString,
+  Schema.Literal("Bearer"),
+  {
     strict: true,
-    decode: (s) => s.toLowerCase() === "bearer" ? "Bearer" : s,
-    encode: (s) => s
-  })
+    decode: (s, _, ast) => {
+      const usable = usableTokenTypes[s.toLowerCase()]
+      return usable === undefined
+        ? ParseResult.fail(new ParseResult.Type(ast, s, "a token type this library can use: Bearer"))
+        : ParseResult.succeed(usable)
+    },
+    encode: ParseResult.succeed
+  }
+)
 
 const maxExpiresIn = 100 * 365 * 24 * 3600
 
@@ -84,7 +110,8 @@ export class Credentials extends Schema.Class<Credentials>("@effect-renewal/core
 
 /**
  * The body of a successful token response (`POST /oauth/token`), snake_case
- * on the wire.
+ * on the wire. `expires_in` is only RECOMMENDED (RFC 6749, 5.1): see
+ * {@link expiresAtOnReceipt} for the expiry of a response without it.
  *
  * @since 0.1.0
  * @category models
@@ -94,26 +121,84 @@ export class TokenResponse extends Schema.Class<TokenResponse>("@effect-renewal/
   idToken: Schema.optional(Token).pipe(Schema.fromKey("id_token")),
   refreshToken: Schema.optional(Token).pipe(Schema.fromKey("refresh_token")),
   tokenType: Schema.propertySignature(TokenType).pipe(Schema.fromKey("token_type")),
-  expiresIn: Schema.propertySignature(ExpiresIn).pipe(Schema.fromKey("expires_in")),
+  expiresIn: Schema.optional(ExpiresIn).pipe(Schema.fromKey("expires_in")),
   scope: Schema.optional(Schema.String)
 }) {}
 
 /**
+ * The lifetime given to a token whose response has no `expires_in` and that
+ * is not a JWT with an `exp`: 5 minutes. Short on purpose: the server did not
+ * say how long the token lives, and a guess too long would hand out a token
+ * the server already refuses, while one too short costs only an early
+ * renewal.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const defaultExpiresIn: Duration.Duration = Duration.minutes(5)
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface ExpiryOptions {
+  /**
+   * The lifetime of a token that states none ({@link defaultExpiresIn} unless
+   * given); kept between zero and a century.
+   */
+  readonly defaultExpiresIn?: Duration.DurationInput | undefined
+}
+
+const maxLifetime = Duration.seconds(maxExpiresIn)
+
+const clampLifetime = (input: Duration.DurationInput | undefined): Duration.Duration =>
+  Option.match(input === undefined ? Option.none() : Duration.decodeUnknown(input), {
+    onNone: () => defaultExpiresIn,
+    onSome: (duration) => Duration.clamp(duration, { minimum: Duration.zero, maximum: maxLifetime })
+  })
+
+/**
+ * When a token received now expires, reading the receipt time from the
+ * `Clock`: the receipt time plus `expiresIn` when the server gave one; else
+ * the token's own `exp` when it is a JWT (read without checking its
+ * signature, see `Jwt.expiresAtOnReceipt`); else the receipt time plus the
+ * default lifetime.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const expiresAtOnReceipt = (
+  token: Redacted.Redacted<string>,
+  expiresIn: number | undefined,
+  options?: ExpiryOptions
+): Effect.Effect<DateTime.Utc> =>
+  Effect.gen(function*() {
+    const now = yield* DateTime.now
+    if (expiresIn !== undefined) return DateTime.addDuration(now, Duration.seconds(expiresIn))
+    const claims = yield* Effect.option(Jwt.decode(token))
+    return claims.pipe(
+      Option.flatMap((claims) => Jwt.expiresAtOnReceipt(claims, now)),
+      Option.getOrElse(() => DateTime.addDuration(now, clampLifetime(options?.defaultExpiresIn)))
+    )
+  })
+
+/**
  * Turns a token response into credentials, reading the receipt time from the
- * `Clock`. `scope` is the response's, if it has one: the `Renewer` decides
+ * `Clock` (the expiry is {@link expiresAtOnReceipt}'s, from the access
+ * token). `scope` is the response's, if it has one: the `Renewer` decides
  * what a renewal without one stands for.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromTokenResponse = (response: TokenResponse): Effect.Effect<Credentials> =>
-  Effect.map(DateTime.now, (now) => {
+export const fromTokenResponse = (response: TokenResponse, options?: ExpiryOptions): Effect.Effect<Credentials> =>
+  Effect.map(expiresAtOnReceipt(response.accessToken, response.expiresIn, options), (expiresAt) => {
     const scope = response.scope
     // the fields were validated when the response was decoded
     return new Credentials({
       accessToken: response.accessToken,
       tokenType: response.tokenType,
-      expiresAt: DateTime.addDuration(now, Duration.seconds(response.expiresIn)),
+      expiresAt,
       ...(response.idToken === undefined ? {} : { idToken: response.idToken }),
       ...(response.refreshToken === undefined ? {} : { refreshToken: response.refreshToken }),
       ...(scope === undefined ? {} : { scope })

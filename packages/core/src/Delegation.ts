@@ -3,15 +3,14 @@
  *
  * @since 0.1.0
  */
-import * as DateTime from "effect/DateTime"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { ExpiresIn, Token, TokenType } from "./Credentials.js"
+import type { ExpiryOptions } from "./Credentials.js"
+import { expiresAtOnReceipt, ExpiresIn, Token, TokenType } from "./Credentials.js"
 
 /**
  * A delegation: a new id_token and when it expires (local receipt time plus
- * the lifetime the server gave).
+ * the lifetime the server gave, or the id_token's own expiry).
  *
  * @since 0.1.0
  * @category models
@@ -24,6 +23,8 @@ export class Delegation extends Schema.Class<Delegation>("@effect-renewal/core/D
 
 /**
  * The body of a successful `/delegation` response, snake_case on the wire.
+ * `expires_in` may be missing: the id_token's `exp` then says when it
+ * expires.
  *
  * @since 0.1.0
  * @category models
@@ -31,20 +32,24 @@ export class Delegation extends Schema.Class<Delegation>("@effect-renewal/core/D
 export class DelegationResponse extends Schema.Class<DelegationResponse>("@effect-renewal/core/DelegationResponse")({
   idToken: Schema.propertySignature(Token).pipe(Schema.fromKey("id_token")),
   tokenType: Schema.propertySignature(TokenType).pipe(Schema.fromKey("token_type")),
-  expiresIn: Schema.propertySignature(ExpiresIn).pipe(Schema.fromKey("expires_in"))
+  expiresIn: Schema.optional(ExpiresIn).pipe(Schema.fromKey("expires_in"))
 }) {}
 
 /**
  * Turns a delegation response into a {@link Delegation}, reading the receipt
- * time from the `Clock`.
+ * time from the `Clock`; the expiry is `Credentials.expiresAtOnReceipt`'s,
+ * from the id_token.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromResponse = (response: DelegationResponse): Effect.Effect<Delegation> =>
-  Effect.map(DateTime.now, (now) =>
+export const fromResponse = (
+  response: DelegationResponse,
+  options?: ExpiryOptions
+): Effect.Effect<Delegation> =>
+  Effect.map(expiresAtOnReceipt(response.idToken, response.expiresIn, options), (expiresAt) =>
     new Delegation({
       idToken: response.idToken,
       tokenType: response.tokenType,
-      expiresAt: DateTime.addDuration(now, Duration.seconds(response.expiresIn))
+      expiresAt
     }))

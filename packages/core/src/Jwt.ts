@@ -98,6 +98,28 @@ export const decode = (token: Redacted.Redacted<string> | string): Effect.Effect
 export const expiresAt = (claims: Claims): Option.Option<DateTime.Utc> =>
   claims.exp === undefined ? Option.none() : DateTime.make(claims.exp * 1000)
 
+const maxLifetimeMillis = 100 * 365 * 24 * 3600 * 1000
+
+/**
+ * When a token received at `receivedAt` expires by its claims: its `exp`,
+ * but never later than `receivedAt` plus the lifetime the token states
+ * (`exp - iat`), so that a server clock running ahead of ours does not
+ * lengthen it. `None` without `exp`, or with one more than a century ahead:
+ * the caller then needs another source (an `expires_in`, a default
+ * lifetime).
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const expiresAtOnReceipt = (claims: Claims, receivedAt: DateTime.Utc): Option.Option<DateTime.Utc> => {
+  if (claims.exp === undefined) return Option.none()
+  const received = DateTime.toEpochMillis(receivedAt)
+  let millis = claims.exp * 1000
+  if (claims.iat !== undefined) millis = Math.min(millis, received + (claims.exp - claims.iat) * 1000)
+  if (!Number.isFinite(millis) || millis - received > maxLifetimeMillis) return Option.none()
+  return DateTime.make(millis)
+}
+
 /**
  * Whether the token has expired at `now`, counting `leeway` (time the token
  * must still have left) against it. A token without `exp` never expires.

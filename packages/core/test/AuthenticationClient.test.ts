@@ -474,10 +474,17 @@ const faultCases: ReadonlyArray<FaultCase> = [
     predicates: { transient: false, mfaRequired: true }
   },
   {
-    name: "a 200 token response without expires_in",
-    fault: () => Fault.body(200, tokenBody({})),
+    name: "a 200 token response with a token_type the library cannot use",
+    fault: () => Fault.body(200, tokenBody({ expires_in: 3600, token_type: "MAC" })),
     calls: ["renewAuth"],
-    expected: { _tag: "AuthApiError", status: 200, code: "invalid_response", description: /expires_in/ },
+    expected: { _tag: "AuthApiError", status: 200, code: "invalid_response", description: /token_type$/ },
+    predicates: { transient: false }
+  },
+  {
+    name: "a 200 delegation response with an empty token_type",
+    fault: () => Fault.body(200, JSON.stringify({ id_token: BODY_ID_TOKEN, token_type: "", expires_in: 60 })),
+    calls: ["delegationWithIdToken"],
+    expected: { _tag: "AuthApiError", status: 200, code: "invalid_response", description: /token_type$/ },
     predicates: { transient: false }
   },
   {
@@ -535,6 +542,19 @@ const suite = (mode: Mode) => {
         expect(counters.requests.token).toBe(1)
         const [entry] = yield* emulator.requests
         expect(entry).toMatchObject({ endpoint: "token", method: "POST", grantType: "refresh_token", status: 200 })
+      }))
+
+    test("renewAuth: an answer without expires_in, whose access token is no JWT, lives the default lifetime", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator.Emulator
+        const body = yield* login()
+        yield* emulator.faultOn("token", Fault.body(200, tokenBody({})))
+        const before = millisOf(yield* DateTime.now)
+        const renewed = issued(yield* (yield* client).renewAuth(refreshTokenOf(body)))
+        const after = millisOf(yield* DateTime.now)
+        expect(revealed(renewed.refreshToken)).toBe(BODY_REFRESH_TOKEN)
+        expect(millisOf(renewed.expiresAt)).toBeGreaterThanOrEqual(before + 300_000)
+        expect(millisOf(renewed.expiresAt)).toBeLessThanOrEqual(after + 300_000)
       }))
 
     test("renewAuth without rotation returns no refresh token", () =>

@@ -7,6 +7,7 @@ import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
 import * as fc from "effect/FastCheck"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
@@ -49,6 +50,11 @@ describe("Credentials", () => {
     }
     expect(Either.isLeft(decode({ token_type: "Bearer", expires_in: 1 }))).toBe(true)
     expect(Either.isLeft(decode({ ...base, token_type: "" }))).toBe(true)
+    // only the types the library can use
+    expect(Either.isLeft(decode({ ...base, token_type: "dpop" }))).toBe(true)
+    expect(Either.isLeft(decode({ ...base, token_type: "MAC" }))).toBe(true)
+    // expires_in is only RECOMMENDED
+    expect(Either.getOrThrow(decode({ access_token: "at", token_type: "Bearer" })).expiresIn).toBeUndefined()
   })
 
   it("merge keeps the stored refresh token when the response has none, and replaces it otherwise", () => {
@@ -107,6 +113,21 @@ describe("Jwt", () => {
       expect(Jwt.isExpired(claims, DateTime.unsafeMake(99_000), "2 seconds")).toBe(true)
       expect(Jwt.isExpired(claims, DateTime.unsafeMake(100_000))).toBe(true)
     }))
+
+  it("expiresAtOnReceipt: exp, never beyond the receipt plus the stated lifetime, none when unusable", () => {
+    const at = (claims: Jwt.Claims, receivedAt: number) =>
+      Jwt.expiresAtOnReceipt(claims, DateTime.unsafeMake(receivedAt)).pipe(
+        Option.map(DateTime.toEpochMillis),
+        Option.getOrUndefined
+      )
+    expect(at({ exp: 100 }, 10_000)).toBe(100_000)
+    // a server clock 50 s ahead: 30 s of lifetime from the receipt
+    expect(at({ iat: 60, exp: 90 }, 10_000)).toBe(40_000)
+    // a server clock behind: exp is earlier
+    expect(at({ iat: 0, exp: 30 }, 10_000)).toBe(30_000)
+    expect(at({}, 0)).toBeUndefined()
+    expect(at({ exp: 1e15 }, 0)).toBeUndefined()
+  })
 
   it.prop("malformed input fails with a typed error, never a defect", [
     fc.oneof(

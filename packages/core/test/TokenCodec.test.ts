@@ -229,7 +229,9 @@ describe("TokenCodec", () => {
             yield* expectStoreError(codec.decode("k", stored.slice(0, at) + c + stored.slice(at + 1)))
           }
         }
-        for (const spelled of [`${stored}\n`, ` ${stored}`, `${stored}=`]) yield* expectStoreError(codec.decode("k", spelled))
+        for (const spelled of [`${stored}\n`, ` ${stored}`, `${stored}=`]) {
+          yield* expectStoreError(codec.decode("k", spelled))
+        }
       }))
 
     it.effect("a truncated entry is a StoreError", () =>

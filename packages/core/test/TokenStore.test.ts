@@ -411,7 +411,9 @@ layer(NodeLayer)("TokenStore.fileSystem", (it) => {
       yield* store.set("other", two)
       const names = yield* fs.readDirectory(directory)
       const crashed = (file: string, suffix: string) =>
-        fs.writeFileString(path.join(directory, `${file}.${suffix}.tmp`), `{"refreshToken":"${REFRESH}"`, { mode: 0o600 })
+        fs.writeFileString(path.join(directory, `${file}.${suffix}.tmp`), `{"refreshToken":"${REFRESH}"`, {
+          mode: 0o600
+        })
       for (const [i, file] of names.entries()) yield* crashed(file, `${i}123456789abcdef`)
       const temporary = () => Effect.map(fs.readDirectory(directory), (all) => all.filter((n) => n.endsWith(".tmp")))
       // just written: maybe a write in progress in another store, kept

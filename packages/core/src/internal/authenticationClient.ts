@@ -5,11 +5,13 @@
  *
  * @internal
  */
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as AuthenticationClient from "../AuthenticationClient.js"
 import { InvalidConfiguration } from "../AuthError.js"
@@ -32,7 +34,7 @@ export const baseUrl = (domain: string): Effect.Effect<string, InvalidConfigurat
     try {
       url = new URL(hasScheme ? trimmed : `https://${trimmed}`)
     } catch {
-      return invalid(`domain "${trimmed}" is not a host name or URL`)
+      return invalid(`domain ${quoted(trimmed)} is not a host name or URL`)
     }
     if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
       return invalid("domain must not carry credentials, a query or a fragment")
@@ -47,6 +49,14 @@ export const baseUrl = (domain: string): Effect.Effect<string, InvalidConfigurat
     return Effect.succeed(`${url.origin}${url.pathname.replace(/\/+$/, "")}`)
   })
 
+/**
+ * A configured value, repeated in an error, unless it may hold user-info
+ * (`user:password@`): a URL that does not parse cannot say where its
+ * credentials end, so any `@` keeps the whole value out.
+ */
+const quoted = (value: string): string =>
+  value.includes("@") ? "(not repeated: it contains \"@\", and credentials are never accepted there)" : `"${value}"`
+
 const isLoopback = (hostname: string): boolean =>
   hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
 
@@ -59,7 +69,9 @@ const endpointPath = (path: string | undefined, fallback: string): Effect.Effect
     ? Effect.succeed(fallback)
     : /^\/[^/\\]/.test(path)
     ? Effect.succeed(path)
-    : Effect.fail(new InvalidConfiguration({ description: `endpoint path "${path}" must start with a single "/"` }))
+    : Effect.fail(
+      new InvalidConfiguration({ description: `endpoint path ${quoted(path)} must start with a single "/"` })
+    )
 
 /**
  * Names that carry a grant or the client's identity: always the client's,
@@ -95,6 +107,44 @@ const fields = (
   return [...body]
 }
 
+/**
+ * A JSON body as bytes whose content type does not end in `json`: the
+ * platform renders a body of a `json` or `text/` type as text wherever its
+ * request is inspected or logged, and this one carries a token.
+ */
+const jsonBody = (body: Readonly<Record<string, string>>): HttpBody.HttpBody =>
+  HttpBody.uint8Array(new TextEncoder().encode(JSON.stringify(body)), "application/json; charset=utf-8")
+
+const century = Duration.days(36_525)
+
+/** A duration option: absent, or a `Duration` input within `[minimum, century]`. */
+const duration = (
+  name: string,
+  input: Duration.DurationInput | undefined,
+  minimum: "zero" | "positive"
+): Effect.Effect<Duration.Duration | undefined, InvalidConfiguration> => {
+  if (input === undefined) return Effect.succeed(undefined)
+  // `Duration` reads a negative or NaN input as zero: refused here, not silently changed
+  const negative = (typeof input === "number" && !(input >= 0)) ||
+    (typeof input === "string" && input.trim().startsWith("-")) ||
+    (typeof input === "bigint" && input < BigInt(0))
+  const decoded = Option.filter(
+    negative ? Option.none() : Duration.decodeUnknown(input),
+    (d) => Duration.lessThanOrEqualTo(d, century) && (minimum === "zero" || Duration.greaterThan(d, Duration.zero))
+  )
+  return Option.match(decoded, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      Effect.fail(
+        new InvalidConfiguration({
+          description: `${name} must be a ${
+            minimum === "positive" ? "positive" : "non-negative"
+          } duration, at most a century`
+        })
+      )
+  })
+}
+
 /** @internal */
 export const make = (
   options: AuthenticationClient.Options
@@ -111,10 +161,12 @@ export const make = (
     // RFC 6749 2.3.1: both parts are form-urlencoded before base64
     const basicPassword = basic ? Redacted.make(encodeURIComponent(Wire.reveal(secret))) : undefined
 
+    const timeout = yield* duration("timeout", options.timeout, "zero")
+    const expiry = { defaultExpiresIn: yield* duration("defaultExpiresIn", options.defaultExpiresIn, "positive") }
     const exchange = Http.make(yield* HttpClient.HttpClient, {
       baseUrl: base,
       transformClient: options.transformClient,
-      timeout: options.timeout === undefined ? undefined : Duration.decode(options.timeout),
+      timeout,
       secrets: secret === undefined ? [] : [
         secret,
         // what a Basic authorization header carries, base64-encoded
@@ -140,11 +192,18 @@ export const make = (
         : HttpClientRequest.basicAuth(request, encodeURIComponent(clientId), basicPassword)
     }
 
+    // the refresh_token grant rotates: a refresh token in the answer is kept, whatever else fails
     const decodeCredentials = (status: number, body: Either.Either<unknown, string>) =>
-      Effect.flatMap(Wire.decodeBody(Credentials.TokenResponse, status, body), Credentials.fromTokenResponse)
+      Wire.decodeBody(Credentials.TokenResponse, status, body).pipe(
+        Effect.flatMap((response) => Credentials.fromTokenResponse(response, expiry)),
+        Effect.mapError((error) => Wire.keepIssuedRefreshToken(error, body))
+      )
 
     const decodeDelegation = (status: number, body: Either.Either<unknown, string>) =>
-      Effect.flatMap(Wire.decodeBody(Delegation.DelegationResponse, status, body), Delegation.fromResponse)
+      Effect.flatMap(
+        Wire.decodeBody(Delegation.DelegationResponse, status, body),
+        (response) => Delegation.fromResponse(response, expiry)
+      )
 
     const delegation = (
       presented: "id_token" | "refresh_token",
@@ -153,14 +212,14 @@ export const make = (
     ) =>
       exchange.send(
         HttpClientRequest.post(delegationPath).pipe(
-          HttpClientRequest.bodyUnsafeJson(Object.fromEntries(fields({
+          HttpClientRequest.setBody(jsonBody(Object.fromEntries(fields({
             scope: delegate?.scope,
             api_type: delegate?.apiType,
             target: delegate?.target,
             client_id: clientId,
             grant_type: JwtBearerGrantType,
             [presented]: Wire.reveal(token)
-          }, delegate?.parameters)))
+          }, delegate?.parameters))))
         ),
         { presented, token },
         decodeDelegation
@@ -186,7 +245,7 @@ export const make = (
         exchange.send(
           form(revokePath, { token: Wire.reveal(refreshToken) }),
           { presented: "refresh_token", token: refreshToken },
-          () => Effect.void
+          Wire.rejectErrorBody
         )
     }
   })

@@ -1,21 +1,26 @@
 /**
  * The client's exchange with the authorization server. The `HttpClient` is
- * decorated once (base URL, `Accept`, redirects not followed, the caller's
- * `transformClient`); then one request in, one typed answer out, with the
- * status handling, the body size cap, the timeout and the finishing of errors
+ * decorated once (base URL, `Accept`, redirects not followed, failures
+ * stripped of their request, the caller's `transformClient`); then one request
+ * in, one typed answer out, with the `http.client` span, the status handling,
+ * the body size cap, the timeout and the finishing of errors
  * ({@link Wire.finish}) in this one place.
  *
  * @internal
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { flow, identity } from "effect/Function"
+import * as Exit from "effect/Exit"
+import { constTrue, flow, identity } from "effect/Function"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -37,8 +42,9 @@ export interface Options {
 export interface Exchange {
   /**
    * Sends `request` (its URL an endpoint path) and hands a 2xx answer's body
-   * to `decode`. `presented` is the grant the request carries, `token` its
-   * value.
+   * to `decode`, which decides what it means (an OAuth error in a 2xx body
+   * included, see `Wire.decodeBody`). `presented` is the grant the request
+   * carries, `token` its value.
    */
   readonly send: <A>(
     request: HttpClientRequest.HttpClientRequest,
@@ -55,16 +61,105 @@ export interface Exchange {
 export const maxBodyBytes = 1024 * 1024
 
 /**
- * The client every request goes through, built once.
+ * The client every request goes through, built once. Next to the client in
+ * context, before anything else sees them: no redirect is followed, a failure
+ * no longer holds the request (its body and headers carry secrets), and the
+ * platform's `http.client` span is replaced by the exchange's own (see
+ * {@link traced}).
  *
  * @internal
  */
 export const decorate = (client: HttpClient.HttpClient, options: Options): HttpClient.HttpClient =>
   client.pipe(
-    HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(options.baseUrl), HttpClientRequest.acceptJson)),
-    HttpClient.transformResponse(withoutRedirects),
+    HttpClient.mapRequest(prepare(options.baseUrl)),
+    HttpClient.transformResponse(flow(withoutRedirects, Effect.mapError(withoutRequest))),
+    HttpClient.withTracerDisabledWhen(constTrue),
     options.transformClient ?? identity
   )
+
+/** What every request gets first: the base URL and `Accept: application/json`. */
+const prepare = (baseUrl: string) => flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson)
+
+/**
+ * The platform's errors keep the request they were about, secrets included
+ * (a form or JSON body with a token, a Basic authorization header): a
+ * logger, a span or an `inspect` may render it. The copy keeps what says
+ * which request it was.
+ */
+const withoutRequest = (error: HttpClientError.HttpClientError): HttpClientError.HttpClientError => {
+  const code = Wire.errorCode(error.cause)
+  return new HttpClientError.RequestError({
+    request: sanitized(error.request),
+    reason: error._tag === "RequestError" ? error.reason : "Transport",
+    ...(code === undefined ? {} : { cause: { code } })
+  })
+}
+
+const harmlessHeaders: ReadonlySet<string> = new Set(["accept", "content-type", "user-agent"])
+
+/** The method and URL of a request (which carry no secret), without its body and other headers. */
+const sanitized = (request: HttpClientRequest.HttpClientRequest): HttpClientRequest.HttpClientRequest =>
+  HttpClientRequest.make(request.method)(request.url, {
+    urlParams: request.urlParams,
+    headers: Object.fromEntries(Object.entries(request.headers).filter(([name]) => harmlessHeaders.has(name)))
+  })
+
+/**
+ * The `http.client` span of one exchange, in place of the platform's: that
+ * one ends with the platform's exit, which holds the request and its body
+ * (JSON bodies are even rendered as text). This one has the platform's name
+ * (`HttpClient.SpanNameGenerator`) and attributes, the request's headers
+ * redacted (`authorization` always), trace propagation when
+ * `HttpClient.currentTracerPropagation` allows it, and ends with the status
+ * alone, or with the `NetworkError`.
+ */
+const traced = (
+  request: HttpClientRequest.HttpClientRequest,
+  execute: (traceHeaders: Headers.Headers) => Effect.Effect<HttpClientResponse.HttpClientResponse, NetworkError>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, NetworkError> =>
+  Effect.withFiberRuntime((fiber) => {
+    const url = URL.canParse(request.url) ? new URL(request.url) : undefined
+    // an unparsable URL fails in the platform's client, typed
+    if (url === undefined || fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)(request)) {
+      return execute(Headers.empty)
+    }
+    const redactedNames = fiber.getFiberRef(Headers.currentRedactedNames)
+    const headers = Headers.redact(request.headers, [...redactedNames, "authorization"])
+    const attributes: Record<string, unknown> = {
+      "http.request.method": request.method,
+      "server.address": url.origin,
+      ...(url.port === "" ? {} : { "server.port": Number(url.port) }),
+      "url.full": url.toString(),
+      "url.path": url.pathname,
+      "url.scheme": url.protocol.slice(0, -1)
+    }
+    for (const [name, value] of Object.entries(headers)) attributes[`http.request.header.${name}`] = String(value)
+    return Effect.flatMap(HttpClient.SpanNameGenerator, (name) =>
+      Effect.flatMap(
+        Effect.makeSpan(name(request), { kind: "client", captureStackTrace: false, attributes }),
+        (span) =>
+          execute(
+            fiber.getFiberRef(HttpClient.currentTracerPropagation) ? HttpTraceContext.toHeaders(span) : Headers.empty
+          )
+            .pipe(
+              Effect.withParentSpan(span),
+              Effect.onExit((exit) =>
+                Effect.flatMap(Clock.currentTimeNanos, (now) =>
+                  Effect.sync(() => {
+                    if (Exit.isSuccess(exit)) {
+                      span.attribute("http.response.status_code", exit.value.status)
+                      const answered = Headers.redact(exit.value.headers, redactedNames)
+                      for (const [name, value] of Object.entries(answered)) {
+                        span.attribute(`http.response.header.${name}`, String(value))
+                      }
+                    }
+                    // never the response: it holds the request
+                    span.end(now, Exit.isSuccess(exit) ? Exit.void : exit)
+                  }))
+              )
+            )
+      ))
+  })
 
 /**
  * A redirected token request would carry its refresh token and client
@@ -95,13 +190,18 @@ export const make = (client: HttpClient.HttpClient, options: Options): Exchange 
     Effect.flatMap(readBody(response, maxBodyBytes), (text) => {
       const body = Either.flatMap(text, Wire.parseJson)
       return response.status >= 200 && response.status < 300
-        ? Effect.zipRight(Wire.rejectErrorBody(response.status, body), decode(response.status, body))
+        ? decode(response.status, body)
         : Effect.flatMap(Wire.errorFromResponse(response, body), Effect.fail)
     })
 
   const send: Exchange["send"] = (request, grant, decode) =>
-    httpClient.execute(request).pipe(
-      Effect.mapError((error) => Wire.networkError(error)),
+    traced(
+      prepare(options.baseUrl)(request),
+      (traceHeaders) =>
+        httpClient.execute(HttpClientRequest.setHeaders(request, traceHeaders)).pipe(
+          Effect.mapError((error) => Wire.networkError(error))
+        )
+    ).pipe(
       Effect.flatMap((response) => answer(response, decode)),
       (effect) =>
         timeout === undefined ? effect : Effect.timeoutFail(effect, {
@@ -146,6 +246,15 @@ const readBody = (
         return true
       })).pipe(
         Effect.map(() => size > max ? tooLarge : Either.right(decodeText(chunks, size))),
+        // A client in context that read the body already (`response.text` in a
+        // `transformResponse`) leaves a consumed stream, which the platform
+        // reports by throwing: the text it cached is the body.
+        Effect.catchAllDefect(() =>
+          Effect.map(
+            response.text,
+            (text) => new TextEncoder().encode(text).byteLength > max ? tooLarge : Either.right(text)
+          )
+        ),
         Effect.catchIf(
           (error: HttpClientError.ResponseError) => error.reason === "EmptyBody",
           () => Effect.succeed(Either.right(""))

@@ -58,14 +58,38 @@ export const errorBody = (u: unknown): { readonly code: string; readonly descrip
   return { code, description }
 }
 
-/** @internal */
-export const networkError = (error: HttpClientError.HttpClientError, status?: number): NetworkError =>
-  new NetworkError({
+/**
+ * A request that got no usable answer. Says which request (method and URL,
+ * which carry no secret) and, when the transport said, its error code
+ * (`ECONNRESET`); never the request's body or headers.
+ *
+ * @internal
+ */
+export const networkError = (error: HttpClientError.HttpClientError, status?: number): NetworkError => {
+  const code = errorCode(error.cause)
+  return new NetworkError({
     reason: "Transport",
-    description: status === undefined
+    description: (status === undefined
       ? `${error.reason} failure on ${error.request.method} ${error.request.url}`
-      : `the body of the HTTP ${status} response to ${error.request.method} ${error.request.url} could not be read`
+      : `the body of the HTTP ${status} response to ${error.request.method} ${error.request.url} could not be read`) +
+      (code === undefined ? "" : ` (${code})`)
   })
+}
+
+/**
+ * The first system error code (`ECONNREFUSED`, `UND_ERR_SOCKET`) in a chain
+ * of causes: a name, never a value, so safe to repeat.
+ *
+ * @internal
+ */
+export const errorCode = (cause: unknown): string | undefined => {
+  for (let depth = 0; depth < 5 && typeof cause === "object" && cause !== null; depth++) {
+    const code = (cause as { readonly code?: unknown }).code
+    if (typeof code === "string" && /^[A-Z][A-Z0-9_]{1,39}$/.test(code)) return code
+    cause = (cause as { readonly cause?: unknown }).cause
+  }
+  return undefined
+}
 
 /**
  * `Retry-After` as delta-seconds or an HTTP date, read on 429 and 503.
@@ -115,6 +139,9 @@ export const errorFromResponse = (
     })
   })
 
+const isErrorBody = (json: unknown): json is Record<string, unknown> =>
+  isRecord(json) && ("error" in json || ("code" in json && !("access_token" in json) && !("id_token" in json)))
+
 /**
  * A 2xx whose body is an OAuth error (either format) is an error.
  *
@@ -123,23 +150,21 @@ export const errorFromResponse = (
 export const rejectErrorBody = (
   status: number,
   parsed: Either.Either<unknown, string>
-): Effect.Effect<void, AuthApiError> => {
-  if (Either.isLeft(parsed) || !isRecord(parsed.right)) return Effect.void
-  const json = parsed.right
-  const isError = "error" in json || ("code" in json && !("access_token" in json) && !("id_token" in json))
-  if (!isError) return Effect.void
+): Effect.Effect<void, AuthApiError> =>
+  Either.isLeft(parsed) || !isErrorBody(parsed.right) ? Effect.void : Effect.fail(errorIn2xx(status, parsed.right))
+
+const errorIn2xx = (status: number, json: Record<string, unknown>): AuthApiError => {
   const known = errorBody(json)
-  return Effect.fail(
-    new AuthApiError({
-      status,
-      code: known?.code ?? InvalidResponseCode,
-      description: known?.description ?? `HTTP ${status} with an error body`
-    })
-  )
+  return new AuthApiError({
+    status,
+    code: known?.code ?? InvalidResponseCode,
+    description: known?.description ?? `HTTP ${status} with an error body`
+  })
 }
 
 /**
- * Decodes a 2xx body. A failure names the fields that were wrong, never
+ * Decodes a 2xx body; one that holds an OAuth error is that error (see
+ * {@link rejectErrorBody}). A failure names the fields that were wrong, never
  * their values: they may be tokens.
  *
  * @internal
@@ -152,6 +177,7 @@ export const decodeBody = <A, I>(
   const invalid = (description: string) =>
     Effect.fail(new AuthApiError({ status, code: InvalidResponseCode, description }))
   if (Either.isLeft(parsed)) return invalid(`HTTP ${status}: ${parsed.left}`)
+  if (isErrorBody(parsed.right)) return Effect.fail(errorIn2xx(status, parsed.right))
   if (!isRecord(parsed.right)) return invalid(`HTTP ${status}: the body is not a JSON object`)
   const decoded = Schema.decodeUnknownEither(schema)(parsed.right)
   if (Either.isRight(decoded)) return Effect.succeed(decoded.right)
@@ -159,6 +185,41 @@ export const decodeBody = <A, I>(
     ParseResult.ArrayFormatter.formatErrorSync(decoded.left).map((issue) => issue.path.map(String).join(".") || "body")
   )
   return invalid(`HTTP ${status}: missing or invalid ${[...paths].join(", ")}`)
+}
+
+/**
+ * A refresh token that a 2xx body carries (a non-empty string
+ * `refresh_token`), whatever else is wrong with the body.
+ *
+ * @internal
+ */
+export const issuedRefreshToken = (parsed: Either.Either<unknown, string>): Redacted.Redacted<string> | undefined => {
+  if (Either.isLeft(parsed) || !isRecord(parsed.right)) return undefined
+  const token = parsed.right.refresh_token
+  return typeof token === "string" && token.length > 0 ? Redacted.make(token) : undefined
+}
+
+/**
+ * The error of a 2xx answer to a grant that rotates refresh tokens: with
+ * rotation, a refresh token in it has already replaced the one sent, so the
+ * error carries it (`issuedRefreshToken`) for the `Renewer` to save, however
+ * unusable the rest of the answer is.
+ *
+ * @internal
+ */
+export const keepIssuedRefreshToken = (
+  error: AuthApiError,
+  parsed: Either.Either<unknown, string>
+): AuthApiError => {
+  const issued = issuedRefreshToken(parsed)
+  return issued === undefined ? error : new AuthApiError({
+    status: error.status,
+    code: error.code,
+    description: error.description,
+    retryAfter: error.retryAfter,
+    presented: error.presented,
+    issuedRefreshToken: issued
+  })
 }
 
 /**
@@ -175,19 +236,23 @@ export interface Sent {
 /**
  * The last step of every {@link AuthApiError} the client returns, and the
  * only one that knows the request: sets the grant it presented, removes the
- * secrets it carried from what the server said (a server or a proxy may echo
- * its input), then cuts the texts to a readable length.
+ * secrets it carried (and a refresh token the answer issued) from what the
+ * server said (a server or a proxy may echo its input), then cuts the texts
+ * to a readable length. An `issuedRefreshToken` is kept.
  *
  * @internal
  */
 export const finish = (error: AuthApiError, sent: Sent): AuthApiError => {
-  const clean = redactor(sent.secrets)
+  const issued = error.issuedRefreshToken
+  // a server may also repeat, in its error text, the refresh token it issues
+  const clean = redactor(issued === undefined ? sent.secrets : [...sent.secrets, issued])
   return new AuthApiError({
     status: error.status,
     code: cut(clean(error.code)),
     description: cut(clean(error.description)),
     retryAfter: error.retryAfter,
-    presented: sent.presented
+    presented: sent.presented,
+    issuedRefreshToken: issued
   })
 }
 
@@ -219,8 +284,28 @@ const encodings = (value: string): ReadonlyArray<string> => {
     JSON.stringify(value).slice(1, -1),
     base64,
     base64.replace(/=+$/, ""),
-    Encoding.encodeBase64Url(value)
+    Encoding.encodeBase64Url(value),
+    ...embeddedBase64(value)
   ]
+}
+
+/**
+ * A secret base64-encoded inside a longer text (`id:secret` in a Basic
+ * header, a whole echoed request) does not show its own base64: the encoding
+ * depends on where the secret starts within a 3-byte group. For each of the
+ * three alignments, what every such encoding shares: the groups made of the
+ * secret's bytes alone.
+ */
+const embeddedBase64 = (value: string): ReadonlyArray<string> => {
+  const bytes = new TextEncoder().encode(value)
+  const forms: Array<string> = []
+  for (let skip = 0; skip < 3; skip++) {
+    const whole = Math.floor((bytes.length - skip) / 3) * 3
+    if (whole < 6) continue
+    const core = Encoding.encodeBase64(bytes.subarray(skip, skip + whole))
+    forms.push(core, Encoding.encodeBase64Url(bytes.subarray(skip, skip + whole)))
+  }
+  return forms
 }
 
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
