@@ -113,6 +113,11 @@ export interface Options {
    */
   readonly timeout?: Duration.DurationInput | undefined
   /**
+   * The most bytes of an answer the client reads: 1 MiB unless given. A
+   * larger answer is an `AuthApiError` (`invalid_response`), read no further.
+   */
+  readonly maxResponseBytes?: number | undefined
+  /**
    * The lifetime of a token whose answer states none: `expires_in` is only
    * RECOMMENDED (RFC 6749, 5.1), and when it is missing the expiry comes from
    * the token itself (the access token's `exp`, for `/delegation` the

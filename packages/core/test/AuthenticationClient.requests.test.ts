@@ -351,6 +351,19 @@ describe("AuthenticationClient: bodies", () => {
       expect(errors[2].retryAfter).toEqual(Duration.seconds(5))
     }))
 
+  it.effect("the cap is an option: maxResponseBytes", () =>
+    Effect.gen(function*() {
+      const body = JSON.stringify({ access_token: "a", token_type: "Bearer", expires_in: 60, padding: "x".repeat(200) })
+      const { client } = recording(() => new Response(body, { status: 200 }))
+      const small = yield* apiError(calls(yield* makeClient(client, { maxResponseBytes: 100 })).renewAuth)
+      expect(small.description).toBe("HTTP 200: the body exceeds 100 bytes")
+      yield* calls(yield* makeClient(client, { maxResponseBytes: 1000 })).renewAuth
+      for (const maxResponseBytes of [0, -1, 1.5, Number.NaN, Infinity]) {
+        const invalid = yield* Effect.flip(makeClient(client, { maxResponseBytes }))
+        expect(invalid._tag).toBe("InvalidConfiguration")
+      }
+    }))
+
   it.effect("an empty 204 to revoke is a success", () =>
     Effect.gen(function*() {
       const { client } = recording(() => new Response(null, { status: 204 }))

@@ -163,10 +163,17 @@ export const make = (
 
     const timeout = yield* duration("timeout", options.timeout, "zero")
     const expiry = { defaultExpiresIn: yield* duration("defaultExpiresIn", options.defaultExpiresIn, "positive") }
+    const maxResponseBytes = options.maxResponseBytes ?? Http.maxBodyBytes
+    if (!Number.isSafeInteger(maxResponseBytes) || maxResponseBytes < 1) {
+      return yield* new InvalidConfiguration({
+        description: "maxResponseBytes must be a whole number of bytes, at least 1"
+      })
+    }
     const exchange = Http.make(yield* HttpClient.HttpClient, {
       baseUrl: base,
       transformClient: options.transformClient,
       timeout,
+      maxResponseBytes,
       secrets: secret === undefined ? [] : [
         secret,
         // what a Basic authorization header carries, base64-encoded

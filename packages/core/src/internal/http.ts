@@ -34,6 +34,8 @@ export interface Options {
   readonly baseUrl: string
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
   readonly timeout?: Duration.Duration | undefined
+  /** The most bytes of an answer that are read: `maxBodyBytes` unless given. */
+  readonly maxResponseBytes?: number | undefined
   /** Secrets any request may carry (the client secret): kept out of every error. */
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
 }
@@ -187,7 +189,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Exchange 
     response: HttpClientResponse.HttpClientResponse,
     decode: (status: number, body: Either.Either<unknown, string>) => Effect.Effect<A, AuthApiError>
   ): Effect.Effect<A, AuthenticationError> =>
-    Effect.flatMap(readBody(response, maxBodyBytes), (text) => {
+    Effect.flatMap(readBody(response, options.maxResponseBytes ?? maxBodyBytes), (text) => {
       const body = Either.flatMap(text, Wire.parseJson)
       return response.status >= 200 && response.status < 300
         ? decode(response.status, body)
