@@ -6,6 +6,8 @@
  * into a scope of its own, over one shared memory `TokenStore` (one per trial)
  * and one strategy double; each saves one `Credentials` (the same object for all, so
  * that the credentials themselves are not counted) and does one `get()`.
+ * With `--mode=make`, `Renewer.make` runs in a scope of its own, without
+ * the layer machinery; `--mode=scope` builds nothing but the scope.
  * With `--mode=subscribed`, each also has one fiber draining its `changes`;
  * with `--mode=layer`, a trivial `Layer.succeed` is built the same way instead
  * (what `Layer.buildWithScope` and the scope cost by themselves).
@@ -30,7 +32,7 @@ import { median } from "./stats.js"
 
 const option = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
 const n = Number(option("n") ?? 2_000)
-const mode = (option("mode") ?? "renewer") as "renewer" | "subscribed" | "layer"
+const mode = (option("mode") ?? "renewer") as "renewer" | "subscribed" | "layer" | "make" | "scope" | "scopedLayer"
 const snapshots = option("snapshots")
 const trials = 3
 
@@ -83,6 +85,20 @@ const main = async () => {
       if (mode === "layer") {
         const context = yield* Layer.buildWithScope(Layer.succeed(Renewer.Renewer, trivial), scope)
         return { scope, renewer: Context.get(context, Renewer.Renewer) }
+      }
+      if (mode === "scope") return { scope, renewer: trivial }
+      if (mode === "scopedLayer") {
+        // the same layer shape as `Renewer.layer`, around a trivial service
+        const layer = Layer.scoped(Renewer.Renewer, Effect.succeed(trivial)).pipe(Layer.provide(shared))
+        const context = yield* Layer.buildWithScope(layer, scope)
+        return { scope, renewer: Context.get(context, Renewer.Renewer) }
+      }
+      if (mode === "make") {
+        // the Renewer alone: `Renewer.make` in a scope of its own, no layer machinery
+        const renewer = yield* Renewer.make({ key }).pipe(Scope.extend(scope), Effect.provide(shared))
+        yield* renewer.save(credentials)
+        yield* renewer.get()
+        return { scope, renewer }
       }
       const context = yield* Layer.buildWithScope(Renewer.layer({ key }).pipe(Layer.provide(shared)), scope)
       const renewer = Context.get(context, Renewer.Renewer)

@@ -22,31 +22,138 @@ import type { Credentials } from "../Credentials.js"
  */
 export interface Knowledge {
   /** The login's credentials as last read or written. */
-  readonly login: () => Credentials | undefined
+  login(): Credentials | undefined
   /** The login's credentials while they have at least the default `minTtl` left, else `orElse`. */
-  readonly hot: <E>(orElse: Effect.Effect<Credentials, E>) => Effect.Effect<Credentials, E>
+  hot<E>(orElse: Effect.Effect<Credentials, E>): Effect.Effect<Credentials, E>
   /** Counts what this renewer learnt of the store. */
-  readonly version: () => number
+  version(): number
   /** This renewer wrote `credentials` (or removed the entry). */
-  readonly publish: (credentials: Credentials | undefined) => void
+  publish(credentials: Credentials | undefined): void
   /**
    * A read of the store found `stored`. When it is not what was known (a
    * renewal elsewhere, or another login), the API credentials and lifetimes
    * known so far are forgotten: they may belong to another login.
    */
-  readonly observe: (stored: Option.Option<Credentials>) => void
+  observe(stored: Option.Option<Credentials>): void
   /** API credentials last seen for a target key. */
-  readonly api: (target: string) => Credentials | undefined
-  readonly setApi: (target: string, credentials: Credentials | undefined) => void
+  api(target: string): Credentials | undefined
+  setApi(target: string, credentials: Credentials | undefined): void
   /** Millis of lifetime the last renewal for a target key brought. */
-  readonly lifetime: (target: string) => number | undefined
-  readonly setLifetime: (target: string, millis: number) => void
+  lifetime(target: string): number | undefined
+  setLifetime(target: string, millis: number): void
   /** This renewer wrote a new login (or removed it): published, and what earlier renewals brought is forgotten. */
-  readonly reset: (credentials: Credentials | undefined) => void
+  reset(credentials: Credentials | undefined): void
   /** The renewer is closing: `changes` subscribers end. */
   readonly close: Effect.Effect<void>
   /** The current login's credentials, then each change; nothing is built until someone subscribes. */
   readonly changes: Stream.Stream<Option.Option<Credentials>>
+}
+
+class KnowledgeImpl implements Knowledge {
+  // The fields are the state; the methods live on the prototype, so that a
+  // renewer costs its state and nothing per method.
+  private known: Credentials | undefined
+  private freshUntil = -Infinity
+  private success: Effect.Effect<Credentials> | undefined
+  private count = 0
+  private apis: Map<string, Credentials> | undefined
+  private lifetimes: Map<string, number> | undefined
+  private hub: PubSub.PubSub<Option.Option<Credentials>> | undefined
+  private stream: Stream.Stream<Option.Option<Credentials>> | undefined
+
+  constructor(
+    initial: Option.Option<Credentials>,
+    private readonly defaultMinTtlMillis: number,
+    private readonly now: () => number
+  ) {
+    this.remember(Option.getOrUndefined(initial))
+  }
+
+  private remember(credentials: Credentials | undefined): void {
+    this.known = credentials
+    this.freshUntil = credentials === undefined
+      ? -Infinity
+      : DateTime.toEpochMillis(credentials.expiresAt) - this.defaultMinTtlMillis
+    this.success = credentials === undefined ? undefined : Effect.succeed(credentials)
+  }
+
+  private forget(): void {
+    this.apis = undefined
+    this.lifetimes = undefined
+  }
+
+  login(): Credentials | undefined {
+    return this.known
+  }
+
+  hot<E>(orElse: Effect.Effect<Credentials, E>): Effect.Effect<Credentials, E> {
+    return Effect.suspend(() => this.freshUntil > this.now() ? this.success! : orElse)
+  }
+
+  version(): number {
+    return this.count
+  }
+
+  publish(credentials: Credentials | undefined): void {
+    this.count++
+    this.remember(credentials)
+    if (this.hub !== undefined) this.hub.unsafeOffer(Option.fromNullable(credentials))
+  }
+
+  observe(stored: Option.Option<Credentials>): void {
+    const found = Option.getOrUndefined(stored)
+    if (same(found, this.known)) return this.remember(found)
+    // changed by someone else, maybe a new login: API credentials known so
+    // far are read again (under the lock) before they are handed out
+    this.forget()
+    this.publish(found)
+  }
+
+  api(target: string): Credentials | undefined {
+    return this.apis?.get(target)
+  }
+
+  setApi(target: string, credentials: Credentials | undefined): void {
+    if (credentials === undefined) this.apis?.delete(target)
+    else (this.apis ??= new Map()).set(target, credentials)
+  }
+
+  lifetime(target: string): number | undefined {
+    return this.lifetimes?.get(target)
+  }
+
+  setLifetime(target: string, millis: number): void {
+    ;(this.lifetimes ??= new Map()).set(target, millis)
+  }
+
+  reset(credentials: Credentials | undefined): void {
+    this.publish(credentials)
+    this.forget()
+  }
+
+  get close(): Effect.Effect<void> {
+    return Effect.suspend(() => this.hub === undefined ? Effect.void : PubSub.shutdown(this.hub))
+  }
+
+  get changes(): Stream.Stream<Option.Option<Credentials>> {
+    return this.stream ??= Stream.unwrapScoped(Effect.suspend(() => this.subscribe()))
+  }
+
+  private subscribe() {
+    return Effect.flatMap(
+      this.hub === undefined ? PubSub.unbounded<Option.Option<Credentials>>() : Effect.succeed(this.hub),
+      (created) => {
+        const hub = this.hub ??= created
+        // subscribed before the current value is read: a change in between is
+        // seen twice at worst, never missed
+        return Effect.map(
+          PubSub.subscribe(hub),
+          (subscription) =>
+            Stream.concat(Stream.succeed(Option.fromNullable(this.known)), Stream.fromQueue(subscription))
+        )
+      }
+    )
+  }
 }
 
 /** @internal */
@@ -54,78 +161,7 @@ export const make = (
   initial: Option.Option<Credentials>,
   defaultMinTtlMillis: number,
   now: () => number
-): Knowledge => {
-  let login: Credentials | undefined
-  let freshUntil = -Infinity
-  let success: Effect.Effect<Credentials> | undefined
-  let version = 0
-  let apis: Map<string, Credentials> | undefined
-  let lifetimes: Map<string, number> | undefined
-  let hub: PubSub.PubSub<Option.Option<Credentials>> | undefined
-
-  const remember = (credentials: Credentials | undefined) => {
-    login = credentials
-    freshUntil = credentials === undefined
-      ? -Infinity
-      : DateTime.toEpochMillis(credentials.expiresAt) - defaultMinTtlMillis
-    success = credentials === undefined ? undefined : Effect.succeed(credentials)
-  }
-  remember(Option.getOrUndefined(initial))
-
-  const publish = (credentials: Credentials | undefined) => {
-    version++
-    remember(credentials)
-    if (hub !== undefined) hub.unsafeOffer(Option.fromNullable(credentials))
-  }
-
-  const forget = () => {
-    apis = undefined
-    lifetimes = undefined
-  }
-
-  const changes = Stream.unwrapScoped(
-    Effect.gen(function*() {
-      if (hub === undefined) {
-        const created = yield* PubSub.unbounded<Option.Option<Credentials>>()
-        hub ??= created
-      }
-      // subscribed before the current value is read: a change in between is
-      // seen twice at worst, never missed
-      const subscription = yield* PubSub.subscribe(hub)
-      return Stream.concat(Stream.succeed(Option.fromNullable(login)), Stream.fromQueue(subscription))
-    })
-  )
-
-  return {
-    login: () => login,
-    hot: (orElse) => Effect.suspend(() => freshUntil > now() ? success! : orElse),
-    version: () => version,
-    publish,
-    observe: (stored) => {
-      const found = Option.getOrUndefined(stored)
-      if (same(found, login)) return remember(found)
-      // changed by someone else, maybe a new login: API credentials known so
-      // far are read again (under the lock) before they are handed out
-      forget()
-      publish(found)
-    },
-    api: (target) => apis?.get(target),
-    setApi: (target, credentials) => {
-      if (credentials === undefined) apis?.delete(target)
-      else (apis ??= new Map()).set(target, credentials)
-    },
-    lifetime: (target) => lifetimes?.get(target),
-    setLifetime: (target, millis) => {
-      ;(lifetimes ??= new Map()).set(target, millis)
-    },
-    reset: (credentials) => {
-      publish(credentials)
-      forget()
-    },
-    close: Effect.suspend(() => hub === undefined ? Effect.void : PubSub.shutdown(hub)),
-    changes
-  }
-}
+): Knowledge => new KnowledgeImpl(initial, defaultMinTtlMillis, now)
 
 const token = (redacted: Redacted.Redacted<string> | undefined) =>
   redacted === undefined ? undefined : Redacted.value(redacted)

@@ -3,7 +3,6 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -62,16 +61,26 @@ export const make = (options: Renewer.Options = {}) =>
     // TestClock, the TestClock)
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
-    // Renewals and their timers run in a scope of their own, closed after
-    // the finalizer below has let a request already sent finish.
-    const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    // Renewals and their timers run in a scope of their own, made with the
+    // first renewal and closed by the finalizer below, after a request
+    // already sent has had its chance to finish.
+    // (Once closed, what asks for it gets a closed one: nothing runs.)
+    let renewals: Scope.CloseableScope | undefined
+    let closed = false
+    const renewalsScope: Effect.Effect<Scope.Scope> = Effect.suspend(() =>
+      renewals !== undefined
+        ? Effect.succeed(renewals)
+        : closed
+        ? Effect.tap(Scope.make(), (made) => Scope.close(made, Exit.void))
+        : Effect.map(Scope.make(), (made) => renewals ??= made)
+    )
 
     // what the store held when the layer was built (a store that cannot be
     // read now is read again by the first `get`)
     const initial = yield* Effect.orElseSucceed(store.get(key), () => Option.none<Credentials>())
     const knowledge = Knowledge.make(initial, defaultMinTtl, now)
-    const flights = SingleFlight.make<Credentials, RenewerError>(scope, shutdown)
-    const runner = Policy.make(policy, clock, Timers.make(clock, scope))
+    const flights = SingleFlight.make<Credentials, RenewerError>(renewalsScope, shutdown)
+    const runner = Policy.make(policy, clock, Timers.make(clock, renewalsScope))
     const renewal = Renewal.make({
       key,
       store,
@@ -88,17 +97,20 @@ export const make = (options: Renewer.Options = {}) =>
     // Clock and in real time, whichever ends first: under a TestClock nobody
     // advances the clock while a test's scope closes.
     yield* Effect.addFinalizer(() =>
-      Effect.zipRight(
-        // finalizers run uninterruptibly: the race's losers must be interruptible
-        Effect.interruptible(
-          Effect.raceAll([
-            Effect.suspend(flights.close),
-            clock.sleep(policy.attemptTimeout),
-            liveClock.sleep(policy.attemptTimeout)
-          ])
-        ),
-        knowledge.close
-      )
+      Effect.suspend(() => {
+        closed = true
+        const running = flights.close()
+        return Effect.zipRight(
+          renewals === undefined ? Effect.void : Effect.zipRight(
+            // finalizers run uninterruptibly: the race's losers must be interruptible
+            Effect.interruptible(
+              Effect.raceAll([running, clock.sleep(policy.attemptTimeout), liveClock.sleep(policy.attemptTimeout)])
+            ),
+            Scope.close(renewals, Exit.void)
+          ),
+          knowledge.close
+        )
+      })
     )
 
     const flightKey = (request: Renewal.Request) =>
@@ -239,10 +251,13 @@ export const make = (options: Renewer.Options = {}) =>
           )
         )
         // however the fiber ends (the scope may be closed already), the caller is told
-        return Effect.flatMap(Effect.forkIn(Effect.uninterruptible(revoking), scope), (fiber) => {
-          fiber.addObserver(() => Deferred.unsafeDone(done, Exit.fail(shutdown())))
-          return Deferred.await(done)
-        })
+        return Effect.flatMap(
+          Effect.flatMap(renewalsScope, (scope) => Effect.forkIn(Effect.uninterruptible(revoking), scope)),
+          (fiber) => {
+            fiber.addObserver(() => Deferred.unsafeDone(done, Exit.fail(shutdown())))
+            return Deferred.await(done)
+          }
+        )
       })
 
     const clear = (clearOptions?: Renewer.ClearOptions): Effect.Effect<void, RenewerError> =>
@@ -272,5 +287,15 @@ export const make = (options: Renewer.Options = {}) =>
         })
       )
 
-    return { key, get, save, hasValid, clear, changes: knowledge.changes } satisfies Renewer.Renewer.Service
+    return {
+      key,
+      get,
+      save,
+      hasValid,
+      clear,
+      // built when first asked for
+      get changes() {
+        return knowledge.changes
+      }
+    } satisfies Renewer.Renewer.Service
   })

@@ -21,21 +21,21 @@ import type * as Scope from "effect/Scope"
  */
 export interface SingleFlight<A, E> {
   /** The run in progress for `key`, if any. */
-  readonly current: (key: string) => Flight<A, E> | undefined
+  current(key: string): Flight<A, E> | undefined
   /**
    * Starts `run` for `key` (replacing the current run of that key for later
    * callers) and awaits its outcome.
    */
-  readonly start: (key: string, run: (flight: Flight<A, E>) => Effect.Effect<A, E>) => Effect.Effect<A, E>
+  start(key: string, run: (flight: Flight<A, E>) => Effect.Effect<A, E>): Effect.Effect<A, E>
   /**
    * Stops: callers waiting now get `onShutdown()` at once, and so does every
    * later caller; the runs go on. Gives an effect that waits for them to end.
    */
-  readonly close: () => Effect.Effect<void>
+  close(): Effect.Effect<void>
   /** Whether `close` was called. */
-  readonly closed: () => boolean
+  closed(): boolean
   /** Keys with a run in progress (for tests). */
-  readonly size: () => number
+  size(): number
 }
 
 /** @internal */
@@ -46,18 +46,26 @@ export interface Flight<A, E> {
   readonly release: (exit: Exit.Exit<A, E>) => void
 }
 
-/** @internal */
-export const make = <A, E>(scope: Scope.Scope, onShutdown: () => E): SingleFlight<A, E> => {
-  const flights = new Map<string, Flight<A, E>>()
-  const running = new Set<Fiber.RuntimeFiber<A, E>>()
-  let closed = false
+class SingleFlightImpl<A, E> implements SingleFlight<A, E> {
+  // created with the first run
+  private flights: Map<string, Flight<A, E>> | undefined
+  private running: Set<Fiber.RuntimeFiber<A, E>> | undefined
+  private stopped = false
 
-  const start = (key: string, run: (flight: Flight<A, E>) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  constructor(private readonly scope: Effect.Effect<Scope.Scope>, private readonly onShutdown: () => E) {}
+
+  current(key: string): Flight<A, E> | undefined {
+    return this.flights?.get(key)
+  }
+
+  start(key: string, run: (flight: Flight<A, E>) => Effect.Effect<A, E>): Effect.Effect<A, E> {
     // Registering the run and its observer is not interrupted half-way: a
     // run nobody settles would make every later caller wait forever.
-    Effect.uninterruptibleMask((restore) =>
+    return Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
-        if (closed) return Effect.fail(onShutdown())
+        if (this.stopped) return Effect.fail(this.onShutdown())
+        const flights = this.flights ??= new Map()
+        const running = this.running ??= new Set()
         const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
         const flight: Flight<A, E> = {
           await: Deferred.await(deferred),
@@ -67,33 +75,47 @@ export const make = <A, E>(scope: Scope.Scope, onShutdown: () => E): SingleFligh
           }
         }
         flights.set(key, flight)
-        // The observer settles the callers however the run ends, even when
-        // the scope was already closed and the run never started.
         // forked interruptible, like the caller was: the scope may close
-        return Effect.flatMap(Effect.forkIn(restore(Effect.suspend(() => run(flight))), scope), (fiber) => {
+        const forked = Effect.flatMap(this.scope, (scope) =>
+          Effect.forkIn(restore(Effect.suspend(() => run(flight))), scope))
+        return Effect.flatMap(forked, (fiber) => {
           running.add(fiber)
+          // The observer settles the callers however the run ends, even when
+          // the scope was already closed and the run never started.
           fiber.addObserver((exit) => {
             running.delete(fiber)
             flight.release(
-              Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? Exit.fail(onShutdown()) : exit
+              Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? Exit.fail(this.onShutdown()) : exit
             )
           })
           return restore(flight.await)
         })
       })
     )
-
-  const close = () => {
-    closed = true
-    for (const flight of [...flights.values()]) flight.release(Exit.fail(onShutdown()))
-    return Effect.asVoid(Fiber.awaitAll([...running]))
   }
 
-  return {
-    current: (key) => flights.get(key),
-    start,
-    close,
-    closed: () => closed,
-    size: () => flights.size
+  close(): Effect.Effect<void> {
+    this.stopped = true
+    if (this.flights !== undefined) {
+      for (const flight of [...this.flights.values()]) flight.release(Exit.fail(this.onShutdown()))
+    }
+    return this.running === undefined ? Effect.void : Effect.asVoid(Fiber.awaitAll([...this.running]))
+  }
+
+  closed(): boolean {
+    return this.stopped
+  }
+
+  size(): number {
+    return this.flights?.size ?? 0
   }
 }
+
+/**
+ * A flight group whose runs are forked into `scope` (asked for at the first
+ * run, so that it may be created then).
+ *
+ * @internal
+ */
+export const make = <A, E>(scope: Effect.Effect<Scope.Scope>, onShutdown: () => E): SingleFlight<A, E> =>
+  new SingleFlightImpl(scope, onShutdown)

@@ -21,9 +21,9 @@ import type * as Scope from "effect/Scope"
  */
 export interface Timers {
   /** Runs `task` at `at` (epoch millis of the Clock) unless cancelled before; gives the cancel. */
-  readonly schedule: (at: number, task: () => void) => Effect.Effect<() => void>
+  schedule(at: number, task: () => void): Effect.Effect<() => void>
   /** Timers set and not yet run or cancelled (for tests). */
-  readonly pending: () => number
+  pending(): number
 }
 
 const starting = "starting" as const
@@ -34,78 +34,98 @@ interface Timer {
   cancelled: boolean
 }
 
-/** @internal */
-export const make = (clock: Clock.Clock, scope: Scope.Scope): Timers => {
+class TimersImpl implements Timers {
   // sorted by `at`; timers are nearly always added last
-  const timers: Array<Timer> = []
+  private readonly timers: Array<Timer> = []
   // `starting` while a fiber is being forked
-  let fiber: Fiber.RuntimeFiber<void> | typeof starting | undefined
+  private fiber: Fiber.RuntimeFiber<void> | typeof starting | undefined
   // when the fiber sleeps: until when (-Infinity while it runs or has not yet
   // run: it reads the timers then); when it waits for a timer: its wake-up
-  let sleepingUntil = -Infinity
-  let wake: Deferred.Deferred<void> | undefined
+  private sleepingUntil = -Infinity
+  private wake: Deferred.Deferred<void> | undefined
+  private loopEffect: Effect.Effect<void> | undefined
 
-  const loop: Effect.Effect<void> = Effect.suspend(() => {
-    if (timers.length === 0) {
-      const deferred = Deferred.unsafeMake<void>(FiberId.none)
-      wake = deferred
-      sleepingUntil = -Infinity
-      return Effect.zipRight(Deferred.await(deferred), loop)
-    }
-    const now = clock.unsafeCurrentTimeMillis()
-    const head = timers[0]!
-    if (head.at > now) {
-      sleepingUntil = head.at
-      return Effect.zipRight(clock.sleep(Duration.millis(head.at - now)), loop)
-    }
-    sleepingUntil = -Infinity
-    while (timers.length > 0 && timers[0]!.at <= now) {
-      const due = timers.shift()!
-      due.cancelled = true
-      due.task()
-    }
-    return loop
-  })
+  constructor(private readonly clock: Clock.Clock, private readonly scope: Effect.Effect<Scope.Scope>) {}
+
+  private get loop(): Effect.Effect<void> {
+    return this.loopEffect ??= Effect.suspend(() => {
+      const timers = this.timers
+      if (timers.length === 0) {
+        const deferred = Deferred.unsafeMake<void>(FiberId.none)
+        this.wake = deferred
+        this.sleepingUntil = -Infinity
+        return Effect.zipRight(Deferred.await(deferred), this.loop)
+      }
+      const now = this.clock.unsafeCurrentTimeMillis()
+      const head = timers[0]!
+      if (head.at > now) {
+        this.sleepingUntil = head.at
+        return Effect.zipRight(this.clock.sleep(Duration.millis(head.at - now)), this.loop)
+      }
+      this.sleepingUntil = -Infinity
+      while (timers.length > 0 && timers[0]!.at <= now) {
+        const due = timers.shift()!
+        due.cancelled = true
+        due.task()
+      }
+      return this.loop
+    })
+  }
 
   // interruptible, whatever the region it is started from: the scope's close interrupts it
-  const start: Effect.Effect<void> = Effect.map(Effect.forkIn(Effect.interruptible(loop), scope), (started) => {
-    fiber = started
-  })
+  private start(): Effect.Effect<void> {
+    return Effect.flatMap(
+      this.scope,
+      (scope) =>
+        Effect.map(Effect.forkIn(Effect.interruptible(this.loop), scope), (started) => {
+          this.fiber = started
+        })
+    )
+  }
 
-  const schedule = (at: number, task: () => void): Effect.Effect<() => void> =>
-    Effect.suspend(() => {
+  schedule(at: number, task: () => void): Effect.Effect<() => void> {
+    return Effect.suspend(() => {
+      const timers = this.timers
       const timer: Timer = { at, task, cancelled: false }
       // a cancelled timer leaves the list at once (it is nearly always among
       // the last), so that the list holds only the live ones
       const cancel = () => {
         if (timer.cancelled) return
         timer.cancelled = true
-        const at = timers.lastIndexOf(timer)
-        if (at !== -1) timers.splice(at, 1)
+        const index = timers.lastIndexOf(timer)
+        if (index !== -1) timers.splice(index, 1)
       }
       let index = timers.length
       while (index > 0 && timers[index - 1]!.at > at) index--
       timers.splice(index, 0, timer)
-      if (fiber === undefined) {
+      if (this.fiber === undefined) {
         // the first timer: the fiber starts (it reads the timers when it runs)
-        fiber = starting
-        return Effect.as(start, cancel)
+        this.fiber = starting
+        return Effect.as(this.start(), cancel)
       }
-      if (wake !== undefined) {
-        const deferred = wake
-        wake = undefined
+      if (this.wake !== undefined) {
+        const deferred = this.wake
+        this.wake = undefined
         Deferred.unsafeDone(deferred, Effect.void)
-      } else if (at < sleepingUntil && fiber !== starting) {
+      } else if (at < this.sleepingUntil && this.fiber !== starting) {
         // the fiber sleeps for a later timer: start over
-        const sleeping = fiber
-        fiber = starting
-        return Effect.as(Effect.zipRight(Fiber.interruptFork(sleeping), start), cancel)
+        const sleeping = this.fiber
+        this.fiber = starting
+        return Effect.as(Effect.zipRight(Fiber.interruptFork(sleeping), this.start()), cancel)
       }
       return Effect.succeed(cancel)
     })
+  }
 
-  return {
-    schedule,
-    pending: () => timers.length
+  pending(): number {
+    return this.timers.length
   }
 }
+
+/**
+ * Timers on `clock`; the fiber is forked into `scope` (asked for when the
+ * first timer is set, so that it may be created then).
+ *
+ * @internal
+ */
+export const make = (clock: Clock.Clock, scope: Effect.Effect<Scope.Scope>): Timers => new TimersImpl(clock, scope)

@@ -29,7 +29,7 @@ const setup = (
   Effect.gen(function*() {
     const clock = yield* Effect.clock
     const scope = yield* Scope.make()
-    const timers = Timers.make(clock, scope)
+    const timers = Timers.make(clock, Effect.succeed(scope))
     const runner = Policy.make(RenewalPolicy.make(options), clock, timers)
     const attempts: Array<number> = []
     const released: Array<AuthError.RenewalFailed> = []

@@ -36,7 +36,7 @@ const setup = (
     const scope = yield* Scope.make()
     const knowledge = Knowledge.make(Option.none(), 30_000, () => clock.unsafeCurrentTimeMillis())
     const calls: Array<RenewalStrategy.RenewOptions> = []
-    const runner = Policy.make(RenewalPolicy.defaultPolicy, clock, Timers.make(clock, scope))
+    const runner = Policy.make(RenewalPolicy.defaultPolicy, clock, Timers.make(clock, Effect.succeed(scope)))
     const renewal = Renewal.make({
       key,
       store,

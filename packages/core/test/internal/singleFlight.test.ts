@@ -14,7 +14,7 @@ const tick = Effect.repeatN(Effect.yieldNow(), 10)
 // A flight group over a fresh scope, and a run that counts its starts and waits for `gate`.
 const setup = Effect.gen(function*() {
   const scope = yield* Scope.make()
-  const flights = SingleFlight.make<number, string>(scope, shutdown)
+  const flights = SingleFlight.make<number, string>(Effect.succeed(scope), shutdown)
   const gate = yield* Deferred.make<number, string>()
   let runs = 0
   const run = () =>
@@ -57,7 +57,7 @@ describe("internal/singleFlight", () => {
   it.effect("a failure is not kept: the next caller runs again", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const flights = SingleFlight.make<number, string>(scope, shutdown)
+      const flights = SingleFlight.make<number, string>(Effect.succeed(scope), shutdown)
       let runs = 0
       const failing = () => Effect.suspend(() => (runs++, Effect.fail("boom")))
       expect(yield* Effect.flip(flights.start("a", failing))).toBe("boom")
@@ -81,7 +81,7 @@ describe("internal/singleFlight", () => {
   it.effect("release lets the callers go while the run goes on; the next caller starts anew", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const flights = SingleFlight.make<number, string>(scope, shutdown)
+      const flights = SingleFlight.make<number, string>(Effect.succeed(scope), shutdown)
       const gate = yield* Deferred.make<number>()
       const finished = yield* Deferred.make<number>()
       const caller = yield* Effect.fork(

@@ -8,7 +8,7 @@ import * as Timers from "../../src/internal/timers.js"
 const setup = Effect.gen(function*() {
   const scope = yield* Scope.make()
   const clock = yield* Effect.clock
-  const timers = Timers.make(clock, scope)
+  const timers = Timers.make(clock, Effect.succeed(scope))
   const fired: Array<string> = []
   const at = (millis: number, name: string) => timers.schedule(millis, () => fired.push(name))
   return { scope, timers, fired, at }
