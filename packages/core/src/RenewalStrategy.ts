@@ -10,8 +10,9 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { AuthenticationClient } from "./AuthenticationClient.js"
-import { type AuthenticationError, LoginRequired } from "./AuthError.js"
+import { type AuthenticationError, InvalidConfiguration, LoginRequired } from "./AuthError.js"
 import { Credentials } from "./Credentials.js"
 import * as Jwt from "./Jwt.js"
 
@@ -112,10 +113,21 @@ export const makeRefreshToken: Effect.Effect<RenewalStrategy.Service, never, Aut
  */
 export const makeDelegation = (
   options: DelegationOptions = {}
-): Effect.Effect<RenewalStrategy.Service, never, AuthenticationClient> =>
-  Effect.map(AuthenticationClient, (client) => {
-    const leeway = Duration.decode(options.idTokenLeeway ?? Duration.seconds(5))
-    return RenewalStrategy.of({
+): Effect.Effect<RenewalStrategy.Service, InvalidConfiguration, AuthenticationClient> =>
+  Effect.flatMap(AuthenticationClient, (client) => {
+    const decoded = Duration.decodeUnknown(options.idTokenLeeway ?? Duration.seconds(5))
+    const leeway = Option.getOrUndefined(decoded)
+    // a negative amount would be read as zero: a mistake
+    if (
+      leeway === undefined || !Duration.isFinite(leeway) ||
+      (typeof options.idTokenLeeway === "number" && !(options.idTokenLeeway >= 0)) ||
+      (typeof options.idTokenLeeway === "string" && /^\s*-/.test(options.idTokenLeeway))
+    ) {
+      return Effect.fail(
+        new InvalidConfiguration({ description: "idTokenLeeway must be a finite duration of at least zero" })
+      )
+    }
+    return Effect.succeed(RenewalStrategy.of({
       renew: Effect.fnUntraced(function*(current, { audience, parameters, scope }) {
         if (current.idToken === undefined) {
           return yield* new LoginRequired({
@@ -148,7 +160,7 @@ export const makeDelegation = (
         }, true)
       }),
       revoke: revokeWith(client)
-    })
+    }))
   })
 
 /**
@@ -166,4 +178,5 @@ export const refreshToken: Layer.Layer<RenewalStrategy, never, AuthenticationCli
  */
 export const delegation = (
   options?: DelegationOptions
-): Layer.Layer<RenewalStrategy, never, AuthenticationClient> => Layer.effect(RenewalStrategy, makeDelegation(options))
+): Layer.Layer<RenewalStrategy, InvalidConfiguration, AuthenticationClient> =>
+  Layer.effect(RenewalStrategy, makeDelegation(options))

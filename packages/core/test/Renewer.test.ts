@@ -1,6 +1,7 @@
 import { AuthError, Credentials, RenewalStrategy, Renewer, TokenStore } from "@effect-renewal/core"
 import { Emulator, Fixtures } from "@effect-renewal/testing"
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
@@ -727,6 +728,31 @@ describe("Renewer with the delegation strategy", () => {
         emulator: { accessTokenLifetime: "1 hour", idTokenLifetime: "2 hours" }
       }))
     ))
+})
+
+describe("RenewalStrategy.delegation options", () => {
+  it.effect("an unusable idTokenLeeway is an InvalidConfiguration, never a defect", () =>
+    Effect.gen(function*() {
+      for (
+        const idTokenLeeway of [
+          "soon" as Duration.DurationInput,
+          "-5 seconds" as Duration.DurationInput,
+          -1,
+          Number.NaN,
+          Infinity
+        ]
+      ) {
+        const exit = yield* Effect.exit(
+          Layer.build(RenewalStrategy.delegation({ idTokenLeeway })).pipe(
+            Effect.provide(Fixtures.layerClient()),
+            Effect.provide(Emulator.layerMemory()),
+            Effect.scoped
+          )
+        )
+        expect(Exit.isFailure(exit) && Exit.causeOption(exit).pipe(Option.map(Cause.squash), Option.getOrUndefined))
+          .toMatchObject({ _tag: "InvalidConfiguration" })
+      }
+    }))
 })
 
 describe("RenewalPolicy", () => {

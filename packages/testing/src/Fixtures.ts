@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+import type { InvalidConfiguration } from "@effect-renewal/core/AuthError"
 import * as Credentials from "@effect-renewal/core/Credentials"
 import * as RenewalPolicy from "@effect-renewal/core/RenewalPolicy"
 import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
@@ -103,7 +104,7 @@ export const layerMemory = (options: {
   readonly strategy?:
     | "refreshToken"
     | "delegation"
-    | Layer.Layer<RenewalStrategy.RenewalStrategy, never, AuthenticationClient.AuthenticationClient>
+    | Layer.Layer<RenewalStrategy.RenewalStrategy, InvalidConfiguration, AuthenticationClient.AuthenticationClient>
     | undefined
   /** The token store: a memory store unless given (e.g. one that fails on demand). */
   readonly store?: Layer.Layer<TokenStore.TokenStore> | undefined
@@ -117,11 +118,14 @@ export const layerMemory = (options: {
 > =>
   Renewer.layer(options.renewer).pipe(
     Layer.provideMerge(
-      options.strategy === "delegation"
-        ? RenewalStrategy.delegation()
-        : options.strategy === undefined || options.strategy === "refreshToken"
-        ? RenewalStrategy.refreshToken
-        : options.strategy
+      // a strategy the test configured wrongly is the test's defect
+      Layer.orDie(
+        options.strategy === "delegation"
+          ? RenewalStrategy.delegation()
+          : options.strategy === undefined || options.strategy === "refreshToken"
+          ? RenewalStrategy.refreshToken
+          : options.strategy
+      )
     ),
     Layer.provideMerge(options.store ?? TokenStore.layerMemory),
     Layer.provideMerge(layerClient()),

@@ -7,6 +7,7 @@ import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { say } from "../Narrator.js"
 import { counters, describeTokens, logIn, sameToken, seconds, type Story, untilExpired, withRenewer } from "../Stage.js"
@@ -29,37 +30,41 @@ export const delegation: Story = {
   name: "delegation",
   expected: "delegation +1, token +0",
   run: (check) =>
-    withRenewer(key, RenewalStrategy.delegation({ idTokenLeeway: "1 second" }), (renewer) =>
-      Effect.gen(function*() {
-        const login = yield* logIn(renewer, { username: "bob", scope: "openid profile offline_access" })
-        yield* say(`   Bob logs in (session "${key}", RenewalStrategy.delegation()): ${describeTokens(login)}.`)
-        if (login.idToken === undefined) {
-          yield* check(false, "the login brought an id_token")
-          return "no id_token at login"
-        }
-        yield* untilExpired(login)
-        yield* say(
-          `   The access token has expired; the id_token is valid for another ${yield* idTokenTtl(login.idToken)}.`
-        )
+    withRenewer(
+      key,
+      RenewalStrategy.delegation({ idTokenLeeway: "1 second" }).pipe(Layer.orDie),
+      (renewer) =>
+        Effect.gen(function*() {
+          const login = yield* logIn(renewer, { username: "bob", scope: "openid profile offline_access" })
+          yield* say(`   Bob logs in (session "${key}", RenewalStrategy.delegation()): ${describeTokens(login)}.`)
+          if (login.idToken === undefined) {
+            yield* check(false, "the login brought an id_token")
+            return "no id_token at login"
+          }
+          yield* untilExpired(login)
+          yield* say(
+            `   The access token has expired; the id_token is valid for another ${yield* idTokenTtl(login.idToken)}.`
+          )
 
-        const before = yield* counters
-        const renewed = yield* renewer.get()
-        const after = yield* counters
-        const delegations = after.requests.delegation - before.requests.delegation
-        const tokenRequests = after.requests.token - before.requests.token
-        yield* say(`   renewer.get() renewed: ${describeTokens(renewed)}.`)
-        yield* check(
-          delegations === 1 && tokenRequests === 0,
-          `counters.requests.delegation grew by ${delegations}, token requests by ${tokenRequests}`
-        )
-        yield* check(
-          !sameToken(renewed.idToken, login.idToken) && sameToken(renewed.accessToken, renewed.idToken),
-          `a new id_token, also the bearer token (${fingerprint(login.idToken)} -> ${fingerprint(renewed.idToken)})`
-        )
-        yield* check(
-          sameToken(renewed.refreshToken, login.refreshToken),
-          `the refresh token is kept (${fingerprint(renewed.refreshToken)})`
-        )
-        return `delegation +${delegations}, token +${tokenRequests}`
-      }))
+          const before = yield* counters
+          const renewed = yield* renewer.get()
+          const after = yield* counters
+          const delegations = after.requests.delegation - before.requests.delegation
+          const tokenRequests = after.requests.token - before.requests.token
+          yield* say(`   renewer.get() renewed: ${describeTokens(renewed)}.`)
+          yield* check(
+            delegations === 1 && tokenRequests === 0,
+            `counters.requests.delegation grew by ${delegations}, token requests by ${tokenRequests}`
+          )
+          yield* check(
+            !sameToken(renewed.idToken, login.idToken) && sameToken(renewed.accessToken, renewed.idToken),
+            `a new id_token, also the bearer token (${fingerprint(login.idToken)} -> ${fingerprint(renewed.idToken)})`
+          )
+          yield* check(
+            sameToken(renewed.refreshToken, login.refreshToken),
+            `the refresh token is kept (${fingerprint(renewed.refreshToken)})`
+          )
+          return `delegation +${delegations}, token +${tokenRequests}`
+        })
+    )
 }
