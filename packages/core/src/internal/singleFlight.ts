@@ -1,9 +1,7 @@
 import * as Cause from "effect/Cause"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 
 /**
@@ -46,6 +44,35 @@ export interface Flight<A, E> {
   readonly release: (exit: Exit.Exit<A, E>) => void
 }
 
+/**
+ * What the callers of a run wait for: settled once, by the first `done`.
+ * (A `Deferred` does the same; this one costs a fraction of it to make, and
+ * one is made per renewal.)
+ */
+class Outcome<A, E> {
+  private exit: Exit.Exit<A, E> | undefined
+  private waiters: Array<(exit: Exit.Exit<A, E>) => void> | undefined
+
+  readonly await: Effect.Effect<A, E> = Effect.async<A, E>((resume) => {
+    if (this.exit !== undefined) return resume(this.exit)
+    const waiter = (exit: Exit.Exit<A, E>) => resume(exit)
+    ;(this.waiters ??= []).push(waiter)
+    // an interrupted caller stops waiting; the run goes on
+    return Effect.sync(() => {
+      const index = this.waiters?.indexOf(waiter) ?? -1
+      if (index !== -1) this.waiters!.splice(index, 1)
+    })
+  })
+
+  done(exit: Exit.Exit<A, E>): void {
+    if (this.exit !== undefined) return
+    this.exit = exit
+    const waiters = this.waiters
+    this.waiters = undefined
+    if (waiters !== undefined) { for (const waiter of waiters) waiter(exit) }
+  }
+}
+
 class SingleFlightImpl<A, E> implements SingleFlight<A, E> {
   // created with the first run
   private flights: Map<string, Flight<A, E>> | undefined
@@ -66,12 +93,12 @@ class SingleFlightImpl<A, E> implements SingleFlight<A, E> {
         if (this.stopped) return Effect.fail(this.onShutdown())
         const flights = this.flights ??= new Map()
         const running = this.running ??= new Set()
-        const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
+        const outcome = new Outcome<A, E>()
         const flight: Flight<A, E> = {
-          await: Deferred.await(deferred),
+          await: outcome.await,
           release: (exit) => {
             if (flights.get(key) === flight) flights.delete(key)
-            Deferred.unsafeDone(deferred, exit)
+            outcome.done(exit)
           }
         }
         flights.set(key, flight)
