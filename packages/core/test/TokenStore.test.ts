@@ -241,6 +241,33 @@ describe("keyedLock", () => {
       yield* Effect.exit(lock.withLock("k", Effect.fail("boom")))
       assert.strictEqual(lock.size(), 0)
     }))
+
+  it.effect("waiters interrupted while the lock passes never keep it: first come, first served, and then free", () =>
+    Effect.gen(function*() {
+      const lock = yield* KeyedLock.make
+      for (let round = 0; round < 20; round++) {
+        const ran: Array<number> = []
+        let inside = 0
+        const section = (i: number) =>
+          lock.withLock(
+            "k",
+            Effect.suspend(() => {
+              inside++
+              assert.strictEqual(inside, 1, "two sections overlapped")
+              ran.push(i)
+              return Effect.ensuring(Effect.yieldNow(), Effect.sync(() => inside--))
+            })
+          )
+        const fibers = yield* Effect.forEach(Array.from({ length: 50 }, (_, i) => i), (i) => Effect.fork(section(i)))
+        // interrupt some waiters at different moments, while the lock is passed along
+        yield* Effect.repeatN(Effect.yieldNow(), round % 5)
+        yield* Effect.forEach(fibers.filter((_, i) => i % 3 === round % 3), Fiber.interruptFork, { discard: true })
+        yield* Effect.forEach(fibers, Fiber.await, { discard: true })
+        assert.deepStrictEqual(ran, [...ran].sort((a, b) => a - b), "not first come, first served")
+        assert.strictEqual(lock.size(), 0)
+        assert.strictEqual(yield* lock.withLock("k", Effect.succeed("free")), "free")
+      }
+    }))
 })
 
 describe("TokenStore.memory", () => {

@@ -6,7 +6,8 @@ import * as Effect from "effect/Effect"
  * `withLock(key, ...)` inside `withLock(key, ...)` waits for itself.
  *
  * A key's entry lives only while some fiber holds or waits for it, so the map
- * does not grow with the number of keys ever used.
+ * does not grow with the number of keys ever used. Waiters are served first
+ * come, first served; the lock passes straight from the holder to the next.
  *
  * @internal
  */
@@ -16,43 +17,61 @@ export interface KeyedLock {
   readonly size: () => number
 }
 
+interface Waiter {
+  /** The lock passed to this waiter (it may not have resumed yet). */
+  granted: boolean
+  readonly resume: () => void
+}
+
 interface Entry {
-  readonly semaphore: Effect.Semaphore
-  users: number
+  /** Who waits, in order. */
+  readonly waiters: Array<Waiter>
 }
 
 /** @internal */
 export const unsafeMake = (): KeyedLock => {
+  // an entry exists while its key is held
   const entries = new Map<string, Entry>()
 
-  const acquire = (key: string): Effect.Effect<Entry> =>
-    Effect.sync(() => {
-      let entry = entries.get(key)
+  const acquire = (key: string): Effect.Effect<void> =>
+    Effect.async<void>((resume) => {
+      const entry = entries.get(key)
       if (entry === undefined) {
-        entry = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
-        entries.set(key, entry)
+        entries.set(key, { waiters: [] })
+        return resume(Effect.void)
       }
-      entry.users++
-      return entry
+      const waiter: Waiter = { granted: false, resume: () => resume(Effect.void) }
+      entry.waiters.push(waiter)
+      // Interrupted while waiting: out of the queue; or, if the lock passed
+      // to it in the same instant, passed on.
+      return Effect.sync(() => {
+        if (waiter.granted) return pass(key)
+        const index = entry.waiters.indexOf(waiter)
+        if (index !== -1) entry.waiters.splice(index, 1)
+      })
     })
 
-  const release = (key: string, entry: Entry): Effect.Effect<void> =>
-    Effect.sync(() => {
-      entry.users--
-      if (entry.users === 0 && entries.get(key) === entry) {
-        entries.delete(key)
-      }
-    })
+  // to the next waiter, or free
+  const pass = (key: string): void => {
+    const entry = entries.get(key)
+    if (entry === undefined) return
+    const next = entry.waiters.shift()
+    if (next === undefined) {
+      entries.delete(key)
+    } else {
+      next.granted = true
+      next.resume()
+    }
+  }
+
+  const release = (key: string): Effect.Effect<void> => Effect.sync(() => pass(key))
 
   return {
-    // `acquireUseRelease` registers the user uninterruptibly and always
-    // unregisters it; `withPermits` gives the permit back on success, failure
-    // and interruption, including interruption while waiting for it.
+    // The wait can be interrupted; once the lock is taken it is released
+    // however `effect` ends, interruption included.
     withLock: (key, effect) =>
-      Effect.acquireUseRelease(
-        acquire(key),
-        (entry) => entry.semaphore.withPermits(1)(effect),
-        (entry) => release(key, entry)
+      Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(restore(acquire(key)), Effect.ensuring(restore(effect), release(key)))
       ),
     size: () => entries.size
   }
