@@ -29,9 +29,13 @@ export const settings = {
   minTtl: Duration.seconds(1)
 } as const
 
+/** An API the refresh tokens may ask for besides the login's audience. */
+export const ordersApi = "https://orders.example.test"
+
 /** The emulated tenant: refresh token rotation, short-lived access tokens. */
 export const emulatorOptions: Emulator.Emulator.ServerOptions = {
   rotation: true,
+  audiences: [ordersApi],
   accessTokenLifetime: settings.accessTokenLifetime,
   idTokenLifetime: settings.idTokenLifetime
 }

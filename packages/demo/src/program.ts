@@ -1,5 +1,5 @@
 /**
- * The demo as an Effect: five stories against the emulator on loopback, a
+ * The demo as an Effect: six stories against the emulator on loopback, a
  * summary table, and a self-check that no token value was printed.
  *
  * `run` returns the report; `program` fails with `DemoFailed` unless every
@@ -22,6 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Narrator, say } from "./Narrator.js"
 import { type Check, emulatorOptions, policy, settings, Stage, type Story, type StoryContext } from "./Stage.js"
+import { apiCredentials } from "./stories/apiCredentials.js"
 import { delegation } from "./stories/delegation.js"
 import { revoked } from "./stories/revoked.js"
 import { rotation } from "./stories/rotation.js"
@@ -29,7 +30,14 @@ import { singleFlight } from "./stories/singleFlight.js"
 import { transientFaults } from "./stories/transientFaults.js"
 import { TokenLedger } from "./TokenLedger.js"
 
-export const stories: ReadonlyArray<Story> = [rotation, delegation, singleFlight, transientFaults, revoked]
+export const stories: ReadonlyArray<Story> = [
+  rotation,
+  delegation,
+  singleFlight,
+  transientFaults,
+  revoked,
+  apiCredentials
+]
 
 export interface Row {
   readonly story: string
@@ -170,7 +178,7 @@ export const runStories = (toRun: ReadonlyArray<Story>): Effect.Effect<Report, u
     Effect.provide(TokenLedger.Default)
   )
 
-/** The demo's five stories, returning the report. */
+/** The demo's six stories, returning the report. */
 export const run: Effect.Effect<Report, unknown, Requirements> = runStories(stories)
 
 /** Fails with `DemoFailed` unless every story and the self-check passed. */

@@ -38,7 +38,8 @@ describe("pnpm demo", () => {
         ["2 delegation", true, []],
         ["3 single flight", true, []],
         ["4 transient faults", true, []],
-        ["5 revoked", true, []]
+        ["5 revoked", true, []],
+        ["6 API credentials", true, []]
       ])
       // The self-check compared the output with every token issued or seen.
       expect(report?.leakingLines).toEqual([])
