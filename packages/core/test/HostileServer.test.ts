@@ -21,8 +21,7 @@ import * as fc from "effect/FastCheck"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
+import { rawServer as serve } from "./support/rawServer.js"
 
 const REFRESH_TOKEN = "rt-sent-Qw3Er6Ty9Ui2"
 const ISSUED = "rt-issued-Zx4Cv7Bn0Ml3"
@@ -31,25 +30,11 @@ const ISSUED = "rt-issued-Zx4Cv7Bn0Ml3"
 // Servers
 // -----------------------------------------------------------------------------
 
-/** A raw HTTP server on 127.0.0.1 answering every request with `answer()`'s status and raw body. */
 const rawServer = (answer: () => { readonly status: number; readonly body: string }) =>
-  Effect.acquireRelease(
-    Effect.async<Http.Server>((resume) => {
-      const server = Http.createServer((request, response) => {
-        request.resume()
-        request.on("end", () => {
-          const { body, status } = answer()
-          response.writeHead(status, { "content-type": "application/json" }).end(body)
-        })
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`))
+  serve(() => (_, response) => {
+    const { body, status } = answer()
+    response.writeHead(status, { "content-type": "application/json" }).end(body)
+  })
 
 /** A client over an `HttpClient` double that answers every request with `status` and `body`. */
 const answering = (

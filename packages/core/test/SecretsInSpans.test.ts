@@ -20,9 +20,9 @@ import * as fc from "effect/FastCheck"
 import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as Tracer from "effect/Tracer"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
+import type * as Http from "node:http"
 import { inspect } from "node:util"
+import { type Behaviour, rawServer, type Received } from "./support/rawServer.js"
 
 const REFRESH_TOKEN = "rt-Zk8Q2mN7vX4pL9wRt5Yh"
 const ID_TOKEN = "idt-Hq3Vb6Nc1Mx8Lz2Kp7Jw"
@@ -190,37 +190,6 @@ const recorder = () => {
 // -----------------------------------------------------------------------------
 // Servers
 // -----------------------------------------------------------------------------
-
-interface Received {
-  readonly url: string
-  readonly headers: Http.IncomingHttpHeaders
-  readonly body: string
-}
-
-type Behaviour = (received: Received, response: Http.ServerResponse) => void
-
-/** A raw HTTP server on 127.0.0.1 that lets `behaviour` answer (or not). */
-const rawServer = (behaviour: () => Behaviour) =>
-  Effect.acquireRelease(
-    Effect.async<Http.Server>((resume) => {
-      const server = Http.createServer((request, response) => {
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () =>
-          behaviour()({
-            url: request.url ?? "",
-            headers: request.headers,
-            body: Buffer.concat(chunks).toString("utf8")
-          }, response))
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`))
 
 const json = (response: Http.ServerResponse, status: number, body: unknown) => {
   response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body))
