@@ -21,6 +21,7 @@ import * as fc from "effect/FastCheck"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
+import * as Zlib from "node:zlib"
 import { rawServer as serve } from "./support/rawServer.js"
 
 const REFRESH_TOKEN = "rt-sent-Qw3Er6Ty9Ui2"
@@ -403,5 +404,34 @@ describe("InvalidConfiguration", () => {
       expect(error.description).toBe(`domain "tenant .auth0.com" is not a host name or URL`)
       const path = yield* configure({ revokePath: "oauth/revoke" })
       expect(path.description).toBe(`endpoint path "oauth/revoke" must start with a single "/"`)
+    }))
+})
+
+// -----------------------------------------------------------------------------
+// Encoded bodies
+// -----------------------------------------------------------------------------
+
+describe("an encoded body", () => {
+  it.scopedLive("a small gzip body that decodes beyond the cap is not read past it", () =>
+    Effect.gen(function*() {
+      // 2 MiB of JSON that compresses to a few kilobytes, with its compressed length declared
+      const decoded = JSON.stringify({ access_token: "a", token_type: "Bearer", padding: "x".repeat(2 * 1024 * 1024) })
+      const encoded = Zlib.gzipSync(decoded)
+      const url = yield* serve(() => (_, response) => {
+        response.writeHead(200, {
+          "content-type": "application/json",
+          "content-encoding": "gzip",
+          "content-length": String(encoded.byteLength)
+        }).end(encoded)
+      })
+      const client = yield* AuthenticationClient.make({ domain: url, clientId: "client-1" }).pipe(
+        Effect.provide(FetchHttpClient.layer)
+      )
+      const error = (yield* Effect.flip(client.renewAuth(Redacted.make(REFRESH_TOKEN)))) as AuthError.AuthApiError
+      expect([error.status, error.code, error.description]).toEqual([
+        200,
+        AuthError.InvalidResponseCode,
+        "HTTP 200: the body exceeds 1048576 bytes"
+      ])
     }))
 })

@@ -239,8 +239,10 @@ const readBody = (
   const declared = header === undefined ? Number.NaN : Number(header)
   if (Number.isFinite(declared) && declared > max) return Effect.succeed(tooLarge)
   // A declared length within the cap frames the body (the HTTP client reads
-  // no more): read it whole, the cheap way.
-  if (Number.isSafeInteger(declared) && declared >= 0) {
+  // no more): read it whole, the cheap way. Not when the body is encoded: a
+  // client that decodes it (fetch does) could turn a small body into a huge one.
+  const encoding = response.headers["content-encoding"]?.trim().toLowerCase()
+  if (Number.isSafeInteger(declared) && declared >= 0 && (encoding === undefined || encoding === "identity")) {
     return response.text.pipe(
       Effect.map((text) => Either.right(text)),
       Effect.mapError((error) => Wire.networkError(error, response.status))
