@@ -1,6 +1,4 @@
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -80,6 +78,7 @@ export const make = (options: Renewer.Options = {}) =>
     const initial = yield* Effect.orElseSucceed(store.get(key), () => Option.none<Credentials>())
     const knowledge = Knowledge.make(initial, defaultMinTtl, now)
     const flights = SingleFlight.make<Credentials, RenewerError>(renewalsScope, shutdown)
+    const revocations = SingleFlight.make<void, RenewalFailed>(renewalsScope, shutdown)
     const runner = Policy.make(policy, clock, Timers.make(clock, renewalsScope))
     const renewal = Renewal.make({
       key,
@@ -99,7 +98,7 @@ export const make = (options: Renewer.Options = {}) =>
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         closed = true
-        const running = flights.close()
+        const running = Effect.zip(flights.close(), revocations.close())
         return Effect.zipRight(
           renewals === undefined ? Effect.void : Effect.zipRight(
             // finalizers run uninterruptibly: the race's losers must be interruptible
@@ -226,14 +225,18 @@ export const make = (options: Renewer.Options = {}) =>
           Renewal.satisfies(stored.value, { ...defaultRequest, minTtl: millis }, now())
       })
 
-    // Revocation runs under the policy on a fiber of its own, in the
-    // renewals' scope: the policy may abandon it, never the caller's fiber.
-    // The caller waits until the deadline at most.
+    // Revocation runs under the policy like a renewal: on a fiber of its own
+    // in the renewals' scope (the policy may abandon it, never the caller's
+    // fiber), its caller released at the deadline at the latest.
     const revoke = (current: Credentials): Effect.Effect<void, RenewalFailed> =>
-      Effect.flatMap(Deferred.make<void, RenewalFailed>(), (done) => {
-        const revoking = Effect.flatMap(
-          runner.watch((error) => Deferred.unsafeDone(done, Exit.fail(error))),
-          (watch) => Effect.ensuring(runner.run(strategy.revoke(current), watch), Effect.sync(watch.stop))
+      revocations.start("revoke", (started) =>
+        Effect.flatMap(
+          runner.watch((error) => started.release(Exit.fail(error))),
+          (watch) =>
+            Effect.ensuring(
+              Effect.uninterruptible(runner.run(strategy.revoke(current), watch)),
+              Effect.sync(watch.stop)
+            )
         ).pipe(
           Effect.mapError((error) =>
             error._tag === "RenewalFailed" ? error : new RenewalFailed({
@@ -241,24 +244,8 @@ export const make = (options: Renewer.Options = {}) =>
               description: error.message,
               cause: error
             })
-          ),
-          Effect.exit,
-          Effect.flatMap((exit) =>
-            Deferred.done(
-              done,
-              Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? Exit.fail(shutdown()) : exit
-            )
           )
-        )
-        // however the fiber ends (the scope may be closed already), the caller is told
-        return Effect.flatMap(
-          Effect.flatMap(renewalsScope, (scope) => Effect.forkIn(Effect.uninterruptible(revoking), scope)),
-          (fiber) => {
-            fiber.addObserver(() => Deferred.unsafeDone(done, Exit.fail(shutdown())))
-            return Deferred.await(done)
-          }
-        )
-      })
+        ))
 
     const clear = (clearOptions?: Renewer.ClearOptions): Effect.Effect<void, RenewerError> =>
       store.withLock(
@@ -268,7 +255,10 @@ export const make = (options: Renewer.Options = {}) =>
             ? yield* Effect.either(
               store.get(key).pipe(
                 Effect.mapError((error) =>
-                  invalid(`the stored entry could not be read to revoke its refresh token (${error.description})`)
+                  new RenewalFailed({
+                    reason: "Unexpected",
+                    description: `the stored entry could not be read to revoke its refresh token (${error.description})`
+                  })
                 ),
                 Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: revoke }))
               )
@@ -279,7 +269,7 @@ export const make = (options: Renewer.Options = {}) =>
           )
           if (revocation !== undefined && revocation._tag === "Left") {
             return yield* new RenewalFailed({
-              reason: revocation.left.reason === "InvalidRequest" ? "Unexpected" : revocation.left.reason,
+              reason: revocation.left.reason,
               description: `credentials removed locally, but revocation failed: ${revocation.left.description}`,
               cause: revocation.left.cause
             })
