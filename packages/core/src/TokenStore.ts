@@ -32,6 +32,7 @@ import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 import type { StoreError } from "./AuthError.js"
 import type { Credentials } from "./Credentials.js"
 import * as FileStore from "./internal/fileStore.js"
@@ -78,6 +79,18 @@ export declare namespace TokenStore {
      * Not reentrant: do not nest `withLock` for the same key.
      */
     readonly withLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+    /**
+     * For a store shared with other processes or instances: runs `onChange`
+     * after the entry under `key` (or one derived from it) may have been
+     * changed or removed by someone else, within the store's bounded
+     * staleness, until the scope closes. A `Renewer` registers here, so that
+     * its `get` and `changes` see another process's renewal or logout without
+     * reading the store on every call. Stores that only this process uses
+     * need not implement it.
+     *
+     * @since 0.3.0
+     */
+    readonly watch?: ((key: string, onChange: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>) | undefined
   }
 }
 
