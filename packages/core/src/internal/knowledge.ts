@@ -41,6 +41,16 @@ export interface Knowledge {
   /** Millis of lifetime the last renewal for a target key brought. */
   lifetime(target: string): number | undefined
   setLifetime(target: string, millis: number): void
+  /**
+   * The store says someone else may have changed the entry: nothing known is
+   * handed out until the store is read again (a read started before this
+   * call is not taken: `version()` moves).
+   */
+  invalidate(): void
+  /** Whether the store must be read before what is known is handed out. */
+  stale(): boolean
+  /** Whether anyone is subscribed to `changes`. */
+  watched(): boolean
   /** This renewer wrote a new login (or removed it): published, and what earlier renewals brought is forgotten. */
   reset(credentials: Credentials | undefined): void
   /** The renewer is closing: `changes` subscribers end. */
@@ -69,7 +79,10 @@ class KnowledgeImpl implements Knowledge {
     this.remember(Option.getOrUndefined(initial))
   }
 
+  private invalid = false
+
   private remember(credentials: Credentials | undefined): void {
+    this.invalid = false
     this.known = credentials
     this.freshUntil = credentials === undefined
       ? -Infinity
@@ -124,6 +137,20 @@ class KnowledgeImpl implements Knowledge {
 
   setLifetime(target: string, millis: number): void {
     ;(this.lifetimes ??= new Map()).set(target, millis)
+  }
+
+  invalidate(): void {
+    this.count++
+    this.invalid = true
+    this.freshUntil = -Infinity
+  }
+
+  stale(): boolean {
+    return this.invalid
+  }
+
+  watched(): boolean {
+    return this.hub !== undefined
   }
 
   reset(credentials: Credentials | undefined): void {

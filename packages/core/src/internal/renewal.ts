@@ -100,8 +100,11 @@ export const make = (options: {
   readonly clock: Clock.Clock
   /** When the layer is closing, no request is sent any more: the renewal fails with this. */
   readonly closing: () => RenewalFailed | undefined
+  /** Wraps the requests of each renewal (`Sessions` bounds them across keys). */
+  readonly gate?: Gate | undefined
 }): Renewal => {
   const { clock, closing, key, knowledge, runner, store, strategy } = options
+  const gate = options.gate ?? identity
 
   const saveLogin = (credentials: Credentials) =>
     store.set(key, credentials).pipe(
@@ -129,19 +132,49 @@ export const make = (options: {
       ? saveLogin(new Credentials({ ...login, refreshToken: error.issuedRefreshToken }, true))
       : Effect.void
 
-  const renewed = (login: Credentials, to: Target, request: Request, watch: Watch) =>
-    runner.run(
+  const attempt = (login: Credentials, to: Target, request: Request, watch: Watch) =>
+    gate(runner.run(
       strategy.renew(login, { scope: to.scope, audience: to.audience, parameters: request.parameters }),
       watch
-    ).pipe(
+    )).pipe(
       Effect.tapError((error) => keepIssued(login, error)),
       Effect.mapError((error: LoginRequired | AuthenticationError | RenewalFailed | StoreError): RenewerError =>
         error._tag === "AuthApiError" || error._tag === "NetworkError" ? toRenewerError(error) : error
-      ),
-      Effect.tapError((error) =>
-        error._tag === "LoginRequired" && error.reason === "RefreshTokenRejected"
-          ? dropRefreshToken(login)
-          : Effect.void
+      )
+    )
+
+  // A rejected refresh token is checked against the store before the user is
+  // logged out: another process (or a login elsewhere) may have stored a
+  // newer one meanwhile, and then the renewal is tried once more with it.
+  // Only when the store still holds the rejected one is it dropped.
+  const renewed = (
+    login: Credentials,
+    to: Target,
+    request: Request,
+    watch: Watch
+  ): Effect.Effect<readonly [Credentials, Credentials], RenewerError> =>
+    Effect.map(attempt(login, to, request, watch), (fresh) => [login, fresh] as const).pipe(
+      Effect.catchIf(
+        (error) => error._tag === "LoginRequired" && error.reason === "RefreshTokenRejected",
+        (error) =>
+          Effect.flatMap(Effect.either(store.get(key)), (reread) => {
+            if (Either.isLeft(reread)) return Effect.fail(error)
+            knowledge.observe(reread.right)
+            const stored = Option.getOrUndefined(reread.right)
+            if (stored === undefined) return Effect.fail(error)
+            if (stored.refreshToken !== undefined && !sameToken(stored.refreshToken, login.refreshToken)) {
+              return Effect.tapError(
+                Effect.map(attempt(stored, to, request, watch), (fresh) => [stored, fresh] as const),
+                (again) => isRejected(again) ? dropRefreshToken(stored) : Effect.void
+              )
+            }
+            return Effect.zipRight(
+              login.refreshToken !== undefined && sameToken(login.refreshToken, stored.refreshToken)
+                ? dropRefreshToken(stored)
+                : Effect.void,
+              Effect.fail(error)
+            )
+          })
       )
     )
 
@@ -151,13 +184,12 @@ export const make = (options: {
         const stored = yield* restore(store.get(key))
         knowledge.observe(stored)
         if (Option.isNone(stored)) return yield* noCredentials()
-        const login = stored.value
-        const to = target(request, login.scope)
+        const to = target(request, stored.value.scope)
         const entry = to.name === undefined ? key : derivedKey(key, to.name)
         const memo = to.name ?? ""
         const before = clock.unsafeCurrentTimeMillis()
         if (to.name === undefined) {
-          if (satisfies(login, request, before)) return login
+          if (satisfies(stored.value, request, before)) return stored.value
         } else {
           const kept = Option.getOrUndefined(yield* restore(store.get(entry)))
           knowledge.setApi(to.name, kept)
@@ -171,7 +203,8 @@ export const make = (options: {
         const stopped = closing()
         if (stopped !== undefined) return yield* stopped
 
-        const fresh = yield* renewed(login, to, request, watch)
+        const [presented, fresh] = yield* renewed(stored.value, to, request, watch)
+        const login = presented
         const scope = Scope.normalize(fresh.scope) ?? to.scope
         const now = clock.unsafeCurrentTimeMillis()
         let result: Credentials
@@ -203,6 +236,17 @@ export const make = (options: {
 
   return { renew }
 }
+
+/**
+ * Wraps the requests of a renewal, e.g. to bound how many run at once.
+ *
+ * @internal
+ */
+export type Gate = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+
+const identity: Gate = (effect) => effect
+
+const isRejected = (error: RenewerError) => error._tag === "LoginRequired" && error.reason === "RefreshTokenRejected"
 
 /** Millis `credentials` have left at `now` (epoch millis), zero when expired. @internal */
 export const lifetimeLeft = (credentials: Credentials, now: number): number =>

@@ -44,8 +44,18 @@ export const decodeMinTtl = (input: unknown, name = "minTtl"): number | RenewalF
     : invalid(`${name} must be a finite duration of at most 100 years`)
 }
 
+/**
+ * What `Sessions` gives the renewers it makes, beyond the public options.
+ *
+ * @internal
+ */
+export interface Internals {
+  /** Wraps the requests of each renewal (bounds them across keys). */
+  readonly gate?: Renewal.Gate | undefined
+}
+
 /** @internal */
-export const make = (options: Renewer.Options = {}) =>
+export const make = (options: Renewer.Options = {}, internals?: Internals) =>
   Effect.gen(function*() {
     const key = options.key ?? "default"
     const store = yield* TokenStore
@@ -87,8 +97,36 @@ export const make = (options: Renewer.Options = {}) =>
       knowledge,
       runner,
       clock,
-      closing: () => flights.closed() ? shutdown() : undefined
+      closing: () => flights.closed() ? shutdown() : undefined,
+      gate: internals?.gate
     })
+
+    // A read of the store without the lock; what it finds is taken only if
+    // nothing was learnt meanwhile (a write, or another change notified).
+    const peek: Effect.Effect<Option.Option<Credentials> | undefined> = Effect.suspend(() => {
+      const before = knowledge.version()
+      return Effect.match(store.get(key), {
+        onFailure: () => undefined,
+        onSuccess: (stored) => {
+          if (knowledge.version() !== before) return undefined
+          knowledge.observe(stored)
+          return stored
+        }
+      })
+    })
+
+    // A store shared with other processes says when one of them changed the
+    // entry: nothing known is handed out before the store is read again, and
+    // `changes` subscribers hear of it at once.
+    if (store.watch !== undefined) {
+      yield* store.watch(
+        key,
+        Effect.suspend(() => {
+          knowledge.invalidate()
+          return knowledge.watched() ? Effect.asVoid(peek) : Effect.void
+        })
+      )
+    }
 
     // Closing: callers get `Shutdown` at once; a request already sent may
     // finish (for at most `attemptTimeout`) and its answer is saved; then the
@@ -123,8 +161,25 @@ export const make = (options: Renewer.Options = {}) =>
       flights.start(flight, (started) =>
         Effect.flatMap(
           runner.watch((error) => started.release(Exit.fail(error))),
-          (watch) => Effect.ensuring(store.withLock(key, renewal.renew(request, watch)), Effect.sync(watch.stop))
+          (watch) =>
+            Effect.ensuring(
+              knowledge.stale()
+                ? Effect.flatMap(peek, (stored) => {
+                  const found = stored === undefined ? undefined : known(request, Option.getOrUndefined(stored))
+                  return found ?? store.withLock(key, renewal.renew(request, watch))
+                })
+                : store.withLock(key, renewal.renew(request, watch)),
+              Effect.sync(watch.stop)
+            )
         ))
+
+    // What is known that meets `request` now, given the login's credentials.
+    const known = (request: Renewal.Request, login: Credentials | undefined) => {
+      if (login === undefined) return undefined
+      const to = Renewal.target(request, login.scope)
+      const found = to.name === undefined ? login : knowledge.api(to.name)
+      return found !== undefined && Renewal.satisfies(found, request, now()) ? Effect.succeed(found) : undefined
+    }
 
     // Joins a renewal in flight for the same target (a forced refresh only a
     // forced one). If its outcome does not meet this caller's minTtl, this
@@ -183,15 +238,9 @@ export const make = (options: Renewer.Options = {}) =>
         forceRefresh: getOptions.forceRefresh === true,
         parameters: getOptions.parameters
       }
-      return Effect.suspend(() => {
-        const login = knowledge.login()
-        if (login !== undefined) {
-          const to = Renewal.target(request, login.scope)
-          const known = to.name === undefined ? login : knowledge.api(to.name)
-          if (known !== undefined && Renewal.satisfies(known, request, now())) return Effect.succeed(known)
-        }
-        return slow(request, true)
-      })
+      return Effect.suspend(() =>
+        (knowledge.stale() ? undefined : known(request, knowledge.login())) ?? slow(request, true)
+      )
     }
 
     // The write and what the renewer knows of it go together: an interrupted
