@@ -2,7 +2,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", "**/*.md", ".tmp/**"] },
+  { ignores: ["**/dist/**", "**/node_modules/**", "**/*.md", ".tmp/**", "packages/*/docs/**"] },
   {
     files: ["**/*.ts", "**/*.mjs"],
     languageOptions: { parser: tseslint.parser },
