@@ -10,6 +10,29 @@
  * No error carries a token in its message, and credentials carried inside an
  * error stay `Redacted`.
  *
+ * @example
+ * ```ts
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as Console from "effect/Console"
+ * import * as Effect from "effect/Effect"
+ * import * as Option from "effect/Option"
+ *
+ * // The access token, or None when the user must log in again.
+ * const accessToken = Effect.gen(function*() {
+ *   const renewer = yield* Renewer.Renewer
+ *   const credentials = yield* renewer.get()
+ *   return Option.some(credentials.accessToken)
+ * }).pipe(
+ *   Effect.catchTags({
+ *     // nothing stored, no refresh token, or the server rejected it: the user must act
+ *     LoginRequired: (error) => Console.log(`Please log in again (${error.reason})`).pipe(Effect.as(Option.none())),
+ *     // the server or the network outlived the retry policy: the stored credentials are kept
+ *     RenewalFailed: (error) => Effect.fail(error)
+ *   })
+ * )
+ * // accessToken: Effect<Option<Redacted<string>>, RenewalFailed | StoreError, Renewer>
+ * ```
+ *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
@@ -20,12 +43,17 @@ import type * as Redacted from "effect/Redacted"
 import type { Credentials } from "./Credentials.js"
 
 /**
+ * The mark every error of this module carries; {@link isAuthError} tests for
+ * it.
+ *
  * @since 0.1.0
  * @category type ids
  */
 export const TypeId: unique symbol = Symbol.for("@effect-renewal/core/AuthError")
 
 /**
+ * The type of {@link TypeId}.
+ *
  * @since 0.1.0
  * @category type ids
  */
@@ -38,6 +66,23 @@ export type TypeId = typeof TypeId
  *
  * `code` and `description` come from either Auth0 body format,
  * `{ error, error_description }` or `{ code, description }`.
+ *
+ * @example
+ * ```ts
+ * import * as AuthError from "@effect-renewal/core/AuthError"
+ * import * as Duration from "effect/Duration"
+ *
+ * const error = new AuthError.AuthApiError({
+ *   status: 429,
+ *   code: "too_many_requests",
+ *   description: "Rate limit exceeded",
+ *   retryAfter: Duration.seconds(2)
+ * })
+ *
+ * console.log(error.message) // "HTTP 429 too_many_requests: Rate limit exceeded (retry after 2s)"
+ * console.log(AuthError.isRateLimited(error)) // true
+ * console.log(AuthError.classify(error)) // "Transient"
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -62,11 +107,15 @@ export class AuthApiError extends Data.TaggedError("AuthApiError")<{
   readonly issuedRefreshToken?: Redacted.Redacted<string> | undefined
 }> {
   /**
+   * Marks the error as one of this module's (see {@link isAuthError}).
+   *
    * @since 0.1.0
    */
   readonly [TypeId]: TypeId = TypeId
 
   /**
+   * A one-line description of the error, without any token.
+   *
    * @since 0.1.0
    */
   override get message(): string {
@@ -104,11 +153,15 @@ export class NetworkError extends Data.TaggedError("NetworkError")<{
   readonly description: string
 }> {
   /**
+   * Marks the error as one of this module's (see {@link isAuthError}).
+   *
    * @since 0.1.0
    */
   readonly [TypeId]: TypeId = TypeId
 
   /**
+   * A one-line description of the error, without any token.
+   *
    * @since 0.1.0
    */
   override get message(): string {
@@ -127,11 +180,15 @@ export class InvalidConfiguration extends Data.TaggedError("InvalidConfiguration
   readonly description: string
 }> {
   /**
+   * Marks the error as one of this module's (see {@link isAuthError}).
+   *
    * @since 0.1.0
    */
   readonly [TypeId]: TypeId = TypeId
 
   /**
+   * A one-line description of the error, without any token.
+   *
    * @since 0.1.0
    */
   override get message(): string {
@@ -178,11 +235,15 @@ export class LoginRequired extends Data.TaggedError("LoginRequired")<{
   readonly cause?: AuthApiError | undefined
 }> {
   /**
+   * Marks the error as one of this module's (see {@link isAuthError}).
+   *
    * @since 0.1.0
    */
   readonly [TypeId]: TypeId = TypeId
 
   /**
+   * A one-line description of the error, without any token.
+   *
    * @since 0.1.0
    */
   override get message(): string {
@@ -224,11 +285,15 @@ export class RenewalFailed extends Data.TaggedError("RenewalFailed")<{
   readonly cause?: AuthenticationError | undefined
 }> {
   /**
+   * Marks the error as one of this module's (see {@link isAuthError}).
+   *
    * @since 0.1.0
    */
   readonly [TypeId]: TypeId = TypeId
 
   /**
+   * A one-line description of the error, without any token.
+   *
    * @since 0.1.0
    */
   override get message(): string {
@@ -252,11 +317,15 @@ export class StoreError extends Data.TaggedError("StoreError")<{
   readonly unsaved?: Credentials | undefined
 }> {
   /**
+   * Marks the error as one of this module's (see {@link isAuthError}).
+   *
    * @since 0.1.0
    */
   readonly [TypeId]: TypeId = TypeId
 
   /**
+   * A one-line description of the error, without any token.
+   *
    * @since 0.1.0
    */
   override get message(): string {
@@ -273,6 +342,9 @@ export class StoreError extends Data.TaggedError("StoreError")<{
 export type RenewerError = LoginRequired | RenewalFailed | StoreError
 
 /**
+ * Whether a value is one of the errors of this module (it carries
+ * {@link TypeId}), whatever its tag.
+ *
  * @since 0.1.0
  * @category refinements
  */
@@ -298,6 +370,28 @@ export const isAuthError = (u: unknown): u is AuthApiError | NetworkError | Rene
  * {@link RenewalFailed} `Unexpected`. Only `RefreshTokenRejected` drops the
  * stored refresh token.
  *
+ * @example
+ * ```ts
+ * import * as AuthError from "@effect-renewal/core/AuthError"
+ *
+ * const rejected = new AuthError.AuthApiError({
+ *   status: 403,
+ *   code: "invalid_grant",
+ *   description: "Unknown or invalid refresh token."
+ * })
+ * console.log(AuthError.classify(rejected)) // "RefreshTokenRejected"
+ *
+ * const unavailable = new AuthError.AuthApiError({
+ *   status: 503,
+ *   code: "temporarily_unavailable",
+ *   description: "Try again later"
+ * })
+ * console.log(AuthError.classify(unavailable)) // "Transient"
+ *
+ * const timeout = new AuthError.NetworkError({ reason: "Timeout", description: "no answer within 10s" })
+ * console.log(AuthError.classify(timeout)) // "Transient"
+ * ```
+ *
  * @since 0.2.0
  * @category classification
  */
@@ -314,6 +408,11 @@ export const classify = (error: AuthenticationError): Classification => {
 }
 
 /**
+ * What an answer means, as {@link classify} decides: the user must log in
+ * again (`RefreshTokenRejected`, `IdTokenRejected`, `ActionRequired`), a
+ * retry may help (`Transient`), or the library cannot act on it
+ * (`Unexpected`).
+ *
  * @since 0.2.0
  * @category classification
  */
@@ -337,6 +436,17 @@ const actionCodes: ReadonlySet<string> = new Set([
 /**
  * The error the `Renewer` gives for a failure of the `AuthenticationClient`,
  * by {@link classify}.
+ *
+ * @example
+ * ```ts
+ * import * as AuthError from "@effect-renewal/core/AuthError"
+ *
+ * const error = AuthError.toRenewerError(
+ *   new AuthError.AuthApiError({ status: 403, code: "mfa_required", description: "Multifactor authentication required" })
+ * )
+ * console.log(error._tag, error.reason) // "LoginRequired" "ActionRequired"
+ * console.log(AuthError.isMfaRequired(error)) // true
+ * ```
  *
  * @since 0.2.0
  * @category classification
@@ -423,6 +533,22 @@ export const isNetworkError = (u: unknown): boolean =>
  * A client error worth retrying (see {@link classify}): transport errors,
  * timeouts, and the statuses 408, 429 and 5xx (except 501). Definitive OAuth
  * errors are never transient.
+ *
+ * @example
+ * ```ts
+ * import * as AuthError from "@effect-renewal/core/AuthError"
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+ * import * as Effect from "effect/Effect"
+ * import type * as Redacted from "effect/Redacted"
+ * import * as Schedule from "effect/Schedule"
+ *
+ * // Calling the client directly (the Renewer retries by its RenewalPolicy):
+ * // retry what may succeed later, never a definitive answer.
+ * const revoke = (refreshToken: Redacted.Redacted<string>) =>
+ *   Effect.flatMap(AuthenticationClient.AuthenticationClient, (client) => client.revoke(refreshToken)).pipe(
+ *     Effect.retry({ while: AuthError.isTransient, schedule: Schedule.exponential("200 millis"), times: 3 })
+ *   )
+ * ```
  *
  * @since 0.1.0
  * @category predicates

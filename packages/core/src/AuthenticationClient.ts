@@ -29,6 +29,28 @@
  * `AuthApiError` keeps it in `issuedRefreshToken`: with rotation the server
  * has already replaced the one sent.
  *
+ * @example
+ * ```ts
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ * import type * as Redacted from "effect/Redacted"
+ *
+ * const ClientLive = AuthenticationClient.layer({
+ *   domain: "tenant.eu.auth0.com",
+ *   clientId: "my-client-id"
+ * }).pipe(Layer.provide(FetchHttpClient.layer))
+ *
+ * // One attempt of the refresh_token grant; the Renewer normally does this for you.
+ * const renew = (refreshToken: Redacted.Redacted<string>) =>
+ *   Effect.gen(function*() {
+ *     const client = yield* AuthenticationClient.AuthenticationClient
+ *     const credentials = yield* client.renewAuth(refreshToken, { scope: "openid profile offline_access" })
+ *     return credentials
+ *   }).pipe(Effect.provide(ClientLive))
+ * ```
+ *
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
@@ -46,6 +68,9 @@ import type * as Delegation from "./Delegation.js"
 import * as internal from "./internal/authenticationClient.js"
 
 /**
+ * The tag of the client service; {@link layer} and {@link layerConfig}
+ * provide it.
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -55,17 +80,22 @@ export class AuthenticationClient extends Context.Tag("@effect-renewal/core/Auth
 >() {}
 
 /**
+ * The types of the {@link AuthenticationClient} service.
+ *
  * @since 0.1.0
  * @category models
  */
 export declare namespace AuthenticationClient {
   /**
+   * The client's operations, one request each.
+   *
    * @since 0.1.0
    * @category models
    */
   export interface Service {
     /** The tenant's base URL, e.g. `https://tenant.auth0.com`. */
     readonly baseUrl: string
+    /** The application's client id, sent with every request. */
     readonly clientId: string
     /**
      * `POST /oauth/token` with `grant_type=refresh_token`. The returned
@@ -92,19 +122,26 @@ export declare namespace AuthenticationClient {
 }
 
 /**
+ * How to reach the tenant and present the application: the options of
+ * {@link make}, {@link layer} and {@link layerConfig}.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Options {
   /** `tenant.auth0.com` or a full URL; plain `http://` only for loopback hosts. */
   readonly domain: string
+  /** The application's client id. */
   readonly clientId: string
+  /** The application's client secret, for a confidential client. */
   readonly clientSecret?: Redacted.Redacted<string> | undefined
   /** How the secret is sent, `client_secret_post` by default. */
   readonly clientAuthentication?: "client_secret_post" | "client_secret_basic" | undefined
-  /** Endpoint paths, each starting with a single `/`. */
+  /** The path of the token endpoint, starting with a single `/`: `/oauth/token` unless given. */
   readonly tokenPath?: string | undefined
+  /** The path of the delegation endpoint: `/delegation` unless given. */
   readonly delegationPath?: string | undefined
+  /** The path of the revocation endpoint: `/oauth/revoke` unless given. */
   readonly revokePath?: string | undefined
   /**
    * How long one call may take before it fails with a `NetworkError` of
@@ -184,6 +221,22 @@ export const JwtBearerGrantType: "urn:ietf:params:oauth:grant-type:jwt-bearer" =
  * full URL must be `https:`, or `http:` on a loopback host, without
  * credentials, query or fragment.
  *
+ * @example
+ * ```ts
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   console.log(yield* AuthenticationClient.baseUrl("tenant.eu.auth0.com")) // "https://tenant.eu.auth0.com"
+ *   console.log(yield* AuthenticationClient.baseUrl("http://127.0.0.1:8080")) // "http://127.0.0.1:8080"
+ *   // fails with InvalidConfiguration: plain http is for loopback hosts only
+ *   const error = yield* Effect.flip(AuthenticationClient.baseUrl("http://tenant.eu.auth0.com"))
+ *   console.log(error._tag) // "InvalidConfiguration"
+ * })
+ *
+ * Effect.runPromise(program)
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -196,6 +249,25 @@ export const baseUrl: (domain: string) => Effect.Effect<string, InvalidConfigura
  * `defaultExpiresIn` that is not a duration in range; its message never
  * repeats the user-info (`user:password@`) of a domain or a path.
  *
+ * @example
+ * ```ts
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as Effect from "effect/Effect"
+ * import type * as Redacted from "effect/Redacted"
+ *
+ * // A client built where it is needed, with a timeout since no Renewer bounds the call.
+ * const revoke = (refreshToken: Redacted.Redacted<string>) =>
+ *   Effect.gen(function*() {
+ *     const client = yield* AuthenticationClient.make({
+ *       domain: "tenant.eu.auth0.com",
+ *       clientId: "my-client-id",
+ *       timeout: "5 seconds"
+ *     })
+ *     yield* client.revoke(refreshToken)
+ *   }).pipe(Effect.provide(FetchHttpClient.layer))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -204,6 +276,26 @@ export const make: (
 ) => Effect.Effect<AuthenticationClient.Service, InvalidConfiguration, HttpClient.HttpClient> = internal.make
 
 /**
+ * Provides the client built by {@link make} from the given options, over the
+ * `HttpClient` in context.
+ *
+ * @example
+ * ```ts
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as Layer from "effect/Layer"
+ * import type * as Redacted from "effect/Redacted"
+ *
+ * // A confidential client, its secret from your secret manager.
+ * const ClientLive = (clientSecret: Redacted.Redacted<string>) =>
+ *   AuthenticationClient.layer({
+ *     domain: "tenant.eu.auth0.com", // or a full https:// URL; http:// only for loopback hosts
+ *     clientId: "my-client-id",
+ *     clientSecret,
+ *     clientAuthentication: "client_secret_basic" // default: client_secret_post
+ *   }).pipe(Layer.provide(FetchHttpClient.layer))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -213,17 +305,25 @@ export const layer = (
   Layer.effect(AuthenticationClient, make(options))
 
 /**
- * The options read from `Config`, each field a `Config` of its own (or the
- * whole a `Config<Options>`); {@link defaultConfig} when none is given:
+ * Provides the client with options read from `Config`, each field a `Config`
+ * of its own (or the whole a `Config<Options>`); {@link defaultConfig} when
+ * none is given. A missing variable fails the layer, not a later call.
  *
+ * @example
  * ```ts
  * import { AuthenticationClient } from "@effect-renewal/core"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
  * import * as Config from "effect/Config"
+ * import * as Layer from "effect/Layer"
  *
- * const Client = AuthenticationClient.layerConfig({
+ * // AUTH0_DOMAIN, AUTH0_CLIENT_ID and (optional) AUTH0_CLIENT_SECRET
+ * const ClientLive = AuthenticationClient.layerConfig().pipe(Layer.provide(FetchHttpClient.layer))
+ *
+ * // the same, with a timeout per call from AUTH0_TIMEOUT
+ * const ClientWithTimeout = AuthenticationClient.layerConfig({
  *   ...AuthenticationClient.defaultConfig,
- *   timeout: Config.succeed("10 seconds")
- * })
+ *   timeout: Config.duration("AUTH0_TIMEOUT")
+ * }).pipe(Layer.provide(FetchHttpClient.layer))
  * ```
  *
  * @since 0.1.0

@@ -3,6 +3,32 @@
  * token from the `Renewer` as `Authorization: Bearer`, and on a 401 renews
  * once and retries (only if the rejected token is still the current one).
  *
+ * A failed renewal is an error of the request: `LoginRequired`,
+ * `RenewalFailed` or `StoreError`, beside the `HttpClientError`s.
+ *
+ * @example
+ * ```ts
+ * import * as AuthorizedClient from "@effect-renewal/core/AuthorizedClient"
+ * import type * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ *
+ * // Requests carry `Authorization: Bearer <access token>`; a 401 renews once and retries.
+ * const ApiClientLive: Layer.Layer<AuthorizedClient.AuthorizedClient, never, Renewer.Renewer> = AuthorizedClient
+ *   .layer().pipe(Layer.provide(FetchHttpClient.layer))
+ *
+ * const listOrders = Effect.gen(function*() {
+ *   const api = yield* AuthorizedClient.AuthorizedClient
+ *   const response = yield* api.execute(HttpClientRequest.get("https://api.example.com/orders"))
+ *   return yield* response.json
+ * }).pipe(
+ *   // no usable credentials: the user must log in again
+ *   Effect.catchTag("LoginRequired", () => Effect.succeed([]))
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -19,6 +45,9 @@ import type { Credentials } from "./Credentials.js"
 import { Renewer } from "./Renewer.js"
 
 /**
+ * The tag of the authorized `HttpClient`: an `HttpClient` whose requests also
+ * fail with the `Renewer`'s errors. {@link layer} provides it.
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -28,6 +57,9 @@ export class AuthorizedClient extends Context.Tag("@effect-renewal/core/Authoriz
 >() {}
 
 /**
+ * Which credentials the client sends: the options of {@link make} and
+ * {@link layer}.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -44,6 +76,25 @@ export interface Options {
  * the request again, unless another caller already replaced the rejected
  * token, in which case the request is sent again with the new one. A second
  * 401 is returned as it is.
+ *
+ * @example
+ * ```ts
+ * import * as AuthorizedClient from "@effect-renewal/core/AuthorizedClient"
+ * import * as HttpClient from "@effect/platform/HttpClient"
+ * import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+ * import * as Effect from "effect/Effect"
+ *
+ * // An authorized client for one API, with a token that lives at least a minute,
+ * // that fails on any status but 2xx.
+ * const ordersApi = AuthorizedClient.make({ minTtl: "1 minute", scope: "openid read:orders" }).pipe(
+ *   Effect.map((client) =>
+ *     client.pipe(
+ *       HttpClient.mapRequest(HttpClientRequest.prependUrl("https://api.example.com")),
+ *       HttpClient.filterStatusOk
+ *     )
+ *   )
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -87,6 +138,9 @@ export const make = (
   })
 
 /**
+ * Provides the client built by {@link make}; needs the `HttpClient` to wrap
+ * and a `Renewer`.
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -1,6 +1,34 @@
 /**
  * The credentials of a login, their wire form and their stored form.
  *
+ * A login flow (authorization code, PKCE, device flow: not part of this
+ * library) ends with a token response; decode it with {@link TokenResponse}
+ * and turn it into {@link Credentials} with {@link fromTokenResponse}, which
+ * reads the receipt time from the `Clock`.
+ *
+ * @example
+ * ```ts
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ * import * as Effect from "effect/Effect"
+ * import * as Schema from "effect/Schema"
+ *
+ * // `body` is the JSON body of the token response that ended your login flow.
+ * const fromLogin = (body: unknown) =>
+ *   Effect.gen(function*() {
+ *     const response = yield* Schema.decodeUnknown(Credentials.TokenResponse)(body)
+ *     // expiresAt = now (Clock) + expires_in; the scope is the one renewals will ask for
+ *     return yield* Credentials.fromTokenResponse(response)
+ *   })
+ *
+ * const credentials = fromLogin({
+ *   access_token: "an-access-token",
+ *   refresh_token: "a-refresh-token",
+ *   token_type: "Bearer",
+ *   expires_in: 86400,
+ *   scope: "openid profile offline_access"
+ * })
+ * ```
+ *
  * @since 0.1.0
  */
 import * as DateTime from "effect/DateTime"
@@ -31,6 +59,17 @@ const usableTokenTypes: Readonly<Record<string, UsableTokenType>> = { bearer: "B
  * `Bearer` in any spelling decodes to `"Bearer"`. Any other type (`DPoP`,
  * `MAC`, `N_A`, ...) fails to decode: a token of a type the library cannot
  * present would be sent as something it is not.
+ *
+ * @example
+ * ```ts
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ * import * as Either from "effect/Either"
+ * import * as Schema from "effect/Schema"
+ *
+ * const decode = Schema.decodeUnknownEither(Credentials.TokenType)
+ * console.log(decode("bearer")) // { _tag: "Right", right: "Bearer" }
+ * console.log(Either.isLeft(decode("DPoP"))) // true
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -76,6 +115,32 @@ export const Token: Schema.Redacted<typeof Schema.NonEmptyString> = Schema.Redac
  * The credentials of a login. Tokens are `Redacted`; `expiresAt` is the local
  * time of receipt plus the lifetime the server gave, so a server's clock skew
  * does not matter.
+ *
+ * @example
+ * ```ts
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ * import * as DateTime from "effect/DateTime"
+ * import * as Duration from "effect/Duration"
+ * import * as Effect from "effect/Effect"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * const program = Effect.gen(function*() {
+ *   const now = yield* DateTime.now
+ *   const credentials = new Credentials.Credentials({
+ *     accessToken: Redacted.make("an-access-token"),
+ *     refreshToken: Redacted.make("a-refresh-token"),
+ *     tokenType: "Bearer",
+ *     expiresAt: DateTime.add(now, { minutes: 10 }),
+ *     scope: "openid offline_access"
+ *   })
+ *   console.log(Duration.format(credentials.ttl(now))) // "10m"
+ *   console.log(credentials.isValidAt(now, "5 minutes")) // true
+ *   console.log(credentials.isValidAt(now, "15 minutes")) // false
+ *   console.log(String(credentials.accessToken)) // "<redacted>"
+ * })
+ *
+ * Effect.runPromise(program)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -138,6 +203,10 @@ export class TokenResponse extends Schema.Class<TokenResponse>("@effect-renewal/
 export const defaultExpiresIn: Duration.Duration = Duration.minutes(5)
 
 /**
+ * How the expiry of a token that states no lifetime is chosen: the options of
+ * {@link expiresAtOnReceipt}, {@link fromTokenResponse} and
+ * `Delegation.fromResponse`.
+ *
  * @since 0.2.0
  * @category models
  */
@@ -210,6 +279,31 @@ export const fromTokenResponse = (response: TokenResponse, options?: ExpiryOptio
  * token (and id_token) when the response did not bring one. The scope is the
  * new credentials' own.
  *
+ * @example
+ * ```ts
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ * import * as DateTime from "effect/DateTime"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * const expiresAt = DateTime.unsafeMake("2030-01-01T00:00:00Z")
+ * const previous = new Credentials.Credentials({
+ *   accessToken: Redacted.make("old-access-token"),
+ *   refreshToken: Redacted.make("the-refresh-token"),
+ *   tokenType: "Bearer",
+ *   expiresAt
+ * })
+ * // the server did not rotate the refresh token: the answer has none
+ * const next = new Credentials.Credentials({
+ *   accessToken: Redacted.make("new-access-token"),
+ *   tokenType: "Bearer",
+ *   expiresAt: DateTime.add(expiresAt, { hours: 1 })
+ * })
+ *
+ * const renewed = Credentials.merge(previous, next)
+ * console.log(Redacted.value(renewed.accessToken)) // "new-access-token"
+ * console.log(renewed.refreshToken && Redacted.value(renewed.refreshToken)) // "the-refresh-token"
+ * ```
+ *
  * @since 0.1.0
  * @category combinators
  */
@@ -238,6 +332,33 @@ export const merge = (previous: Credentials, next: Credentials): Credentials => 
 export const StoredJson: Schema.Schema<Credentials, string> = Schema.parseJson(Credentials)
 
 /**
+ * Encodes credentials to their stored form, {@link StoredJson}; the inverse of
+ * {@link decodeJson}.
+ *
+ * @example
+ * ```ts
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ * import * as DateTime from "effect/DateTime"
+ * import * as Effect from "effect/Effect"
+ * import * as Equal from "effect/Equal"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * const credentials = new Credentials.Credentials({
+ *   accessToken: Redacted.make("an-access-token"),
+ *   tokenType: "Bearer",
+ *   expiresAt: DateTime.unsafeMake("2030-01-01T00:00:00Z")
+ * })
+ *
+ * const roundTrip = Effect.gen(function*() {
+ *   const json = yield* Credentials.encodeJson(credentials)
+ *   const decoded = yield* Credentials.decodeJson(json)
+ *   console.log(Equal.equals(decoded.expiresAt, credentials.expiresAt)) // true
+ *   console.log(Redacted.value(decoded.accessToken)) // "an-access-token"
+ * })
+ *
+ * Effect.runPromise(roundTrip)
+ * ```
+ *
  * @since 0.1.0
  * @category codecs
  */
@@ -247,6 +368,10 @@ export const encodeJson = (credentials: Credentials): Effect.Effect<string, Pars
 const encodeStored = Schema.encode(StoredJson)
 
 /**
+ * Decodes credentials from their stored form, {@link StoredJson}; fails with
+ * a `ParseError` for a string that is not one (whose message may quote the
+ * input: do not log it as is).
+ *
  * @since 0.1.0
  * @category codecs
  */
@@ -256,6 +381,15 @@ export const decodeJson: (json: string) => Effect.Effect<Credentials, ParseResul
 
 /**
  * Scopes compared as sets: `"openid email"` equals `"email  openid"`.
+ *
+ * @example
+ * ```ts
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ *
+ * console.log(Credentials.sameScope("openid email", "email  openid")) // true
+ * console.log(Credentials.sameScope("openid email", "openid")) // false
+ * console.log(Array.from(Credentials.scopeSet("openid email openid"))) // ["openid", "email"]
+ * ```
  *
  * @since 0.1.0
  * @category utils

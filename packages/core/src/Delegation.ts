@@ -1,5 +1,8 @@
 /**
  * The result of Auth0's legacy `/delegation` endpoint: a new id_token.
+ * `AuthenticationClient.delegationWithIdToken` and
+ * `delegationWithRefreshToken` return it; `RenewalStrategy.delegation` turns
+ * it into credentials.
  *
  * @since 0.1.0
  */
@@ -39,6 +42,21 @@ export class DelegationResponse extends Schema.Class<DelegationResponse>("@effec
  * Turns a delegation response into a {@link Delegation}, reading the receipt
  * time from the `Clock`; the expiry is `Credentials.expiresAtOnReceipt`'s,
  * from the id_token.
+ *
+ * @example
+ * ```ts
+ * import * as Delegation from "@effect-renewal/core/Delegation"
+ * import * as Effect from "effect/Effect"
+ * import * as Schema from "effect/Schema"
+ *
+ * const fromBody = (body: unknown) =>
+ *   Schema.decodeUnknown(Delegation.DelegationResponse)(body).pipe(
+ *     Effect.flatMap((response) => Delegation.fromResponse(response))
+ *   )
+ *
+ * // expires 10 hours after it is received
+ * const delegation = fromBody({ id_token: "a-new-id-token", token_type: "Bearer", expires_in: 36000 })
+ * ```
  *
  * @since 0.1.0
  * @category constructors

@@ -2,6 +2,26 @@
  * Reading the claims of a JWT, without checking its signature: enough to know
  * when an id_token expires. Never use it to trust a token.
  *
+ * @example
+ * ```ts
+ * import * as Jwt from "@effect-renewal/core/Jwt"
+ * import * as DateTime from "effect/DateTime"
+ * import * as Effect from "effect/Effect"
+ *
+ * // header.payload.signature, the payload {"sub":"user-1","iat":1700000000,"exp":1700003600}
+ * const token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMH0.c2ln"
+ *
+ * const program = Effect.gen(function*() {
+ *   const claims = yield* Jwt.decode(token)
+ *   console.log(claims.sub) // "user-1"
+ *   const now = DateTime.unsafeMake("2023-11-14T22:30:00Z")
+ *   console.log(Jwt.isExpired(claims, now)) // false
+ *   console.log(Jwt.isExpired(claims, now, "1 hour")) // true
+ * })
+ *
+ * Effect.runPromise(program)
+ * ```
+ *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
@@ -24,6 +44,8 @@ export class JwtError extends Data.TaggedError("JwtError")<{
   readonly description: string
 }> {
   /**
+   * A one-line description of the error, without the token.
+   *
    * @since 0.1.0
    */
   override get message(): string {
@@ -53,6 +75,8 @@ export const Claims = Schema.Struct(
 )
 
 /**
+ * The claims of a JWT, as {@link Claims} decodes them.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -66,6 +90,19 @@ const fail = (description: string) => Effect.fail(new JwtError({ description }))
  * Decodes the claims of a compact JWS (`header.payload.signature`). A token
  * that is not three base64url parts, or whose payload is not a JSON object
  * with well-typed registered claims, fails with a {@link JwtError}.
+ *
+ * @example
+ * ```ts
+ * import * as Jwt from "@effect-renewal/core/Jwt"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const error = yield* Effect.flip(Jwt.decode("not-a-jwt"))
+ *   console.log(error.message) // "Invalid JWT: expected 3 parts, got 1"
+ * })
+ *
+ * Effect.runPromise(program)
+ * ```
  *
  * @since 0.1.0
  * @category decoding

@@ -3,6 +3,28 @@
  * one attempt and the whole renewal may take, and how much lifetime
  * credentials must have left to be handed out.
  *
+ * The policy is a `Context.Reference`: without a layer the `Renewer` uses
+ * {@link defaultPolicy}; {@link layer} replaces some of its settings. Provide
+ * it to the `Renewer`'s layer, which reads it when it is built.
+ *
+ * @example
+ * ```ts
+ * import * as RenewalPolicy from "@effect-renewal/core/RenewalPolicy"
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as Layer from "effect/Layer"
+ *
+ * // A Renewer that gives up sooner: 2 retries, 5s per attempt, 10s in all.
+ * const RenewerLive = Renewer.layer().pipe(
+ *   Layer.provide(
+ *     RenewalPolicy.layer({
+ *       retry: RenewalPolicy.exponentialBackoff({ base: "100 millis", max: "2 seconds", retries: 2 }),
+ *       attemptTimeout: "5 seconds",
+ *       deadline: "10 seconds"
+ *     })
+ *   )
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -12,6 +34,9 @@ import * as Schedule from "effect/Schedule"
 import type { AuthenticationError } from "./AuthError.js"
 
 /**
+ * The settings of renewal, each always given: what {@link RenewalPolicy}
+ * holds. {@link make} builds one from {@link Options}.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -50,6 +75,15 @@ export interface Policy {
 /**
  * Exponential backoff with full jitter between 80% and 120% of each delay,
  * each delay capped at `max`, at most `retries` retries.
+ *
+ * @example
+ * ```ts
+ * import * as RenewalPolicy from "@effect-renewal/core/RenewalPolicy"
+ *
+ * // about 500ms, 1s, 2s, 4s, 5s, 5s between the attempts: 7 attempts in all
+ * const retry = RenewalPolicy.exponentialBackoff({ base: "500 millis", max: "5 seconds", retries: 6 })
+ * const policy = RenewalPolicy.make({ retry, deadline: "1 minute" })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -98,6 +132,10 @@ export class RenewalPolicy extends Context.Reference<RenewalPolicy>()("@effect-r
 }) {}
 
 /**
+ * Settings that replace those of {@link defaultPolicy}, each the field of
+ * {@link Policy} of the same name; durations in any `Duration.DurationInput`
+ * form (`"10 seconds"`, milliseconds as a number, a `Duration`).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -112,6 +150,16 @@ export interface Options {
 
 /**
  * The default policy with some settings replaced.
+ *
+ * @example
+ * ```ts
+ * import * as RenewalPolicy from "@effect-renewal/core/RenewalPolicy"
+ * import * as Duration from "effect/Duration"
+ *
+ * const policy = RenewalPolicy.make({ minTtl: "2 minutes" })
+ * console.log(Duration.toSeconds(policy.minTtl)) // 120
+ * console.log(Duration.toSeconds(policy.deadline)) // 30, the default
+ * ```
  *
  * @since 0.1.0
  * @category constructors

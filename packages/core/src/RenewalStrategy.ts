@@ -3,6 +3,45 @@
  * `refresh_token` grant) or with a still-valid id_token (Auth0's legacy
  * `/delegation`). A test swaps in its own.
  *
+ * A strategy makes one attempt per call and knows nothing of the store, the
+ * lock or the retries: the `Renewer` decides when to renew and what to ask
+ * for, and reads the strategy's failures with `AuthError.classify`.
+ *
+ * @example
+ * ```ts
+ * import * as AuthError from "@effect-renewal/core/AuthError"
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ * import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+ * import * as DateTime from "effect/DateTime"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * // A strategy of your own, e.g. for a test: the first renewal succeeds,
+ * // the next ones are rejected as an expired refresh token would be.
+ * const OnceThenRejected = Layer.effect(
+ *   RenewalStrategy.RenewalStrategy,
+ *   Effect.sync(() => {
+ *     let renewals = 0
+ *     return RenewalStrategy.RenewalStrategy.of({
+ *       renew: (_current, { scope }) =>
+ *         renewals++ === 0
+ *           ? Effect.map(DateTime.now, (now) =>
+ *             new Credentials.Credentials({
+ *               accessToken: Redacted.make("renewed-access-token"),
+ *               tokenType: "Bearer",
+ *               expiresAt: DateTime.add(now, { hours: 1 }),
+ *               ...(scope === undefined ? {} : { scope })
+ *             }))
+ *           : Effect.fail(
+ *             new AuthError.AuthApiError({ status: 403, code: "invalid_grant", description: "Unknown refresh token" })
+ *           ),
+ *       revoke: () => Effect.void
+ *     })
+ *   })
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -17,6 +56,9 @@ import { Credentials } from "./Credentials.js"
 import * as Jwt from "./Jwt.js"
 
 /**
+ * The tag of the strategy service; {@link refreshToken} and
+ * {@link delegation} provide it.
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -26,10 +68,15 @@ export class RenewalStrategy extends Context.Tag("@effect-renewal/core/RenewalSt
 >() {}
 
 /**
+ * The types of the {@link RenewalStrategy} service.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace RenewalStrategy {
   /**
+   * What a strategy does: renew credentials, revoke them.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -67,6 +114,8 @@ export interface RenewOptions {
 }
 
 /**
+ * The options of {@link delegation} and {@link makeDelegation}.
+ *
  * @since 0.2.0
  * @category models
  */
@@ -164,6 +213,27 @@ export const makeDelegation = (
   })
 
 /**
+ * Provides the {@link makeRefreshToken} strategy: renewal with the refresh
+ * token (OAuth 2.0 `refresh_token` grant). The strategy to use unless the
+ * tenant only offers legacy delegation.
+ *
+ * @example
+ * ```ts
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+ * import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as Layer from "effect/Layer"
+ *
+ * const Strategy = RenewalStrategy.refreshToken.pipe(
+ *   Layer.provide(AuthenticationClient.layerConfig()),
+ *   Layer.provide(FetchHttpClient.layer)
+ * )
+ *
+ * const RenewerLive = Renewer.layer().pipe(Layer.provide([Strategy, TokenStore.layerMemory]))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -173,6 +243,25 @@ export const refreshToken: Layer.Layer<RenewalStrategy, never, AuthenticationCli
 )
 
 /**
+ * Provides the {@link makeDelegation} strategy: renewal with the stored
+ * id_token through Auth0's legacy `/delegation` (deprecated by Auth0: prefer
+ * {@link refreshToken}). Fails with `InvalidConfiguration` for an unusable
+ * `idTokenLeeway`.
+ *
+ * @example
+ * ```ts
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+ * import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as Layer from "effect/Layer"
+ *
+ * // the id_token must have at least 10 seconds left to be used
+ * const Strategy = RenewalStrategy.delegation({ idTokenLeeway: "10 seconds" }).pipe(
+ *   Layer.provide(AuthenticationClient.layerConfig()),
+ *   Layer.provide(FetchHttpClient.layer)
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -2,6 +2,49 @@
  * The engine: hands out valid credentials for one session key, renewing them
  * when needed, once for all concurrent callers.
  *
+ * A `Renewer` needs a `TokenStore` (where the credentials are kept) and a
+ * `RenewalStrategy` (how they are renewed); the `RenewalPolicy` in context
+ * says how it retries and times out. Save the credentials of a login once
+ * with `save`; from then on `get` returns valid ones, renewed and saved when
+ * needed, until the user must log in again (`LoginRequired`).
+ *
+ * @example
+ * ```ts
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+ * import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import * as NodePath from "@effect/platform-node/NodePath"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as Console from "effect/Console"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ *
+ * // Credentials in owner-only files under .tokens/, encrypted with the key in EFFECT_RENEWAL_STORE_KEY.
+ * const Store = TokenStore.layerFileSystem({ directory: ".tokens" }).pipe(
+ *   Layer.provide([NodeFileSystem.layer, NodePath.layer, TokenCodec.layerEncryptedConfig()])
+ * )
+ * // The tenant from AUTH0_DOMAIN and AUTH0_CLIENT_ID, reached with fetch.
+ * const Strategy = RenewalStrategy.refreshToken.pipe(
+ *   Layer.provide(AuthenticationClient.layerConfig()),
+ *   Layer.provide(FetchHttpClient.layer)
+ * )
+ * // One Renewer for the session key "default".
+ * const RenewerLive = Renewer.layer().pipe(Layer.provide([Store, Strategy]))
+ *
+ * const program = Effect.gen(function*() {
+ *   const renewer = yield* Renewer.Renewer
+ *   // valid for at least the default minTtl (30s): renewed and saved first if needed
+ *   const credentials = yield* renewer.get()
+ *   return credentials.accessToken
+ * }).pipe(
+ *   Effect.catchTag("LoginRequired", (error) => Console.log(`Please log in again (${error.reason})`)),
+ *   Effect.provide(RenewerLive)
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -18,16 +61,51 @@ import type { RenewalStrategy } from "./RenewalStrategy.js"
 import type { TokenStore } from "./TokenStore.js"
 
 /**
+ * The tag of the renewer service; {@link layer} provides it.
+ *
  * @since 0.1.0
  * @category tags
  */
 export class Renewer extends Context.Tag("@effect-renewal/core/Renewer")<Renewer, Renewer.Service>() {}
 
 /**
+ * The types of the {@link Renewer} service.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace Renewer {
   /**
+   * What a renewer does for its session key.
+   *
+   * @example
+   * ```ts
+   * import type * as Credentials from "@effect-renewal/core/Credentials"
+   * import * as Renewer from "@effect-renewal/core/Renewer"
+   * import * as Console from "effect/Console"
+   * import * as Effect from "effect/Effect"
+   * import * as Option from "effect/Option"
+   * import * as Stream from "effect/Stream"
+   *
+   * // After the login flow: save its credentials, once.
+   * const onLogin = (credentials: Credentials.Credentials) =>
+   *   Effect.flatMap(Renewer.Renewer, (renewer) => renewer.save(credentials))
+   *
+   * // At start-up: is the user still logged in? (no request is made)
+   * const isLoggedIn = Effect.flatMap(Renewer.Renewer, (renewer) => renewer.hasValid())
+   *
+   * // Log out: revoke the refresh token at the server, then forget the credentials.
+   * const logout = Effect.flatMap(Renewer.Renewer, (renewer) => renewer.clear({ revoke: true }))
+   *
+   * // Follow the stored credentials: saved, renewed, cleared.
+   * const followChanges = Effect.flatMap(Renewer.Renewer, (renewer) =>
+   *   renewer.changes.pipe(
+   *     Stream.runForEach((credentials) =>
+   *       Console.log(Option.isSome(credentials) ? "logged in" : "logged out")
+   *     )
+   *   ))
+   * ```
+   *
    * @since 0.1.0
    * @category models
    */
@@ -73,6 +151,23 @@ export declare namespace Renewer {
  * What a `get` asks for, like Auth0.Android's `getCredentials(scope, minTtl,
  * parameters, forceRefresh)` and `getApiCredentials(audience, scope)`.
  *
+ * @example
+ * ```ts
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const renewer = yield* Renewer.Renewer
+ *   // the login's credentials, with at least 5 minutes left
+ *   const login = yield* renewer.get({ minTtl: "5 minutes" })
+ *   // credentials for another API, kept apart from the login's and renewed with its refresh token
+ *   const orders = yield* renewer.get({ audience: "https://orders.example.com", scope: "read:orders" })
+ *   // renewed now, whatever is stored, with an extra form field in the token request
+ *   const fresh = yield* renewer.get({ forceRefresh: true, parameters: { device: "kiosk-7" } })
+ *   return { login, orders, fresh }
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -90,6 +185,8 @@ export interface GetOptions {
 }
 
 /**
+ * The options of `clear`.
+ *
  * @since 0.2.0
  * @category models
  */
@@ -99,6 +196,8 @@ export interface ClearOptions {
 }
 
 /**
+ * The options of {@link make} and {@link layer}.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -125,6 +224,20 @@ export const make: (
  * `RenewalStrategy`. Renewals run in the layer's scope, so that a caller's
  * interruption never interrupts a renewal already sent, nor the save of its
  * result.
+ *
+ * @example
+ * ```ts
+ * import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import * as Layer from "effect/Layer"
+ *
+ * // The session "alice", whose gets want a minute left unless they say otherwise.
+ * const Alice = Renewer.layer({ key: "alice", minTtl: "1 minute" })
+ *
+ * // needs an AuthenticationClient (for the strategy)
+ * const AliceLive = Alice.pipe(Layer.provide([TokenStore.layerMemory, RenewalStrategy.refreshToken]))
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -8,8 +8,9 @@
  * as additional authenticated data).
  *
  * Every persistent store reads the codec from context, so one layer encrypts
- * any of them:
+ * any of them.
  *
+ * @example
  * ```ts
  * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
  * import * as TokenStore from "@effect-renewal/core/TokenStore"
@@ -46,11 +47,16 @@ export class TokenCodec extends Context.Reference<TokenCodec>()("@effect-renewal
 }) {}
 
 /**
+ * The types of the {@link TokenCodec} service.
+ *
  * @since 0.1.0
  * @category models
  */
 export declare namespace TokenCodec {
   /**
+   * What a codec does: encode credentials for a session key, decode them
+   * back. A custom store that persists credentials should write through it.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -210,6 +216,33 @@ const decodeFailure = (key: string, description: string) => new StoreError({ ope
  * - A wrong key, a tampered, truncated or foreign entry is a `StoreError`
  *   (operation `"decode"`), never a defect.
  *
+ * @example
+ * ```ts
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+ * import * as DateTime from "effect/DateTime"
+ * import * as Effect from "effect/Effect"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * const program = Effect.gen(function*() {
+ *   const codec = yield* TokenCodec.encrypted(yield* TokenCodec.generateKey)
+ *   const credentials = new Credentials.Credentials({
+ *     accessToken: Redacted.make("an-access-token"),
+ *     tokenType: "Bearer",
+ *     expiresAt: DateTime.unsafeMake("2030-01-01T00:00:00Z")
+ *   })
+ *   const stored = yield* codec.encode("alice", credentials)
+ *   console.log(stored.startsWith("v1.")) // true: v1.<iv>.<ciphertext and tag>
+ *   const decoded = yield* codec.decode("alice", stored)
+ *   console.log(Redacted.value(decoded.accessToken)) // "an-access-token"
+ *   // bound to its session key: under another one, the entry does not decrypt
+ *   const error = yield* Effect.flip(codec.decode("bob", stored))
+ *   console.log(error.operation) // "decode"
+ * })
+ *
+ * Effect.runPromise(program)
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -276,7 +309,24 @@ export const encrypted = (
   })
 
 /**
- * Provides the {@link encrypted} codec.
+ * Provides the {@link encrypted} codec, with key material you hold (from a
+ * secret manager, for example).
+ *
+ * @example
+ * ```ts
+ * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import * as NodePath from "@effect/platform-node/NodePath"
+ * import * as Layer from "effect/Layer"
+ * import type * as Redacted from "effect/Redacted"
+ *
+ * // the codec is provided to the store layer, which reads it when it is built
+ * const Store = (key: Redacted.Redacted<string>) =>
+ *   TokenStore.layerFileSystem({ directory: ".tokens" }).pipe(
+ *     Layer.provide([NodeFileSystem.layer, NodePath.layer, TokenCodec.layerEncrypted(key)])
+ *   )
+ * ```
  *
  * @since 0.1.0
  * @category layers
@@ -303,6 +353,16 @@ export const layerEncryptedConfig = (
 /**
  * Fresh key material for {@link encrypted}: 32 random bytes from
  * `crypto.getRandomValues`, as a base64url string.
+ *
+ * @example
+ * ```ts
+ * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+ * import * as Effect from "effect/Effect"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * // print a key once, to keep in EFFECT_RENEWAL_STORE_KEY (never in the repository)
+ * const printKey = Effect.map(TokenCodec.generateKey, (key) => console.log(Redacted.value(key)))
+ * ```
  *
  * @since 0.1.0
  * @category constructors

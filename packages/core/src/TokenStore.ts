@@ -9,6 +9,7 @@
  *
  * The SQL store (cross-process lock) lives in `@effect-renewal/sql`.
  *
+ * @example
  * ```ts
  * import { NodeFileSystem, NodePath } from "@effect/platform-node"
  * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
@@ -48,11 +49,38 @@ import * as StoreKeys from "./internal/storeKeys.js"
 export class TokenStore extends Context.Tag("@effect-renewal/core/TokenStore")<TokenStore, TokenStore.Service>() {}
 
 /**
+ * The types of the {@link TokenStore} service.
+ *
  * @since 0.1.0
  * @category models
  */
 export declare namespace TokenStore {
   /**
+   * What a store does, for a session key. The `Renewer` is its usual client;
+   * a store of your own implements this interface (see `docs/storage.md`).
+   *
+   * @example
+   * ```ts
+   * import * as TokenStore from "@effect-renewal/core/TokenStore"
+   * import * as Effect from "effect/Effect"
+   * import * as Option from "effect/Option"
+   *
+   * // Who is logged in? Read the store directly, outside any Renewer.
+   * const isStored = (key: string) =>
+   *   Effect.flatMap(TokenStore.TokenStore, (store) => Effect.map(store.get(key), Option.isSome))
+   *
+   * // A read and a write that no one else sharing the store interleaves with.
+   * const copy = (from: string, to: string) =>
+   *   Effect.flatMap(TokenStore.TokenStore, (store) =>
+   *     store.withLock(
+   *       from,
+   *       Effect.flatMap(store.get(from), Option.match({
+   *         onNone: () => Effect.void,
+   *         onSome: (credentials) => store.set(to, credentials)
+   *       }))
+   *     ))
+   * ```
+   *
    * @since 0.1.0
    * @category models
    */
@@ -90,7 +118,9 @@ export declare namespace TokenStore {
      *
      * @since 0.3.0
      */
-    readonly watch?: ((key: string, onChange: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>) | undefined
+    readonly watch?:
+      | ((key: string, onChange: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>)
+      | undefined
   }
 }
 
@@ -101,6 +131,16 @@ export declare namespace TokenStore {
  * shared like the session's own entry, and `remove(sessionKey)` removes them
  * with it. A session key must not contain U+0000, which separates the two
  * parts.
+ *
+ * @example
+ * ```ts
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ *
+ * const key = TokenStore.derivedKey("alice", "orders")
+ * console.log(key === "alice") // false
+ * console.log(TokenStore.sessionKeyOf(key)) // "alice"
+ * console.log(TokenStore.sessionKeyOf("alice")) // "alice"
+ * ```
  *
  * @since 0.2.0
  * @category keys
@@ -143,7 +183,33 @@ export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.gen(function
 })
 
 /**
- * Provides a fresh {@link makeMemory} store.
+ * Provides a fresh {@link makeMemory} store: credentials live as long as the
+ * layer, and only this process sees them.
+ *
+ * @example
+ * ```ts
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import * as DateTime from "effect/DateTime"
+ * import * as Effect from "effect/Effect"
+ * import * as Option from "effect/Option"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* TokenStore.TokenStore
+ *   const credentials = new Credentials.Credentials({
+ *     accessToken: Redacted.make("an-access-token"),
+ *     tokenType: "Bearer",
+ *     expiresAt: DateTime.unsafeMake("2030-01-01T00:00:00Z")
+ *   })
+ *   yield* store.set("alice", credentials)
+ *   console.log(Option.isSome(yield* store.get("alice"))) // true
+ *   yield* store.remove("alice")
+ *   console.log(Option.isSome(yield* store.get("alice"))) // false
+ * }).pipe(Effect.provide(TokenStore.layerMemory))
+ *
+ * Effect.runPromise(program)
+ * ```
  *
  * @since 0.1.0
  * @category layers
@@ -155,6 +221,8 @@ export const layerMemory: Layer.Layer<TokenStore> = Layer.effect(TokenStore, mak
 // ---------------------------------------------------------------------------
 
 /**
+ * The options of the file-system store.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -204,8 +272,21 @@ export const layerFileSystem = (
   Layer.effect(TokenStore, makeFileSystem(options))
 
 /**
- * Provides a {@link makeFileSystem} store configured from `Config`, for
- * example `layerFileSystemConfig({ directory: Config.string("TOKEN_DIR") })`.
+ * Provides a {@link makeFileSystem} store configured from `Config`.
+ *
+ * @example
+ * ```ts
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import * as NodePath from "@effect/platform-node/NodePath"
+ * import * as Config from "effect/Config"
+ * import * as Layer from "effect/Layer"
+ *
+ * // the directory from TOKEN_DIR, `.tokens` when it is not set
+ * const Store = TokenStore.layerFileSystemConfig({
+ *   directory: Config.string("TOKEN_DIR").pipe(Config.withDefault(".tokens"))
+ * }).pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer]))
+ * ```
  *
  * @since 0.1.0
  * @category layers

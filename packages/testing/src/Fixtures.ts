@@ -2,6 +2,30 @@
  * Ready-made credentials and layers for tests: the whole renewal stack wired
  * to an emulator, and test doubles of the `Renewer` and `RenewalStrategy`.
  *
+ * @example
+ * ```ts
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as Emulator from "@effect-renewal/testing/Emulator"
+ * import * as Fixtures from "@effect-renewal/testing/Fixtures"
+ * import * as Effect from "effect/Effect"
+ * import * as TestClock from "effect/TestClock"
+ * import * as TestContext from "effect/TestContext"
+ * import { strictEqual } from "node:assert"
+ *
+ * // The body of a test: in a vitest suite, return it from `it.effect`, which
+ * // provides the TestContext itself.
+ * const renewsAnExpiredLogin = Effect.gen(function*() {
+ *   const renewer = yield* Renewer.Renewer
+ *   yield* renewer.save(yield* Fixtures.login())
+ *   yield* TestClock.adjust("2 hours") // the emulator's access tokens live 1 hour
+ *   yield* renewer.get()
+ *   const emulator = yield* Emulator.Emulator
+ *   strictEqual((yield* emulator.counters).requests.token, 1)
+ * }).pipe(Effect.provide(Fixtures.layerMemory()))
+ *
+ * Effect.runPromise(renewsAnExpiredLogin.pipe(Effect.provide(TestContext.TestContext)))
+ * ```
+ *
  * @since 0.1.0
  */
 import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
@@ -36,6 +60,20 @@ const decodeTokenResponse = Schema.decodeUnknownSync(Credentials.TokenResponse)
  * Logs a test user in at the emulator and returns the credentials as the
  * library holds them (expiry from the `Clock`).
  *
+ * @example
+ * ```ts
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as Fixtures from "@effect-renewal/testing/Fixtures"
+ * import * as Effect from "effect/Effect"
+ *
+ * // alice logs in without a refresh token: renewal will need a new login
+ * const aliceWithoutRefreshToken = Effect.gen(function*() {
+ *   const credentials = yield* Fixtures.login({ username: "alice", scope: "openid profile" })
+ *   const renewer = yield* Renewer.Renewer
+ *   yield* renewer.save(credentials)
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category fixtures
  */
@@ -49,6 +87,14 @@ export const login = (
 /**
  * Credentials made up on the spot, expiring `ttl` from now (1 hour by
  * default). For tests that do not need a server.
+ *
+ * @example
+ * ```ts
+ * import * as Fixtures from "@effect-renewal/testing/Fixtures"
+ *
+ * // about to expire, with a refresh token: the next get renews
+ * const expiring = Fixtures.credentials({ refreshToken: "rt", ttl: "10 seconds" })
+ * ```
  *
  * @since 0.1.0
  * @category fixtures
@@ -92,6 +138,36 @@ export const layerClient = (
  * The whole stack in memory: an emulator, its `HttpClient`, the
  * `AuthenticationClient`, a strategy, a memory `TokenStore` and a `Renewer`.
  * Everything runs under the test's `Clock`.
+ *
+ * @example
+ * ```ts
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as Emulator from "@effect-renewal/testing/Emulator"
+ * import * as Fixtures from "@effect-renewal/testing/Fixtures"
+ * import * as Effect from "effect/Effect"
+ * import * as TestContext from "effect/TestContext"
+ * import { strictEqual } from "node:assert"
+ *
+ * // A tenant without rotation; the Renewer of the session "alice", wanting a minute left.
+ * const Stack = Fixtures.layerMemory({
+ *   emulator: { rotation: false },
+ *   renewer: { key: "alice" },
+ *   policy: { minTtl: "1 minute" }
+ * })
+ *
+ * // An answer the library cannot act on fails the get, and keeps the stored credentials.
+ * const program = Effect.gen(function*() {
+ *   const renewer = yield* Renewer.Renewer
+ *   yield* renewer.save(yield* Fixtures.login())
+ *   const emulator = yield* Emulator.Emulator
+ *   yield* emulator.faultOn("token", Emulator.Fault.status(400, { error: "invalid_request" }))
+ *   const error = yield* Effect.flip(renewer.get({ forceRefresh: true }))
+ *   strictEqual(error._tag, "RenewalFailed")
+ *   strictEqual(yield* renewer.hasValid(), true)
+ * }).pipe(Effect.provide(Stack))
+ *
+ * Effect.runPromise(program.pipe(Effect.provide(TestContext.TestContext)))
+ * ```
  *
  * @since 0.1.0
  * @category layers
@@ -137,6 +213,30 @@ export const layerMemory = (options: {
  * A `Renewer` that always hands out the given credentials: for testing code
  * that needs credentials without renewal in the picture.
  *
+ * @example
+ * ```ts
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as Fixtures from "@effect-renewal/testing/Fixtures"
+ * import * as Effect from "effect/Effect"
+ * import * as Redacted from "effect/Redacted"
+ * import { strictEqual } from "node:assert"
+ *
+ * // Code under test: needs a Renewer, not a server.
+ * const authorizationHeader = Effect.gen(function*() {
+ *   const renewer = yield* Renewer.Renewer
+ *   const credentials = yield* renewer.get()
+ *   return `${credentials.tokenType} ${Redacted.value(credentials.accessToken)}`
+ * })
+ *
+ * const usesTheCurrentAccessToken = Effect.gen(function*() {
+ *   const credentials = yield* Fixtures.credentials({ accessToken: "abc" })
+ *   const header = yield* authorizationHeader.pipe(Effect.provide(Fixtures.renewerSucceeding(credentials)))
+ *   strictEqual(header, "Bearer abc")
+ * })
+ *
+ * Effect.runPromise(usesTheCurrentAccessToken)
+ * ```
+ *
  * @since 0.1.0
  * @category mocks
  */
@@ -156,6 +256,48 @@ export const renewerSucceeding = (value: Credentials.Credentials): Layer.Layer<R
 /**
  * A `RenewalStrategy` from a function: for testing the `Renewer`'s rules
  * against any behaviour of the server side.
+ *
+ * @example
+ * ```ts
+ * import * as AuthError from "@effect-renewal/core/AuthError"
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import * as Fixtures from "@effect-renewal/testing/Fixtures"
+ * import * as Effect from "effect/Effect"
+ * import * as Fiber from "effect/Fiber"
+ * import * as Layer from "effect/Layer"
+ * import * as Redacted from "effect/Redacted"
+ * import * as TestClock from "effect/TestClock"
+ * import * as TestContext from "effect/TestContext"
+ * import { strictEqual } from "node:assert"
+ *
+ * // A server that answers 503 three times, then renews.
+ * const flaky = (attempts: { count: number }) =>
+ *   Fixtures.strategyFrom((current) =>
+ *     Effect.suspend(() => {
+ *       attempts.count++
+ *       return attempts.count <= 3
+ *         ? Effect.fail(new AuthError.AuthApiError({ status: 503, code: "temporarily_unavailable", description: "busy" }))
+ *         : Fixtures.credentials({ accessToken: `renewed-${attempts.count}` }).pipe(
+ *           Effect.map((renewed) => Credentials.merge(current, renewed))
+ *         )
+ *     })
+ *   )
+ *
+ * const attempts = { count: 0 }
+ * const retriesThenSaves = Effect.gen(function*() {
+ *   const renewer = yield* Renewer.Renewer
+ *   yield* renewer.save(yield* Fixtures.credentials({ refreshToken: "rt", ttl: "10 seconds" }))
+ *   const fiber = yield* Effect.fork(renewer.get()) // 10s left < 30s minTtl: renews
+ *   yield* TestClock.adjust("30 seconds") // the backoff sleeps
+ *   const credentials = yield* Fiber.join(fiber)
+ *   strictEqual(Redacted.value(credentials.accessToken), "renewed-4")
+ *   strictEqual(attempts.count, 4)
+ * }).pipe(Effect.provide(Renewer.layer().pipe(Layer.provide([TokenStore.layerMemory, flaky(attempts)]))))
+ *
+ * Effect.runPromise(retriesThenSaves.pipe(Effect.provide(TestContext.TestContext)))
+ * ```
  *
  * @since 0.1.0
  * @category mocks
