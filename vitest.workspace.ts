@@ -3,6 +3,7 @@ import type { TestProjectConfiguration } from "vitest/config"
 
 const alias = {
   "@effect-renewal/core": path.join(__dirname, "packages/core/src"),
+  "@effect-renewal/sql": path.join(__dirname, "packages/sql/src"),
   "@effect-renewal/testing": path.join(__dirname, "packages/testing/src")
 }
 
@@ -16,4 +17,4 @@ const project = (name: string): TestProjectConfiguration => ({
   }
 })
 
-export default [project("core"), project("testing"), project("demo")]
+export default [project("core"), project("testing"), project("demo"), project("sql")]

@@ -1,0 +1,271 @@
+import { InvalidConfiguration, StoreError } from "@effect-renewal/core/AuthError"
+import type { Credentials } from "@effect-renewal/core/Credentials"
+import { RenewalPolicy } from "@effect-renewal/core/RenewalPolicy"
+import { TokenCodec } from "@effect-renewal/core/TokenCodec"
+import type { TokenStore } from "@effect-renewal/core/TokenStore"
+import { sessionKeyOf } from "@effect-renewal/core/TokenStore"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as Statement from "@effect/sql/Statement"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type { Options } from "../SqlTokenStore.js"
+import * as Changes from "./changes.js"
+import { fromSqlError } from "./errors.js"
+import type { Location } from "./keys.js"
+import { derivedPrefix, locationOf, lockKeyOf } from "./keys.js"
+import * as Lease from "./lease.js"
+import * as Schema from "./schema.js"
+
+/**
+ * The SQL token store: see `SqlTokenStore.make` for what it guarantees.
+ *
+ * @internal
+ */
+
+/** @internal */
+export const defaults = {
+  lockLease: Duration.seconds(3),
+  lockPollMin: Duration.millis(10),
+  lockPollMax: Duration.millis(100),
+  changePollInterval: Duration.millis(250),
+  listenProbeInterval: Duration.seconds(5),
+  tombstoneRetention: Duration.hours(1)
+} as const
+
+const versionKey = (location: Location): string => `${location.session}\u0000${location.sub}`
+
+type Version = number | bigint | string
+
+const rejected = (operation: StoreError["operation"], key: string, held: Lease.Held) =>
+  new StoreError({
+    operation,
+    key,
+    description: held.lost
+      ? "the lock was lost (its lease expired and another holder took it): not written"
+      : "the entry changed since this lock holder read it, or the lock was lost (its lease expired): not written"
+  })
+
+/** @internal */
+export const configuration = (options: Options) => {
+  const prefix = options.tablePrefix ?? Schema.defaultPrefix
+  if (!Schema.isValidPrefix(prefix)) {
+    return Effect.fail(
+      new InvalidConfiguration({
+        description: "SqlTokenStore tablePrefix must match /^[a-z_][a-z0-9_]{0,39}$/"
+      })
+    )
+  }
+  return Effect.succeed(Schema.tables(prefix))
+}
+
+/** @internal */
+export const make = (
+  options: Options = {}
+): Effect.Effect<TokenStore.Service, StoreError | InvalidConfiguration, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    // the application's name transforms (camelCase results) must not
+    // rename the store's columns
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const codec = yield* TokenCodec
+    const scope = yield* Effect.scope
+    const t = yield* configuration(options)
+    const dialect = Schema.dialectOf(sql)
+    if (dialect === undefined) {
+      return yield* new InvalidConfiguration({ description: "SqlTokenStore supports SQLite and PostgreSQL only" })
+    }
+    if (options.createTables !== false) {
+      yield* Effect.mapError(Schema.createTables(sql, dialect, t), fromSqlError("set", "*"))
+    }
+
+    const lease = Duration.decode(options.lockLease ?? defaults.lockLease)
+    const leases = Lease.make(sql, dialect, t, {
+      lease,
+      heartbeat: Duration.millis(Math.max(1, Duration.toMillis(lease) / 3)),
+      minBackoff: Duration.decode(options.lockPollMin ?? defaults.lockPollMin),
+      maxBackoff: Duration.decode(options.lockPollMax ?? defaults.lockPollMax)
+    })
+    const lockTimeout = options.lockTimeout === undefined ? undefined : Duration.decode(options.lockTimeout)
+
+    // The locks this fiber holds, by lock key.
+    const heldRef = FiberRef.unsafeMake<ReadonlyMap<string, Lease.Held>>(new Map())
+
+    const heldFor = (key: string): Effect.Effect<Lease.Held | undefined> =>
+      Effect.map(FiberRef.get(heldRef), (held) => held.get(lockKeyOf(key)) ?? held.get(lockKeyOf(sessionKeyOf(key))))
+
+    const entries = sql(t.entries)
+    const locks = sql(t.locks)
+    const now = Schema.now(sql, dialect)
+    const pg = dialect === "pg"
+    const nextRevision = pg
+      ? sql.literal("")
+      : sql`, revision = (SELECT COALESCE(MAX(revision), 0) + 1 FROM ${entries})`
+    const revisionColumn = sql.literal(pg ? "" : ", revision")
+    const revisionValue = pg ? sql.literal("") : sql`, (SELECT COALESCE(MAX(revision), 0) + 1 FROM ${entries})`
+
+    const leaseHeld = (held: Lease.Held): Statement.Fragment =>
+      sql`EXISTS (SELECT 1 FROM ${locks} WHERE lock_key = ${held.lockKey} AND owner = ${held.owner}
+        AND expires_at > ${now})`
+
+    // PostgreSQL: the writing statement notifies the session key, delivered
+    // when it commits.
+    const notifying = <A extends object>(write: Statement.Statement<A>, columns: string): Statement.Statement<A> =>
+      pg
+        ? sql<A>`WITH w AS (${write}) SELECT ${
+          sql.literal(columns)
+        }, pg_notify(${t.channel}, ${Changes.sessionPayloadPrefix} || session_key) AS notified FROM w`
+        : write
+
+    const get = (key: string): Effect.Effect<Option.Option<Credentials>, StoreError> =>
+      Effect.gen(function*() {
+        const location = locationOf(key)
+        const rows = yield* sql<{ readonly value: string | null; readonly version: Version }>`
+          SELECT value, version FROM ${entries}
+          WHERE session_key = ${location.session} AND sub_key = ${location.sub}`.pipe(
+          Effect.mapError(fromSqlError("get", key)),
+          // `@effect/sql`'s span would end with the rows in its exit: the
+          // entry, tokens in plain text with the json codec
+          Effect.withTracerEnabled(false)
+        )
+        const held = yield* heldFor(key)
+        if (held !== undefined) held.versions.set(versionKey(location), rows.length === 0 ? 0 : Number(rows[0].version))
+        const value = rows[0]?.value
+        return value === undefined || value === null ? Option.none() : Option.some(yield* codec.decode(key, value))
+      }).pipe(Effect.withSpan("SqlTokenStore.get"))
+
+    const set = (key: string, credentials: Credentials): Effect.Effect<void, StoreError> =>
+      Effect.gen(function*() {
+        const location = locationOf(key)
+        const value = yield* codec.encode(key, credentials)
+        const held = yield* heldFor(key)
+        if (held === undefined) {
+          yield* notifying(
+            sql`INSERT INTO ${entries} AS e (session_key, sub_key, value, version, updated_at${revisionColumn})
+              VALUES (${location.session}, ${location.sub}, ${value}, 1, ${now}${revisionValue})
+              ON CONFLICT (session_key, sub_key) DO UPDATE SET value = excluded.value,
+                version = e.version + 1, updated_at = excluded.updated_at${nextRevision}
+              RETURNING session_key`,
+            "session_key"
+          ).pipe(Effect.mapError(fromSqlError("set", key)))
+          return
+        }
+        // Compare-and-set: written only while this holder's lease is valid
+        // and the entry is still at the version it read or wrote (a missing
+        // row: nobody wrote it since).
+        const expected = held.versions.get(versionKey(location))
+        const check = expected === undefined ? sql.literal("") : sql`WHERE e.version = ${expected}`
+        const rows = yield* notifying(
+          sql<{ readonly version: Version; readonly session_key: string }>`
+            INSERT INTO ${entries} AS e (session_key, sub_key, value, version, updated_at${revisionColumn})
+            SELECT CAST(${location.session} AS TEXT), CAST(${location.sub} AS TEXT), CAST(${value} AS TEXT), 1,
+              ${now}${revisionValue}
+            WHERE ${leaseHeld(held)}
+            ON CONFLICT (session_key, sub_key) DO UPDATE SET value = excluded.value,
+              version = e.version + 1, updated_at = excluded.updated_at${nextRevision}
+            ${check}
+            RETURNING version, session_key`,
+          "version, session_key"
+        ).pipe(Effect.mapError(fromSqlError("set", key)))
+        if (rows.length !== 1) return yield* rejected("set", key, held)
+        held.versions.set(versionKey(location), Number(rows[0].version))
+      }).pipe(Effect.withSpan("SqlTokenStore.set"))
+
+    const remove = (key: string): Effect.Effect<void, StoreError> =>
+      Effect.gen(function*() {
+        const location = locationOf(key)
+        const prefix = derivedPrefix(location)
+        // the session's entries, or a derived entry and those derived from it
+        const which = location.sub === ""
+          ? sql`e.session_key = ${location.session}`
+          : sql`e.session_key = ${location.session}
+              AND (e.sub_key = ${location.sub} OR substr(e.sub_key, 1, length(CAST(${prefix} AS TEXT))) = ${prefix})`
+        const held = yield* heldFor(key)
+        const expected = held === undefined ? undefined : held.versions.get(versionKey(location))
+        const guard = held === undefined
+          ? sql.literal("")
+          : expected === undefined
+          ? sql`AND ${leaseHeld(held)}`
+          : sql`AND ${leaseHeld(held)} AND COALESCE((SELECT x.version FROM ${entries} x
+              WHERE x.session_key = ${location.session} AND x.sub_key = ${location.sub}), 0) = ${expected}`
+        const rows = yield* notifying(
+          sql<{ readonly sub_key: string; readonly version: Version; readonly session_key: string }>`
+            UPDATE ${entries} AS e SET value = NULL, version = e.version + 1, updated_at = ${now}${nextRevision}
+            WHERE ${which} ${guard}
+            RETURNING sub_key, version, session_key`,
+          "sub_key, version, session_key"
+        ).pipe(Effect.mapError(fromSqlError("remove", key)))
+        if (held === undefined) return
+        for (const row of rows) {
+          held.versions.set(versionKey({ session: location.session, sub: row.sub_key }), Number(row.version))
+        }
+        if (rows.length > 0) return
+        // Nothing removed: nothing to remove, or refused?
+        const state = yield* sql<{ readonly held: Version | boolean; readonly version: Version }>`
+          SELECT CASE WHEN ${leaseHeld(held)} THEN 1 ELSE 0 END AS held,
+            COALESCE((SELECT x.version FROM ${entries} x
+              WHERE x.session_key = ${location.session} AND x.sub_key = ${location.sub}), 0) AS version`.pipe(
+          Effect.mapError(fromSqlError("remove", key))
+        )
+        const current = Number(state[0]?.version ?? 0)
+        if (Number(state[0]?.held ?? 0) !== 1 || (expected !== undefined && expected !== current)) {
+          return yield* rejected("remove", key, held)
+        }
+        held.versions.set(versionKey(location), current)
+      }).pipe(Effect.withSpan("SqlTokenStore.remove"))
+
+    const withLock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const timeout = lockTimeout ?? (yield* RenewalPolicy).deadline
+          const held = yield* leases.acquire(key, lockKeyOf(key), timeout, restore)
+          const heartbeat = yield* Effect.fork(Effect.interruptible(leases.keepAlive(held)))
+          return yield* restore(
+            Effect.locallyWith(effect, heldRef, (current) => new Map(current).set(held.lockKey, held))
+          ).pipe(Effect.ensuring(Effect.zipRight(Fiber.interrupt(heartbeat), leases.release(held))))
+        })
+      )
+
+    // Tombstones (removed entries) and the rows of locks whose holders died
+    // are deleted once they are old; on SQLite never the row with the
+    // largest revision (the next revision is computed from it).
+    const retention = Math.round(Duration.toMillis(options.tombstoneRetention ?? defaults.tombstoneRetention))
+    const sweep = Effect.zipRight(
+      sql`DELETE FROM ${entries} WHERE value IS NULL AND updated_at < ${now} - ${retention}${
+        pg ? sql.literal("") : sql` AND revision < (SELECT MAX(revision) FROM ${entries})`
+      }`,
+      sql`DELETE FROM ${locks} WHERE expires_at < ${now} - ${retention}`
+    ).pipe(
+      Effect.catchAllCause((cause) => Effect.logDebug("SqlTokenStore: sweeping old rows failed", cause)),
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(60_000, retention / 4))))
+    )
+    yield* Effect.forkIn(Effect.interruptible(sweep), scope)
+
+    const watchers = Changes.makeWatchers()
+    const listener = pg ? yield* Effect.serviceOption(Changes.PgListener) : Option.none()
+    const source: Changes.Source | undefined = !pg
+      ? Changes.sqlitePoller(sql, t, Duration.decode(options.changePollInterval ?? defaults.changePollInterval))
+      : Option.isSome(listener)
+      ? Changes.pgListener(
+        sql,
+        listener.value,
+        t,
+        Duration.decode(options.listenProbeInterval ?? defaults.listenProbeInterval)
+      )
+      : undefined
+    const start = source === undefined ? undefined : Changes.makeStarter(source, watchers, scope)
+
+    const service: TokenStore.Service = {
+      get,
+      set,
+      remove,
+      withLock,
+      watch: start === undefined
+        ? undefined
+        : (key, onChange) => Effect.zipRight(start, watchers.add(sessionKeyOf(key), onChange))
+    }
+    return service
+  })
