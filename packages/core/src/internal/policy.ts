@@ -52,6 +52,8 @@ export interface Watch {
   readonly stop: () => void
   /** The last failure of the run, named by the deadline's error. */
   last: AuthenticationError | undefined
+  /** Attempts made so far (requests sent), for the renewal's span. */
+  attempts: number
 }
 
 /** @internal */
@@ -101,7 +103,8 @@ export const make = (policy: Policy, clock: Clock.Clock, timers: Timers): Runner
         deadlineAt: startedAt + deadlineMillis,
         release,
         stop: () => cancel(),
-        last: undefined
+        last: undefined,
+        attempts: 0
       }
       return Effect.map(timers.schedule(watched.deadlineAt, () => release(deadlineExceeded(watched.last))), (c) => {
         cancel = c
@@ -122,6 +125,7 @@ export const make = (policy: Policy, clock: Clock.Clock, timers: Timers): Runner
       const once = Effect.suspend((): Effect.Effect<A, E | RenewalFailed> => {
         const left = deadlineAt - now()
         if (left <= 0) return Effect.fail(deadlineExceeded(watched.last))
+        watched.attempts++
         if (left <= attemptMillis) return Effect.interruptible(attempt)
         return Effect.flatMap(
           timers.schedule(now() + attemptMillis, () => watched.release(attemptTimedOut())),

@@ -3,6 +3,7 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import {
@@ -18,8 +19,10 @@ import * as Jwt from "../Jwt.js"
 import type { RenewalStrategy } from "../RenewalStrategy.js"
 import { derivedKey, type TokenStore } from "../TokenStore.js"
 import type { Knowledge } from "./knowledge.js"
+import * as Metrics from "./metrics.js"
 import type { Runner, Watch } from "./policy.js"
 import * as Scope from "./scope.js"
+import { annotateTarget } from "./tracing.js"
 
 /**
  * What a `get` asks for, resolved once: the target (the login's own
@@ -119,7 +122,15 @@ export const make = (options: {
     const { refreshToken: _, ...rest } = login
     const kept = new Credentials(rest, true)
     return Effect.zipRight(store.set(key, kept), Effect.sync(() => knowledge.publish(kept))).pipe(
-      Effect.catchAll((error) => Effect.logWarning("could not drop a rejected refresh token", error.message))
+      Effect.zipRight(Metric.increment(Metrics.refreshTokensDropped)),
+      // not the error's message: it names the session key, and a log line
+      // inside a span becomes an event of that span
+      Effect.catchAll((error) =>
+        Effect.logWarning(
+          "could not drop a rejected refresh token",
+          `token store ${error.operation} failed: ${error.description}`
+        )
+      )
     )
   }
 
@@ -185,6 +196,7 @@ export const make = (options: {
         knowledge.observe(stored)
         if (Option.isNone(stored)) return yield* noCredentials()
         const to = target(request, stored.value.scope)
+        yield* annotateTarget(to.name !== undefined)
         const entry = to.name === undefined ? key : derivedKey(key, to.name)
         const memo = to.name ?? ""
         const before = clock.unsafeCurrentTimeMillis()

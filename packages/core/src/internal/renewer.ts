@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import { classify, RenewalFailed, type RenewerError, type StoreError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import { RenewalPolicy } from "../RenewalPolicy.js"
@@ -16,6 +17,7 @@ import * as Renewal from "./renewal.js"
 import * as Scope_ from "./scope.js"
 import * as SingleFlight from "./singleFlight.js"
 import * as Timers from "./timers.js"
+import * as Tracing from "./tracing.js"
 
 const maxMillis = 100 * 365 * 24 * 3600 * 1000
 
@@ -58,7 +60,7 @@ export interface Internals {
 export const make = (options: Renewer.Options = {}, internals?: Internals) =>
   Effect.gen(function*() {
     const key = options.key ?? "default"
-    const store = yield* TokenStore
+    const shared = yield* TokenStore
     const strategy = yield* RenewalStrategy
     const policy = yield* RenewalPolicy
     // an unusable default minTtl fails every `get` with a typed error
@@ -69,6 +71,9 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     // TestClock, the TestClock)
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
+    // the store in spans: every operation this renewer makes goes through it
+    const tracing = Tracing.make(key, now)
+    const store = tracing.store(shared)
     // Renewals and their timers run in a scope of their own, made with the
     // first renewal and closed by the finalizer below, after a request
     // already sent has had its chance to finish.
@@ -118,8 +123,8 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     // A store shared with other processes says when one of them changed the
     // entry: nothing known is handed out before the store is read again, and
     // `changes` subscribers hear of it at once.
-    if (store.watch !== undefined) {
-      yield* store.watch(
+    if (shared.watch !== undefined) {
+      yield* shared.watch(
         key,
         Effect.suspend(() => {
           knowledge.invalidate()
@@ -156,20 +161,27 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         : JSON.stringify([request.audience ?? null, request.scope === undefined ? null : Scope_.key(request.scope)])
 
     // A renewal's callers are watched from the start (the wait for the lock
-    // counts towards their deadline); the renewal runs inside the lock.
-    const lead = (request: Renewal.Request, flight: string) =>
+    // counts towards their deadline); the renewal runs inside the lock, in a
+    // span of its own under the span of the caller that started it.
+    const lead = (request: Renewal.Request, flight: string, span: Tracer.Span | undefined) =>
       flights.start(flight, (started) =>
         Effect.flatMap(
           runner.watch((error) => started.release(Exit.fail(error))),
           (watch) =>
-            Effect.ensuring(
-              knowledge.stale()
-                ? Effect.flatMap(peek, (stored) => {
-                  const found = stored === undefined ? undefined : known(request, Option.getOrUndefined(stored))
-                  return found ?? store.withLock(key, renewal.renew(request, watch))
-                })
-                : store.withLock(key, renewal.renew(request, watch)),
-              Effect.sync(watch.stop)
+            tracing.renewal(
+              span,
+              started,
+              request.forceRefresh,
+              watch,
+              Effect.ensuring(
+                knowledge.stale()
+                  ? Effect.flatMap(peek, (stored) => {
+                    const found = stored === undefined ? undefined : known(request, Option.getOrUndefined(stored))
+                    return found ?? store.withLock(key, renewal.renew(request, watch))
+                  })
+                  : store.withLock(key, renewal.renew(request, watch)),
+                Effect.sync(watch.stop)
+              )
             )
         ))
 
@@ -185,16 +197,20 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     // forced one). If its outcome does not meet this caller's minTtl, this
     // caller tries once more, through a shared flight again: no caller gets
     // credentials that do not satisfy its request.
-    const slow = (request: Renewal.Request, fallback: boolean): Effect.Effect<Credentials, RenewerError> =>
+    const slow = (
+      request: Renewal.Request,
+      fallback: boolean,
+      span: Tracer.Span | undefined
+    ): Effect.Effect<Credentials, RenewerError> =>
       Effect.suspend(() => {
         const base = flightKey(request)
         const forced = flights.current(`${base}!`)
         const current = request.forceRefresh ? forced : flights.current(base) ?? forced
         if (current === undefined) {
-          return lead(request, request.forceRefresh ? `${base}!` : base)
+          return lead(request, request.forceRefresh ? `${base}!` : base, span)
         }
-        const again = () => fallback ? slow({ ...request, forceRefresh: false }, false) : undefined
-        return Effect.matchEffect(current.await, {
+        const again = () => fallback ? slow({ ...request, forceRefresh: false }, false, span) : undefined
+        return Effect.matchEffect(tracing.join(span, current), {
           onSuccess: (credentials) =>
             Renewal.satisfies(credentials, { ...request, forceRefresh: false }, now())
               ? Effect.succeed(credentials)
@@ -217,8 +233,9 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
       forceRefresh: false,
       parameters: undefined
     }
-    // the hot path: one synchronous check of a plain reference
-    const getDefault = misconfigured ?? knowledge.hot(slow(defaultRequest, true))
+    // the hot path: one synchronous check of a plain reference (no span, no
+    // metric); the slow path in a span
+    const getDefault = misconfigured ?? knowledge.hot(tracing.get(false, (span) => slow(defaultRequest, true, span)))
 
     const get = (getOptions?: Renewer.GetOptions): Effect.Effect<Credentials, RenewerError> => {
       if (
@@ -239,7 +256,8 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         parameters: getOptions.parameters
       }
       return Effect.suspend(() =>
-        (knowledge.stale() ? undefined : known(request, knowledge.login())) ?? slow(request, true)
+        (knowledge.stale() ? undefined : known(request, knowledge.login())) ??
+          tracing.get(request.forceRefresh, (span) => slow(request, true, span))
       )
     }
 

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 
 /**
  * One run per key at a time, shared by everyone who asks while it runs.
@@ -42,6 +43,8 @@ export interface Flight<A, E> {
   readonly await: Effect.Effect<A, E>
   /** Settles the callers now (the run goes on); the key is free for a new run. */
   readonly release: (exit: Exit.Exit<A, E>) => void
+  /** The span of the run, once the run has made one: callers who join link to it. */
+  span: Tracer.Span | undefined
 }
 
 /**
@@ -99,7 +102,8 @@ class SingleFlightImpl<A, E> implements SingleFlight<A, E> {
           release: (exit) => {
             if (flights.get(key) === flight) flights.delete(key)
             outcome.done(exit)
-          }
+          },
+          span: undefined
         }
         flights.set(key, flight)
         // forked interruptible, like the caller was: the scope may close
