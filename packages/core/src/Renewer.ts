@@ -182,6 +182,13 @@ export interface GetOptions {
   readonly parameters?: Readonly<Record<string, string>> | undefined
   /** Renew even if the stored credentials are valid. */
   readonly forceRefresh?: boolean | undefined
+  /**
+   * This `get`'s stale-if-error bound (see {@link Options.staleIfError}):
+   * the renewer's unless given; `0` turns it off.
+   *
+   * @since 0.3.0
+   */
+  readonly staleIfError?: Duration.DurationInput | undefined
 }
 
 /**
@@ -206,6 +213,46 @@ export interface Options {
   readonly key?: string | undefined
   /** The `minTtl` of a `get` that does not give one: the policy's unless given. */
   readonly minTtl?: Duration.DurationInput | undefined
+  /**
+   * Opt-in: renew in the background before the credentials expire, while
+   * callers keep getting the still-valid ones (see {@link RefreshAheadOptions}).
+   * It runs in the renewer's scope and stops with it.
+   *
+   * @since 0.3.0
+   */
+  readonly refreshAhead?: RefreshAheadOptions | undefined
+  /**
+   * Opt-in, like HTTP's `stale-if-error`: when a renewal fails transiently
+   * (`RenewalFailed` of reason `Transient` or `Deadline`), `get` returns the
+   * credentials it has instead, if they have not expired and went stale
+   * (expiry minus the `get`'s `minTtl`) less than this long ago. A
+   * `LoginRequired`, a `StoreError` or any other failure is never hidden.
+   * Off unless given.
+   *
+   * @since 0.3.0
+   */
+  readonly staleIfError?: Duration.DurationInput | undefined
+}
+
+/**
+ * Refresh ahead: when to renew before expiry.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface RefreshAheadOptions {
+  /** How long before expiry the renewal starts. */
+  readonly lead: Duration.DurationInput
+  /**
+   * At most how much earlier still, at random for each credentials, so that
+   * many instances do not renew at the same moment. Default none.
+   */
+  readonly jitter?: Duration.DurationInput | undefined
+  /**
+   * The wait before trying again after a renewal failed transiently (after
+   * the policy's own retries). Default 30 seconds.
+   */
+  readonly retryInterval?: Duration.DurationInput | undefined
 }
 
 /**

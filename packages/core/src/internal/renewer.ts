@@ -1,4 +1,5 @@
 import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -13,6 +14,7 @@ import type * as Renewer from "../Renewer.js"
 import { TokenStore } from "../TokenStore.js"
 import * as Knowledge from "./knowledge.js"
 import * as Policy from "./policy.js"
+import * as RefreshAhead from "./refreshAhead.js"
 import * as Renewal from "./renewal.js"
 import * as Scope_ from "./scope.js"
 import * as SingleFlight from "./singleFlight.js"
@@ -65,8 +67,13 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     const policy = yield* RenewalPolicy
     // an unusable default minTtl fails every `get` with a typed error
     const configured = decodeMinTtl(options.minTtl ?? policy.minTtl, "the Renewer's minTtl")
-    const misconfigured = typeof configured === "number" ? undefined : Effect.fail(configured)
     const defaultMinTtl = typeof configured === "number" ? configured : 0
+    // refresh ahead and stale-if-error: unusable settings fail every `get` too
+    const ahead = options.refreshAhead === undefined ? undefined : decodeRefreshAhead(options.refreshAhead)
+    const staleSetting = options.staleIfError === undefined ? 0 : decodeMinTtl(options.staleIfError, "staleIfError")
+    const badSetting = [configured, ahead, staleSetting].find((setting) => setting instanceof RenewalFailed)
+    const misconfigured = badSetting === undefined ? undefined : Effect.fail(badSetting)
+    const defaultStale = typeof staleSetting === "number" ? staleSetting : 0
     // captured once, so that the hot path reads time synchronously (under a
     // TestClock, the TestClock)
     const clock = yield* Effect.clock
@@ -233,21 +240,43 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
       forceRefresh: false,
       parameters: undefined
     }
+    // Stale-if-error: after a transient failure, what is known for the
+    // request's target, if it has not expired and went stale (expiry minus
+    // minTtl) less than `bound` ago.
+    const orStale = (request: Renewal.Request, bound: number, effect: Effect.Effect<Credentials, RenewerError>) =>
+      bound <= 0 ? effect : Effect.catchIf(effect, transient, (error) => {
+        const login = knowledge.login()
+        const to = login === undefined ? undefined : Renewal.target(request, login.scope)
+        const found = to === undefined ? undefined : to.name === undefined ? login : knowledge.api(to.name)
+        if (found === undefined) return Effect.fail(error)
+        const expiresAt = DateTime.toEpochMillis(found.expiresAt)
+        const at = now()
+        return at < expiresAt && at < expiresAt - request.minTtl + bound ? Effect.succeed(found) : Effect.fail(error)
+      })
+
     // the hot path: one synchronous check of a plain reference (no span, no
     // metric); the slow path in a span
-    const getDefault = misconfigured ?? knowledge.hot(tracing.get(false, (span) => slow(defaultRequest, true, span)))
+    const getDefault = misconfigured ??
+      knowledge.hot(
+        tracing.get(false, (span) => orStale(defaultRequest, defaultStale, slow(defaultRequest, true, span)))
+      )
 
     const get = (getOptions?: Renewer.GetOptions): Effect.Effect<Credentials, RenewerError> => {
       if (
         getOptions === undefined ||
         (getOptions.minTtl === undefined && getOptions.scope === undefined && getOptions.audience === undefined &&
-          getOptions.forceRefresh !== true && getOptions.parameters === undefined)
+          getOptions.forceRefresh !== true && getOptions.parameters === undefined &&
+          getOptions.staleIfError === undefined)
       ) {
         return getDefault
       }
       if (misconfigured !== undefined) return misconfigured
       const minTtl = getOptions.minTtl === undefined ? defaultMinTtl : decodeMinTtl(getOptions.minTtl)
       if (typeof minTtl !== "number") return Effect.fail(minTtl)
+      const stale = getOptions.staleIfError === undefined
+        ? defaultStale
+        : decodeMinTtl(getOptions.staleIfError, "staleIfError")
+      if (typeof stale !== "number") return Effect.fail(stale)
       const request: Renewal.Request = {
         audience: getOptions.audience,
         scope: getOptions.scope,
@@ -257,7 +286,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
       }
       return Effect.suspend(() =>
         (knowledge.stale() ? undefined : known(request, knowledge.login())) ??
-          tracing.get(request.forceRefresh, (span) => slow(request, true, span))
+          tracing.get(request.forceRefresh, (span) => orStale(request, stale, slow(request, true, span)))
       )
     }
 
@@ -344,7 +373,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         })
       )
 
-    return {
+    const service: Renewer.Renewer.Service = {
       key,
       get,
       save,
@@ -354,5 +383,27 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
       get changes() {
         return knowledge.changes
       }
-    } satisfies Renewer.Renewer.Service
+    }
+    // refresh ahead: one fiber in the renewer's scope, interrupted first when
+    // it closes
+    if (ahead !== undefined && !(ahead instanceof RenewalFailed) && misconfigured === undefined) {
+      yield* Effect.forkScoped(RefreshAhead.run(service, ahead))
+    }
+    return service
   })
+
+const transient = (error: RenewerError): boolean =>
+  error._tag === "RenewalFailed" && (error.reason === "Transient" || error.reason === "Deadline")
+
+const decodeRefreshAhead = (options: Renewer.RefreshAheadOptions): RefreshAhead.Settings | RenewalFailed => {
+  const lead = decodeMinTtl(options.lead, "refreshAhead.lead")
+  if (typeof lead !== "number") return lead
+  const jitter = options.jitter === undefined ? 0 : decodeMinTtl(options.jitter, "refreshAhead.jitter")
+  if (typeof jitter !== "number") return jitter
+  const retryInterval = options.retryInterval === undefined
+    ? 30_000
+    : decodeMinTtl(options.retryInterval, "refreshAhead.retryInterval")
+  if (typeof retryInterval !== "number") return retryInterval
+  if (retryInterval <= 0) return invalid("refreshAhead.retryInterval must be more than zero")
+  return { lead, jitter, retryInterval }
+}
