@@ -29,10 +29,8 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
-import type * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { StoreError } from "./AuthError.js"
 import type { Credentials } from "./Credentials.js"
@@ -168,16 +166,35 @@ export const sessionKeyOf: (key: string) => string = StoreKeys.sessionKeyOf
  * @category constructors
  */
 export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.gen(function*() {
-  const entries = yield* Ref.make(HashMap.empty<string, Credentials>())
+  // plain maps, every operation O(1): the entries, and the keys derived from
+  // each session key (so that removing a session does not scan every entry)
+  const entries = new Map<string, Credentials>()
+  const derived = new Map<string, Set<string>>()
   const lock = yield* KeyedLock.make
   return TokenStore.of({
-    get: (key) => Effect.map(Ref.get(entries), HashMap.get(key)),
-    set: (key, credentials) => Ref.update(entries, HashMap.set(key, credentials)),
+    get: (key) => Effect.sync(() => Option.fromNullable(entries.get(key))),
+    set: (key, credentials) =>
+      Effect.sync(() => {
+        entries.set(key, credentials)
+        const session = StoreKeys.sessionKeyOf(key)
+        if (session === key) return
+        const keys = derived.get(session)
+        if (keys === undefined) derived.set(session, new Set([key]))
+        else keys.add(key)
+      }),
     remove: (key) =>
-      Ref.update(
-        entries,
-        (map) => HashMap.filter(map, (_, stored) => stored !== key && !StoreKeys.isDerivedFrom(stored, key))
-      ),
+      Effect.sync(() => {
+        entries.delete(key)
+        const session = StoreKeys.sessionKeyOf(key)
+        if (session !== key) {
+          derived.get(session)?.delete(key)
+          return
+        }
+        const keys = derived.get(key)
+        if (keys === undefined) return
+        for (const each of keys) entries.delete(each)
+        derived.delete(key)
+      }),
     withLock: lock.withLock
   })
 })
