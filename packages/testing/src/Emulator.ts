@@ -13,26 +13,34 @@
  *
  * @example
  * ```ts
+ * import * as Emulator from "@effect-renewal/testing/Emulator"
  * import * as HttpClient from "@effect/platform/HttpClient"
  * import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
  * import * as Effect from "effect/Effect"
- * import * as Emulator from "@effect-renewal/testing/Emulator"
+ * import { deepStrictEqual, strictEqual } from "node:assert"
  *
+ * // The tenant answers the first token request with a 503, as a busy server would.
  * const program = Effect.gen(function*() {
  *   const emulator = yield* Emulator.Emulator
- *   const login = yield* emulator.login()
+ *   const login = yield* emulator.login({ scope: "openid offline_access" })
  *   yield* emulator.faultOn("token", Emulator.Fault.status(503, { retryAfter: 2 }))
  *   const client = yield* HttpClient.HttpClient
- *   return yield* client.execute(
- *     HttpClientRequest.post("https://tenant.example/oauth/token").pipe(
+ *   const response = yield* client.execute(
+ *     HttpClientRequest.post("https://any-host.test/oauth/token").pipe(
  *       HttpClientRequest.bodyUrlParams({
  *         grant_type: "refresh_token",
  *         client_id: emulator.clientId,
- *         refresh_token: login.refresh_token ?? ""
+ *         refresh_token: login.refresh_token!
  *       })
  *     )
  *   )
- * }).pipe(Effect.provide(Emulator.layerMemory()))
+ *   strictEqual(response.status, 503)
+ *   strictEqual(response.headers["retry-after"], "2")
+ *   const log = yield* emulator.requests
+ *   deepStrictEqual(log.map((entry) => [entry.grantType, entry.status, entry.fault]), [["refresh_token", 503, "Status"]])
+ * }).pipe(Effect.provide(Emulator.layerMemory({ rotation: true })))
+ *
+ * Effect.runPromise(program)
  * ```
  *
  * @since 0.1.0
@@ -157,9 +165,13 @@ export const Fault: {
  * @category models
  */
 export interface RequestLogEntry {
+  /** The endpoint the path names, `"other"` for any other path. */
   readonly endpoint: Endpoint | "other"
+  /** The HTTP method, e.g. `"POST"`. */
   readonly method: string
+  /** The path of the request, without its query. */
   readonly path: string
+  /** The `grant_type` parameter, when the request has one. */
   readonly grantType?: string
   /**
    * The form or JSON parameters of the request (`{}` for a malformed body),
@@ -169,6 +181,7 @@ export interface RequestLogEntry {
    * `Authorization` header included, are not kept.
    */
   readonly params: Readonly<Record<string, string>>
+  /** The status of the answer, or how the request ended without one. */
   readonly status: number | "hang" | "reset"
   /** The tag of the fault applied to this request, if any. */
   readonly fault?: Fault["_tag"]
@@ -183,6 +196,7 @@ export interface RequestLogEntry {
  * @category models
  */
 export interface Counters {
+  /** Requests received, by endpoint. */
   readonly requests: {
     readonly token: number
     readonly delegation: number
@@ -192,8 +206,27 @@ export interface Counters {
   readonly logins: number
   /** Refresh tokens issued by a `refresh_token` grant with rotation. */
   readonly rotations: number
+  /** Refresh tokens presented again after they were rotated out (past the reuse interval). */
   readonly reuseDetections: number
+  /** Refresh token families revoked: by reuse detection, `/oauth/revoke` or `revokeFamilyOf`. */
   readonly revokedFamilies: number
+  /**
+   * Requests being served now: from their arrival until their answer is
+   * ready to go out (the delay of a `Latency` fault waited out), or, for a
+   * `Hang`, until the client gives up. Counted by `serve`, which both
+   * transports use.
+   *
+   * @since 0.3.0
+   */
+  readonly inFlight: number
+  /**
+   * The most requests that were in flight at once since the emulator was
+   * built: with a `Latency` fault holding the answers, how many requests a
+   * client had open together (to check a bound on its concurrency).
+   *
+   * @since 0.3.0
+   */
+  readonly maxInFlight: number
 }
 
 /**
@@ -238,10 +271,29 @@ export type EmulatorOutput =
 export class Emulator extends Context.Tag("@effect-renewal/testing/Emulator")<Emulator, Emulator.Service>() {}
 
 /**
+ * The types of the {@link Emulator} service.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace Emulator {
   /**
+   * How the emulated tenant behaves: the options of {@link make},
+   * {@link layerMemory} and {@link layerServer}.
+   *
+   * @example
+   * ```ts
+   * import * as Emulator from "@effect-renewal/testing/Emulator"
+   *
+   * // A tenant with rotation, a 30s reuse interval, 5-minute access tokens and
+   * // refresh tokens that expire after a day without use.
+   * const Tenant = Emulator.layerMemory({
+   *   reuseInterval: "30 seconds",
+   *   accessTokenLifetime: "5 minutes",
+   *   refreshTokenIdleLifetime: "1 day"
+   * })
+   * ```
+   *
    * @since 0.1.0
    * @category models
    */
@@ -281,6 +333,9 @@ export declare namespace Emulator {
   }
 
   /**
+   * The options of {@link layerServer}: those of the tenant and where to
+   * listen.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -292,6 +347,8 @@ export declare namespace Emulator {
   }
 
   /**
+   * Who logs in, and for what: the options of `login`.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -305,14 +362,49 @@ export declare namespace Emulator {
   }
 
   /**
+   * The emulated tenant: the model behind both transports, and what a test
+   * uses to set it up (`login`, `fault`) and to check what happened
+   * (`requests`, `counters`, `isRevoked`).
+   *
+   * @example
+   * ```ts
+   * import * as Emulator from "@effect-renewal/testing/Emulator"
+   * import * as Effect from "effect/Effect"
+   * import { strictEqual } from "node:assert"
+   *
+   * // An administrator revokes alice's login at the tenant.
+   * const program = Effect.gen(function*() {
+   *   const emulator = yield* Emulator.Emulator
+   *   const login = yield* emulator.login({ username: "alice" })
+   *   const refreshToken = login.refresh_token!
+   *   yield* emulator.revokeFamilyOf(refreshToken)
+   *   strictEqual(yield* emulator.isRevoked(refreshToken), true)
+   *   strictEqual((yield* emulator.counters).logins, 1)
+   * }).pipe(Effect.provide(Emulator.layerMemory()))
+   *
+   * Effect.runPromise(program)
+   * ```
+   *
    * @since 0.1.0
    * @category models
    */
   export interface Service {
     /** The client id the emulator accepts. */
     readonly clientId: string
-    /** Runs one request through the model. Both servings use it. */
+    /**
+     * Runs one request through the model and answers at once: a `Latency`
+     * fault's delay is left in the output, for the transport to wait out.
+     */
     readonly handle: (request: EmulatorRequest) => Effect.Effect<EmulatorOutput>
+    /**
+     * Serves one request as a transport does: `handle`, then the delay of a
+     * `Latency` fault waited out on the caller's `Clock`; a `Hang` never ends
+     * (until interrupted). Counted in `inFlight` meanwhile. Both servings use
+     * it.
+     *
+     * @since 0.3.0
+     */
+    readonly serve: (request: EmulatorRequest) => Effect.Effect<EmulatorOutput>
     /**
      * Mints an initial login without HTTP. A refresh token is issued when the
      * scope contains `offline_access`, an id_token when it contains `openid`.
@@ -326,6 +418,7 @@ export declare namespace Emulator {
     readonly clearFaults: Effect.Effect<void>
     /** Every request received, oldest first. */
     readonly requests: Effect.Effect<ReadonlyArray<RequestLogEntry>>
+    /** What the emulator has counted so far. */
     readonly counters: Effect.Effect<Counters>
     /** Revokes the family of a refresh token, as an administrator would. */
     readonly revokeFamilyOf: (refreshToken: string) => Effect.Effect<void>
@@ -345,22 +438,29 @@ export class EmulatorServer
 {}
 
 /**
+ * The types of the {@link EmulatorServer} service.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace EmulatorServer {
   /**
+   * Where the loopback server listens.
+   *
    * @since 0.1.0
    * @category models
    */
   export interface Service {
     /** E.g. `"http://127.0.0.1:43121"`, without a trailing slash. */
     readonly url: string
+    /** The port the server listens on (the ephemeral one chosen, when `port` was not given). */
     readonly port: number
   }
 }
 
 /**
- * Builds a fresh emulated tenant.
+ * Builds a fresh emulated tenant, to serve with {@link toHttpClient} or
+ * {@link serve} (the layers do both for you).
  *
  * @since 0.1.0
  * @category constructors
@@ -382,15 +482,27 @@ export const toHttpClient: (emulator: Emulator.Service) => HttpClient.HttpClient
  *
  * @example
  * ```ts
- * import { it } from "@effect/vitest"
- * import * as Effect from "effect/Effect"
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
  * import * as Emulator from "@effect-renewal/testing/Emulator"
+ * import * as Effect from "effect/Effect"
+ * import * as Redacted from "effect/Redacted"
+ * import * as TestClock from "effect/TestClock"
+ * import * as TestContext from "effect/TestContext"
+ * import { strictEqual } from "node:assert"
  *
- * it.effect("logs in", () =>
- *   Effect.gen(function*() {
- *     const emulator = yield* Emulator.Emulator
- *     yield* emulator.login({ scope: "openid offline_access" })
- *   }).pipe(Effect.provide(Emulator.layerMemory({ rotation: true }))))
+ * // The emulator's time is the caller's Clock: under a TestClock, a refresh
+ * // token expires when the test says so.
+ * const program = Effect.gen(function*() {
+ *   const emulator = yield* Emulator.Emulator
+ *   const login = yield* emulator.login()
+ *   // any host: in memory, only the path matters
+ *   const client = yield* AuthenticationClient.make({ domain: "tenant.test", clientId: emulator.clientId })
+ *   yield* TestClock.adjust("2 hours") // longer than the idle lifetime
+ *   const error = yield* Effect.flip(client.renewAuth(Redacted.make(login.refresh_token!)))
+ *   strictEqual(error._tag === "AuthApiError" ? error.code : error._tag, "invalid_grant")
+ * }).pipe(Effect.provide(Emulator.layerMemory({ refreshTokenIdleLifetime: "1 hour" })))
+ *
+ * Effect.runPromise(program.pipe(Effect.provide(TestContext.TestContext)))
  * ```
  *
  * @since 0.1.0
@@ -417,6 +529,45 @@ export const serve: (
 /**
  * A fresh emulator served on loopback (`127.0.0.1`, an ephemeral port unless
  * `port` is given) for the lifetime of the layer.
+ *
+ * @example
+ * ```ts
+ * import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import * as Emulator from "@effect-renewal/testing/Emulator"
+ * import * as Fixtures from "@effect-renewal/testing/Fixtures"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ * import { deepStrictEqual } from "node:assert"
+ *
+ * // The server's URL is known once it listens: build the client from it.
+ * const ClientOverLoopback = Layer.unwrapEffect(
+ *   Effect.map(Emulator.EmulatorServer, (server) => Fixtures.layerClient({ domain: server.url }))
+ * ).pipe(Layer.provide(FetchHttpClient.layer))
+ *
+ * const Stack = Renewer.layer().pipe(
+ *   Layer.provideMerge(RenewalStrategy.refreshToken),
+ *   Layer.provideMerge(TokenStore.layerMemory),
+ *   Layer.provideMerge(ClientOverLoopback),
+ *   Layer.provideMerge(Emulator.layerServer({ rotation: true }))
+ * )
+ *
+ * // A renewal with a real HTTP request; the server stops when the layer is released.
+ * const program = Effect.gen(function*() {
+ *   const renewer = yield* Renewer.Renewer
+ *   yield* renewer.save(yield* Fixtures.login())
+ *   yield* renewer.get({ forceRefresh: true })
+ *   const emulator = yield* Emulator.Emulator
+ *   const log = yield* emulator.requests
+ *   deepStrictEqual(log.map((entry) => [entry.path, entry.grantType, entry.status]), [
+ *     ["/oauth/token", "refresh_token", 200]
+ *   ])
+ * }).pipe(Effect.provide(Stack))
+ *
+ * Effect.runPromise(program)
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -185,7 +185,9 @@ describe("Emulator (in memory)", () => {
           logins: 1,
           rotations: 1,
           reuseDetections: 1,
-          revokedFamilies: 1
+          revokedFamilies: 1,
+          inFlight: 0,
+          maxInFlight: 1
         })
       }).pipe(memory()))
 
@@ -663,6 +665,39 @@ describe("Emulator (in memory)", () => {
       }).pipe(memory()))
   })
 
+  describe("requests in flight", () => {
+    it.effect("count from arrival until the latency is waited out; the maximum stays", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator.Emulator
+        const tokens = yield* Effect.all([loginRefreshToken(), loginRefreshToken(), loginRefreshToken()])
+        yield* emulator.faultOn("token", Fault.latency("2 seconds"), Fault.latency("1 second"))
+        const slow = yield* Effect.fork(Effect.all([refresh(tokens[0]), refresh(tokens[1])], { concurrency: 2 }))
+        yield* waitUntil(Effect.map(emulator.counters, (c) => c.inFlight === 2))
+        // answered at once: in flight while it is served only
+        expect((yield* refresh(tokens[2])).status).toBe(200)
+        expect(yield* emulator.counters).toMatchObject({ inFlight: 2, maxInFlight: 3 })
+        yield* TestClock.adjust("1 second")
+        yield* waitUntil(Effect.map(emulator.counters, (c) => c.inFlight === 1))
+        yield* TestClock.adjust("1 second")
+        const replies = yield* Fiber.join(slow)
+        expect(replies.map((reply) => reply.status)).toEqual([200, 200])
+        expect(yield* emulator.counters).toMatchObject({ inFlight: 0, maxInFlight: 3 })
+      }).pipe(memory()))
+
+    it.effect("a hung request is in flight until its client gives up", () =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator.Emulator
+        const token = yield* loginRefreshToken()
+        yield* emulator.faultOn("token", Fault.hang())
+        const fiber = yield* Effect.fork(refresh(token))
+        yield* waitUntil(Effect.map(emulator.counters, (c) => c.inFlight === 1))
+        yield* TestClock.adjust("1 hour")
+        expect((yield* emulator.counters).inFlight).toBe(1)
+        yield* Fiber.interrupt(fiber)
+        expect(yield* emulator.counters).toMatchObject({ inFlight: 0, maxInFlight: 1 })
+      }).pipe(memory()))
+  })
+
   it.effect("the request log records every request and never a token", () =>
     Effect.gen(function*() {
       const emulator = yield* Emulator.Emulator
@@ -883,6 +918,20 @@ describe("Emulator (loopback server)", () => {
         const [elapsed, reply] = yield* Fiber.join(fiber)
         expect(reply.status).toBe(200)
         expect(elapsed.value._tag === "Millis" ? elapsed.value.millis : 1e9).toBeGreaterThanOrEqual(250)
+      })
+    ))
+
+  it.live("requests in flight are counted on loopback too", () =>
+    server((base) =>
+      Effect.gen(function*() {
+        const emulator = yield* Emulator.Emulator
+        const tokens = yield* Effect.all([emulator.login(), emulator.login()])
+        yield* emulator.faultOn("token", Fault.latency("200 millis"), Fault.latency("200 millis"))
+        const replies = yield* Effect.all(tokens.map((t) => refresh(t.refresh_token!, {}, base)), {
+          concurrency: "unbounded"
+        })
+        expect(replies.map((reply) => reply.status)).toEqual([200, 200])
+        expect(yield* emulator.counters).toMatchObject({ inFlight: 0, maxInFlight: 2 })
       })
     ))
 

@@ -136,6 +136,12 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
       }
     }
 
+    // requests received and not yet served (their latency waited out), and
+    // the most there were at once: what a client's concurrency bound is
+    // checked against
+    let inFlight = 0
+    let maxInFlight = 0
+
     const handle = (request: Emulator.EmulatorRequest): Effect.Effect<Emulator.EmulatorOutput> =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
@@ -146,18 +152,35 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
         return output
       })
 
+    const serve = (request: Emulator.EmulatorRequest): Effect.Effect<Emulator.EmulatorOutput> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          inFlight++
+          if (inFlight > maxInFlight) maxInFlight = inFlight
+          return Effect.ensuring(
+            restore(
+              Effect.flatMap(handle(request), (output) => output._tag === "Hang" ? Effect.never : Faults.settle(output))
+            ),
+            Effect.sync(() => {
+              inFlight--
+            })
+          )
+        })
+      )
+
     const enqueue = (endpoint: Emulator.Endpoint | undefined, added: ReadonlyArray<Emulator.Fault>) =>
       Ref.update(faults, (queue) => Faults.enqueue(queue, endpoint, added))
 
     return {
       clientId: config.clientId,
       handle,
+      serve,
       login,
       fault: (...added) => enqueue(undefined, added),
       faultOn: (endpoint, ...added) => enqueue(endpoint, added),
       clearFaults: Ref.set(faults, []),
       requests: Effect.sync(log.entries),
-      counters: Effect.map(Ref.get(state), (s) => ({ requests: log.counts(), ...s.counters })),
+      counters: Effect.map(Ref.get(state), (s) => ({ requests: log.counts(), ...s.counters, inFlight, maxInFlight })),
       revokeFamilyOf,
       isRevoked: (refreshToken) => Effect.map(Ref.get(state), (s) => Tenant.isRevoked(s, refreshToken))
     }

@@ -11,7 +11,6 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type * as Emulator from "../Emulator.js"
-import * as Faults from "./faults.js"
 
 const textDecoder = new TextDecoder()
 
@@ -74,7 +73,7 @@ export const toHttpClient = (emulator: Emulator.Emulator.Service): HttpClient.Ht
       const contentType = contentTypeOf(request)
       const headers: Record<string, string> = { ...request.headers }
       if (contentType !== undefined && headers["content-type"] === undefined) headers["content-type"] = contentType
-      const output = yield* emulator.handle({ method: request.method, path: url.pathname, headers, body })
+      const output = yield* emulator.serve({ method: request.method, path: url.pathname, headers, body })
       switch (output._tag) {
         case "Hang":
           return yield* Effect.never
@@ -85,7 +84,6 @@ export const toHttpClient = (emulator: Emulator.Emulator.Service): HttpClient.Ht
             cause: new Error("socket hang up")
           })
         case "Response": {
-          yield* Faults.settle(output)
           const nullBody = output.body === "" || nullBodyStatuses.has(output.status)
           return HttpClientResponse.fromWeb(
             request,

@@ -7,7 +7,6 @@ import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type * as Emulator from "../Emulator.js"
-import * as Faults from "./faults.js"
 
 const headersOf = (request: Http.IncomingMessage): Record<string, string> => {
   const headers: Record<string, string> = {}
@@ -36,12 +35,12 @@ export const serve = (
       req.on("error", () => req.socket.destroy())
       req.on("end", () => {
         const fiber = run(
-          emulator.handle({
+          emulator.serve({
             method: req.method ?? "GET",
             path: new URL(req.url ?? "/", "http://localhost").pathname,
             headers: headersOf(req),
             body: Buffer.concat(chunks).toString("utf8")
-          }).pipe(Effect.flatMap(Faults.settle))
+          })
         )
         // a client that goes away stops the wait for a delayed or hung answer
         res.on("close", () => {
