@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { type Narrator, say } from "./Narrator.js"
+import type { StoreSpec } from "./processes/protocol.js"
 import { fingerprint, TokenLedger } from "./TokenLedger.js"
 
 /** Short lifetimes, so that the whole demo takes seconds. */
@@ -50,8 +51,12 @@ export const policy: Layer.Layer<RenewalPolicy.RenewalPolicy> = RenewalPolicy.la
 })
 
 export interface StageService {
-  /** The temporary directory of the encrypted file store. */
+  /** The temporary directory of the store's database. */
   readonly directory: string
+  /** The store every story uses: SQLite, in `directory`. */
+  readonly store: StoreSpec
+  /** The store's encryption key (worker processes need it too). */
+  readonly codecKey: Redacted.Redacted<string>
 }
 
 export class Stage extends Context.Tag("@effect-renewal/demo/Stage")<Stage, StageService>() {}
@@ -62,6 +67,7 @@ export type StoryContext =
   | TokenLedger
   | Stage
   | Emulator.Emulator
+  | Emulator.EmulatorServer
   | TokenStore.TokenStore
   | AuthenticationClient.AuthenticationClient
   | FileSystem.FileSystem

@@ -1,5 +1,5 @@
 /**
- * The demo as an Effect: six stories against the emulator on loopback, a
+ * The demo as an Effect: eight stories against the emulator on loopback, a
  * summary table, and a self-check that no token value was printed.
  *
  * `run` returns the report; `program` fails with `DemoFailed` unless every
@@ -7,7 +7,6 @@
  */
 import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
 import * as TokenCodec from "@effect-renewal/core/TokenCodec"
-import * as TokenStore from "@effect-renewal/core/TokenStore"
 import * as Emulator from "@effect-renewal/testing/Emulator"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
@@ -21,11 +20,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Narrator, say } from "./Narrator.js"
+import { storeLayer, type StoreSpec } from "./processes/protocol.js"
 import { type Check, emulatorOptions, policy, settings, Stage, type Story, type StoryContext } from "./Stage.js"
 import { apiCredentials } from "./stories/apiCredentials.js"
 import { delegation } from "./stories/delegation.js"
+import { processesStory } from "./stories/processes.js"
 import { revoked } from "./stories/revoked.js"
 import { rotation } from "./stories/rotation.js"
+import { sessionsStory } from "./stories/sessions.js"
 import { singleFlight } from "./stories/singleFlight.js"
 import { transientFaults } from "./stories/transientFaults.js"
 import { TokenLedger } from "./TokenLedger.js"
@@ -36,7 +38,9 @@ export const stories: ReadonlyArray<Story> = [
   singleFlight,
   transientFaults,
   revoked,
-  apiCredentials
+  apiCredentials,
+  processesStory,
+  sessionsStory
 ]
 
 export interface Row {
@@ -64,7 +68,7 @@ export class DemoFailed extends Data.TaggedError("DemoFailed")<{ readonly reason
 }
 
 /** A story can take a few seconds; none should take this long. */
-const storyTimeout = Duration.seconds(20)
+const storyTimeout = Duration.seconds(60)
 
 const runStory = (index: number, story: Story): Effect.Effect<Row, never, StoryContext> =>
   Effect.gen(function*() {
@@ -120,11 +124,13 @@ export const runStories = (toRun: ReadonlyArray<Story>): Effect.Effect<Report, u
     const server = yield* Emulator.EmulatorServer
     const fs = yield* FileSystem.FileSystem
 
-    // The encrypted file store, in a temporary directory removed at the end.
+    // The SQLite store (the embedded default), encrypted, in a temporary
+    // directory removed at the end.
     const directory = yield* fs.makeTempDirectoryScoped({ prefix: "effect-renewal-demo-" })
     const storeKey = yield* TokenCodec.generateKey
     yield* ledger.add(storeKey)
-    const Store = TokenStore.layerFileSystem({ directory }).pipe(Layer.provide(TokenCodec.layerEncrypted(storeKey)))
+    const store: StoreSpec = { kind: "sqlite", filename: `${directory}/tokens.db`, tablePrefix: "effect_renewal" }
+    const Store = storeLayer(store, storeKey)
 
     // Every response the client receives goes through the ledger: each token
     // the server issues is known to the final self-check.
@@ -139,7 +145,7 @@ export const runStories = (toRun: ReadonlyArray<Story>): Effect.Effect<Report, u
       `   Emulated Auth0 tenant on ${server.url}: access tokens live ${
         Duration.format(settings.accessTokenLifetime)
       }, refresh tokens rotate; renewal minTtl ${Duration.format(settings.minTtl)}.`,
-      `   Credentials are kept in an encrypted file store (AES-256-GCM, key generated for this run) in ${directory}.`,
+      `   Credentials are kept in the SQLite store, encrypted (AES-256-GCM, key generated for this run), in ${store.filename}.`,
       "   Tokens are never printed: #abc123 stands for the first 6 hex digits of a token's SHA-256."
     )
 
@@ -148,7 +154,7 @@ export const runStories = (toRun: ReadonlyArray<Story>): Effect.Effect<Report, u
       rows.push(
         yield* runStory(index + 1, story).pipe(
           Effect.provide(context),
-          Effect.provideService(Stage, { directory })
+          Effect.provideService(Stage, { directory, store, codecKey: storeKey })
         )
       )
     }
@@ -178,7 +184,7 @@ export const runStories = (toRun: ReadonlyArray<Story>): Effect.Effect<Report, u
     Effect.provide(TokenLedger.Default)
   )
 
-/** The demo's six stories, returning the report. */
+/** The demo's stories, returning the report. */
 export const run: Effect.Effect<Report, unknown, Requirements> = runStories(stories)
 
 /** Fails with `DemoFailed` unless every story and the self-check passed. */

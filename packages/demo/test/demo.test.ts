@@ -39,7 +39,9 @@ describe("pnpm demo", () => {
         ["3 single flight", true, []],
         ["4 transient faults", true, []],
         ["5 revoked", true, []],
-        ["6 API credentials", true, []]
+        ["6 API credentials", true, []],
+        ["7 many processes", true, []],
+        ["8 many users", true, []]
       ])
       // The self-check compared the output with every token issued or seen.
       expect(report?.leakingLines).toEqual([])
@@ -49,7 +51,7 @@ describe("pnpm demo", () => {
       expect(output).toMatch(
         /Self-check: none of the \d+ secrets issued or seen \(tokens, store key\) appears in the \d+ lines printed\./
       )
-    }), 30_000)
+    }), 120_000)
 
   it.live("a story that does not behave, or prints a token, fails the demo", () =>
     Effect.gen(function*() {
