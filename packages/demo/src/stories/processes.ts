@@ -89,6 +89,6 @@ export const processesStory: Story = {
         reuse === 0 && revoked === 0,
         `no refresh token was presented twice: ${reuse} reuse detected, ${revoked} families revoked`
       )
-      return `${observed.join(" + ")} requests for ${rounds} expiries, ${processes * callsEach} calls each`
+      return `${observed.join(" + ")} requests for ${rounds} expiries of ${processes} x ${callsEach} calls`
     }).pipe(Effect.scoped)
 }
