@@ -13,7 +13,9 @@ import * as Runtime from "effect/Runtime"
 
 export interface EmulatorRequest {
   readonly id: number
-  readonly op: "login" | "counters"
+  readonly op: "login" | "logins" | "counters"
+  /** `logins`: how many. */
+  readonly count?: number
 }
 
 export interface EmulatorReply {
@@ -28,7 +30,11 @@ const program = Effect.gen(function*() {
   const server = yield* Emulator.EmulatorServer
   const runtime = yield* Effect.runtime<never>()
   process.on("message", (message: EmulatorRequest) => {
-    const effect: Effect.Effect<unknown> = message.op === "login" ? emulator.login() : emulator.counters
+    const effect: Effect.Effect<unknown> = message.op === "login"
+      ? emulator.login()
+      : message.op === "logins"
+      ? Effect.forEach(Array.from({ length: message.count ?? 1 }), () => emulator.login())
+      : emulator.counters
     Runtime.runPromise(runtime)(effect).then((value) => process.send?.({ id: message.id, value } as EmulatorReply))
   })
   console.log(`EMULATOR ${JSON.stringify({ url: server.url, clientId: emulator.clientId })}`)

@@ -12,6 +12,7 @@
 import * as esbuild from "esbuild"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -46,7 +47,16 @@ const bundle = async () => {
     format: "esm",
     target: "node20",
     // resolved from packages/bench/node_modules at run time
-    external: ["google-auth-library", "undici"],
+    external: ["google-auth-library", "undici", "esbuild"],
+    // a native module: not bundled, imported from where it is installed
+    plugins: [{
+      name: "native",
+      setup: (build) =>
+        build.onResolve({ filter: /^better-sqlite3$/ }, (args) => ({
+          path: createRequire(path.join(args.resolveDir, "index.js")).resolve(args.path),
+          external: true
+        }))
+    }],
     // for CommonJS code inside the ESM bundle
     banner: {
       js:
@@ -274,6 +284,77 @@ const report = () => {
   )
   say()
 
+  // keyed storm
+  const storm = runSection("storm")
+  say(`## Many users: ${fmt(storm.sessions)} sessions expiring together, \`Sessions\` against the emulator's raw capacity`)
+  say()
+  say(
+    `${fmt(storm.sessions)} sessions, saved with expired credentials in a memory store, then \`sessions.get(key)\` for all of them at once (\`maxConcurrentRenewals: ${storm.bound}\`, \`NodeHttpClient.layerUndici\`): renewals per second until all have credentials. Against the emulator's raw capacity in the same run: ${
+      fmt(storm.sessions)
+    } refresh-token requests sent by a bare undici client with the same concurrency (${storm.bound}), one fresh refresh token each. The emulator runs in a process of its own, with rotation; ${storm.rounds} rounds, round robin, medians.`
+  )
+  say()
+  say("| what | per second (median) | ms per round |")
+  say("| --- | ---: | --- |")
+  say(`| raw: bare undici, ${storm.bound} at a time | ${fmt(storm.rawPerSecond)} | ${storm.rawMs.map((m) => fmt(m)).join(", ")} |`)
+  say(
+    `| \`Sessions\`: renewals, at most ${storm.bound} at a time | ${fmt(storm.sessionsPerSecond)} | ${
+      storm.keyedMs.map((m) => fmt(m)).join(", ")
+    } |`
+  )
+  say()
+  say(
+    `\`Sessions\` renews at ${
+      fmt(100 * storm.sessionsPerSecond / storm.rawPerSecond)
+    } % of the emulator's raw capacity (target: at least 80 %). The emulator counted ${
+      fmt(storm.requestsLastRound)
+    } token requests in the last round (one per session) and at most ${storm.maxInFlight} in flight at once.`
+  )
+  say()
+  const idle = memory("sessions-idle")
+  const active = memory("sessions-active")
+  say(
+    `Heap per session (\`Sessions\`, compiled bundle, credentials excluded, medians of ${idle.trials.length} trials): ${
+      fmt(idle.bytes)
+    } bytes per idle session (its renewer released; target: at most 2 KB), ${
+      fmt(active.bytes)
+    } bytes per session with a live renewer (target: at most 6 KB).`
+  )
+  say()
+
+  // cross-process contention
+  const contention = runSection("contention")
+  say(
+    `## Many processes: ${contention.processes} processes x ${
+      fmt(contention.callsEach)
+    } \`get\`s at each expiry, one session in the SQL store`
+  )
+  say()
+  say(
+    `${contention.processes} Node processes (each a \`Renewer\` over \`SqlTokenStore\`, encrypted) share one session; just after each expiry each process makes ${
+      fmt(contention.callsEach)
+    } concurrent \`get\`s. The emulator (rotation, reuse detection, no reuse interval) runs in the benchmark's own process; the store's lock is what keeps the renewals to one per expiry. Time: from sending the gets until every process has answered all of them.`
+  )
+  say()
+  say("| store | expiry | token requests | distinct access tokens | failed gets | ms until all are served |")
+  say("| --- | ---: | ---: | ---: | ---: | ---: |")
+  for (const result of contention.results) {
+    if (result.skipped !== undefined) {
+      say(`| ${result.store} | - | - | - | - | skipped: ${result.skipped} |`)
+      continue
+    }
+    result.rounds.forEach((r, i) =>
+      say(`| ${result.store} | ${i + 1} | ${r.requests} | ${r.distinct} | ${r.failures} | ${fmt(r.ms, 1)} |`)
+    )
+  }
+  say()
+  say(
+    `Refresh-token reuse detected by the emulator: ${
+      contention.results.map((r) => `${r.reuse} with ${r.store}`).join(", ")
+    }.`
+  )
+  say()
+
   if (warnings.length > 0) {
     say("## Warnings")
     say()
@@ -288,7 +369,15 @@ const report = () => {
 
 interface MemoryResult {
   readonly n: number
-  readonly mode: "renewer" | "subscribed" | "layer" | "make" | "scope" | "scopedLayer"
+  readonly mode:
+    | "renewer"
+    | "subscribed"
+    | "layer"
+    | "make"
+    | "scope"
+    | "scopedLayer"
+    | "sessions-idle"
+    | "sessions-active"
   readonly trials: ReadonlyArray<number>
   readonly bytes: number
 }

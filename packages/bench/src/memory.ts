@@ -15,10 +15,18 @@
  * store holds every key before the first reading, so its entries are not
  * counted either. No scope is closed. Prints `RESULT <json>`.
  *
+ * With `--mode=sessions-active`, one `Sessions` (per trial) over a store that
+ * holds every key before the reading does one `get(key)` per key: bytes per
+ * session with a live renewer (kept: `idleTimeToLive` 1 hour). With
+ * `--mode=sessions-idle`, one `Sessions` over an empty store `save`s each key
+ * (one shared `Credentials`), and the reading is taken after every renewer
+ * was released (`idleTimeToLive` 10 ms): bytes per idle session, the store's
+ * entry for it included.
+ *
  * With `--snapshots=<dir>`, writes a heap snapshot before and after instead
  * (for `pnpm bench --profile`, which tells what the bytes are).
  */
-import { Credentials, RenewalStrategy, Renewer, TokenStore } from "@effect-renewal/core"
+import { Credentials, RenewalStrategy, Renewer, Sessions, TokenStore } from "@effect-renewal/core"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -32,7 +40,15 @@ import { median } from "./stats.js"
 
 const option = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
 const n = Number(option("n") ?? 2_000)
-const mode = (option("mode") ?? "renewer") as "renewer" | "subscribed" | "layer" | "make" | "scope" | "scopedLayer"
+const mode = (option("mode") ?? "renewer") as
+  | "renewer"
+  | "subscribed"
+  | "layer"
+  | "make"
+  | "scope"
+  | "scopedLayer"
+  | "sessions-idle"
+  | "sessions-active"
 const snapshots = option("snapshots")
 const trials = 3
 
@@ -108,6 +124,8 @@ const main = async () => {
       return { scope, renewer }
     })
 
+  if (mode === "sessions-idle" || mode === "sessions-active") return await sessionsFigures(credentials, strategy)
+
   // Every Renewer stays built until the process ends (no scope is closed:
   // what closing costs is not measured here, and a trial's reading covers the
   // N Renewers it adds). Slots allocated before the first reading: holding
@@ -152,6 +170,48 @@ const main = async () => {
     perRenewer.push((after - before) / n)
   }
   return { n, mode, trials: perRenewer, bytes: median(perRenewer) }
+}
+
+const sessionsFigures = async (
+  credentials: Credentials.Credentials,
+  strategy: RenewalStrategy.RenewalStrategy.Service
+) => {
+  const active = mode === "sessions-active"
+  const kept: Array<unknown> = []
+  const trial = async (prefix: string, count: number) => {
+    const store = Effect.runSync(TokenStore.makeMemory)
+    const keys = Array.from({ length: count }, (_, i) => `${prefix}-${i}`)
+    if (active) { for (const key of keys) Effect.runSync(store.set(key, credentials)) }
+    const scope = Effect.runSync(Scope.make())
+    const sessions = await Effect.runPromise(
+      Sessions.make({ idleTimeToLive: active ? "1 hour" : "10 millis" }).pipe(
+        Scope.extend(scope),
+        Effect.provideService(TokenStore.TokenStore, store),
+        Effect.provideService(RenewalStrategy.RenewalStrategy, strategy)
+      )
+    )
+    kept.push(store, scope, sessions)
+    return async () => {
+      for (const key of keys) {
+        await Effect.runPromise(active ? sessions.get(key) : sessions.save(key, credentials))
+        lastProgress = Date.now()
+      }
+      // idle: every renewer released
+      if (!active) await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+  }
+  await (await trial("warmup", 200))()
+  const perSession: Array<number> = []
+  for (let t = 0; t < trials; t++) {
+    const run = await trial(`trial${t}`, n)
+    await settle()
+    const before = process.memoryUsage().heapUsed
+    await run()
+    await settle()
+    const after = process.memoryUsage().heapUsed
+    perSession.push((after - before) / n)
+  }
+  return { n, mode, trials: perSession, bytes: median(perSession) }
 }
 
 // a build that never finishes is reported, not waited for

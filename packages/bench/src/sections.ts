@@ -4,9 +4,8 @@
  * (`node dist/sections.mjs --section=<name>`); a section prints one line
  * `RESULT <json>`.
  */
-import { AuthenticationClient, Credentials, RenewalStrategy, Renewer, TokenStore } from "@effect-renewal/core"
-import type { Emulator } from "@effect-renewal/testing"
-import { Fixtures } from "@effect-renewal/testing"
+import { AuthenticationClient, Credentials, RenewalStrategy, Renewer, Sessions, TokenCodec, TokenStore } from "@effect-renewal/core"
+import { Emulator, Fixtures } from "@effect-renewal/testing"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -27,11 +26,15 @@ import type * as Scope from "effect/Scope"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { OAuth2Client } from "google-auth-library"
 import { fork } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { Agent, request as undiciRequest } from "undici"
 import type { EmulatorReply, EmulatorRequest } from "./emulator.js"
+import * as Fleet from "../../demo/src/processes/Fleet.js"
+import { storeLayer, type StoreSpec } from "../../demo/src/processes/protocol.js"
 import { median, roundRobin, summarize, type Summary } from "./stats.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -64,6 +67,10 @@ class EmulatorProcess extends Context.Tag("@effect-renewal/bench/EmulatorProcess
   readonly login: Effect.Effect<Credentials.Credentials>
   /** The token requests the emulator has received so far. */
   readonly tokenRequests: Effect.Effect<number>
+  /** `count` fresh logins, as the library holds them. */
+  readonly logins: (count: number) => Effect.Effect<ReadonlyArray<Credentials.Credentials>>
+  /** The emulator's counters. */
+  readonly counters: Effect.Effect<Emulator.Counters>
 }>() {}
 
 const decodeTokenResponse = Schema.decodeUnknown(Credentials.TokenResponse)
@@ -98,14 +105,14 @@ const layerEmulatorProcess = (options: { readonly rotation: boolean }) =>
       let next = 0
       const pending = new Map<number, (value: unknown) => void>()
       child.on("message", (reply: EmulatorReply) => pending.get(reply.id)?.(reply.value))
-      const ask = (op: EmulatorRequest["op"]) =>
+      const ask = (op: EmulatorRequest["op"], count?: number) =>
         Effect.async<unknown>((resume) => {
           const id = next++
           pending.set(id, (value) => {
             pending.delete(id)
             resume(Effect.succeed(value))
           })
-          child.send({ id, op } satisfies EmulatorRequest)
+          child.send({ id, op, ...(count === undefined ? {} : { count }) } satisfies EmulatorRequest)
         })
       return {
         ...ready,
@@ -114,7 +121,16 @@ const layerEmulatorProcess = (options: { readonly rotation: boolean }) =>
           Effect.flatMap(Credentials.fromTokenResponse),
           Effect.orDie
         ),
-        tokenRequests: Effect.map(ask("counters"), (counters) => (counters as Emulator.Counters).requests.token)
+        tokenRequests: Effect.map(ask("counters"), (counters) => (counters as Emulator.Counters).requests.token),
+        logins: (count: number) =>
+          ask("logins", count).pipe(
+            Effect.flatMap((bodies) =>
+              Effect.forEach(bodies as ReadonlyArray<unknown>, (body) =>
+                Effect.flatMap(decodeTokenResponse(body), Credentials.fromTokenResponse))
+            ),
+            Effect.orDie
+          ),
+        counters: Effect.map(ask("counters"), (counters) => counters as Emulator.Counters)
       }
     })
   )
@@ -510,7 +526,172 @@ const profile = Effect.gen(function*() {
   return { calls, usPerCall: (performance.now() - start) * 1000 / calls }
 })
 
-export const sections = { hot, flight, cost, inProcess, profile } as const
+// --- keyed storm -----------------------------------------------------------------
+
+// 10,000 sessions expiring together, renewed through `Sessions` with a bound
+// on concurrent renewals, against the emulator's raw capacity at the same
+// concurrency (bare undici requests, one refresh token each), round robin.
+const storm = Effect.gen(function*() {
+  const sessionCount = 10_000
+  const bound = 16
+  const rounds = 3
+  const emulator = yield* EmulatorProcess
+  const tokenUrl = `${emulator.url}/oauth/token`
+  const agent = new Agent({ connections: bound })
+  const raw = (logins: ReadonlyArray<Credentials.Credentials>) =>
+    Effect.forEach(logins, (login) =>
+      Effect.promise(() =>
+        undiciRequest(tokenUrl, {
+          method: "POST",
+          dispatcher: agent,
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({
+            grant_type: "refresh_token",
+            client_id: emulator.clientId,
+            refresh_token: Redacted.value(login.refreshToken!)
+          }).toString()
+        }).then((response) => response.body.text())
+      ), { concurrency: bound, discard: true })
+
+  const keyed = (logins: ReadonlyArray<Credentials.Credentials>) =>
+    Effect.gen(function*() {
+      const sessions = yield* Sessions.Sessions
+      const keys = logins.map((_, i) => `user-${i}`)
+      yield* Effect.forEach(logins, (login, i) => sessions.save(keys[i]!, expire(login)), { discard: true })
+      const start = performance.now()
+      yield* Effect.forEach(keys, (key) => sessions.get(key), { concurrency: "unbounded", discard: true })
+      return performance.now() - start
+    }).pipe(
+      Effect.provide(
+        Sessions.layer({ maxConcurrentRenewals: bound }).pipe(
+          Layer.provide(RenewalStrategy.refreshToken),
+          Layer.provide(TokenStore.layerMemory),
+          Layer.provide(
+            AuthenticationClient.layer({ domain: emulator.url, clientId: emulator.clientId }).pipe(Layer.orDie)
+          ),
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
+      ),
+      Effect.orDie
+    )
+
+  const rawMs: Array<number> = []
+  const keyedMs: Array<number> = []
+  let requests = 0
+  let maxInFlight = 0
+  for (let round = 0; round < rounds; round++) {
+    for (const k of roundRobin(round, 2)) {
+      progress(`round ${round + 1}, ${k === 0 ? "raw" : "sessions"}: logging in`)
+      const logins = yield* emulator.logins(sessionCount)
+      progress(`round ${round + 1}, ${k === 0 ? "raw" : "sessions"}`)
+      if (k === 0) {
+        const start = performance.now()
+        yield* raw(logins)
+        rawMs.push(performance.now() - start)
+      } else {
+        const before = yield* emulator.counters
+        keyedMs.push(yield* keyed(logins))
+        const after = yield* emulator.counters
+        requests = after.requests.token - before.requests.token
+        maxInFlight = Math.max(maxInFlight, after.maxInFlight)
+      }
+    }
+  }
+  yield* Effect.promise(() => agent.close())
+  const perSecond = (ms: number) => sessionCount / (ms / 1000)
+  return {
+    sessions: sessionCount,
+    bound,
+    rounds,
+    rawPerSecond: perSecond(median(rawMs)),
+    sessionsPerSecond: perSecond(median(keyedMs)),
+    rawMs,
+    keyedMs,
+    requestsLastRound: requests,
+    maxInFlight
+  }
+}).pipe(Effect.provide(layerEmulatorProcess({ rotation: true })))
+
+// --- cross-process contention -----------------------------------------------
+
+// 4 processes share one session through the SQL store (SQLite, then
+// PostgreSQL) and each makes 1,000 concurrent `get`s just after each expiry.
+const contention = Effect.gen(function*() {
+  const processes = 4
+  const callsEach = 1_000
+  const rounds = 3
+  const lifetime = 2_000
+  const pgUrl = process.env["EFFECT_RENEWAL_PG_URL"] ?? "postgres://postgres@127.0.0.1:5432/test"
+  const workerEntry = path.join(here, "..", "..", "demo", "src", "processes", "worker.ts")
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "bench-contention-"))
+  yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(directory, { recursive: true, force: true })))
+  const prefix = `bench_${process.pid}`
+  const stores: ReadonlyArray<readonly [string, StoreSpec]> = [
+    ["SQLite", { kind: "sqlite", filename: path.join(directory, "tokens.db"), tablePrefix: prefix }],
+    ["PostgreSQL", { kind: "pg", url: pgUrl, tablePrefix: prefix }]
+  ]
+  const results: Array<{
+    readonly store: string
+    readonly rounds: ReadonlyArray<
+      { readonly requests: number; readonly distinct: number; readonly failures: number; readonly ms: number }
+    >
+    readonly reuse: number
+    readonly skipped?: string
+  }> = []
+  for (const [name, spec] of stores) {
+    progress(`${name}: starting`)
+    const result = yield* Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      const server = yield* Emulator.EmulatorServer
+      const codecKey = yield* TokenCodec.generateKey
+      const store = yield* Layer.build(storeLayer(spec, codecKey))
+      const login = yield* Fixtures.login()
+      yield* Effect.flatMap(TokenStore.TokenStore, (s) => s.set("shared", login)).pipe(
+        Effect.provide(store)
+      )
+      const workers = yield* Fleet.spawn(processes, {
+        emulatorUrl: server.url,
+        clientId: emulator.clientId,
+        key: "shared",
+        store: spec,
+        codecKey: Redacted.value(codecKey)
+      }, workerEntry)
+      const first = yield* emulator.counters
+      let expiresAt = DateTime.toEpochMillis(login.expiresAt)
+      const measured = []
+      for (let round = 0; round < rounds; round++) {
+        progress(`${name}: round ${round + 1}`)
+        yield* Effect.sleep(Math.max(0, expiresAt - Date.now()) + 20)
+        const before = yield* emulator.counters
+        const start = performance.now()
+        const answers = yield* Effect.forEach(workers, (worker) => worker.get(callsEach), {
+          concurrency: "unbounded"
+        })
+        const ms = performance.now() - start
+        const after = yield* emulator.counters
+        expiresAt = Date.now() + lifetime
+        measured.push({
+          requests: after.requests.token - before.requests.token,
+          distinct: new Set(answers.flatMap((answer) => answer.fingerprints)).size,
+          failures: answers.reduce((n, answer) => n + answer.failures.length, 0),
+          ms
+        })
+      }
+      const last = yield* emulator.counters
+      return { store: name, rounds: measured, reuse: last.reuseDetections - first.reuseDetections }
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Emulator.layerServer({ rotation: true, reuseInterval: 0, accessTokenLifetime: lifetime })),
+      Effect.catchAll((error) =>
+        Effect.succeed({ store: name, rounds: [], reuse: 0, skipped: String((error as { message?: string }).message ?? error) })
+      )
+    )
+    results.push(result)
+  }
+  return { processes, callsEach, results }
+})
+
+export const sections = { hot, flight, cost, inProcess, profile, storm, contention } as const
 export type Sections = typeof sections
 export type SectionResult<K extends keyof Sections> = Effect.Effect.Success<Sections[K]>
 export type { Summary }
