@@ -93,6 +93,21 @@ export interface Options {
   readonly idleTimeToLive?: Duration.DurationInput | undefined
   /** The `minTtl` of a `get` that does not give one: the `RenewalPolicy`'s unless given. */
   readonly minTtl?: Duration.DurationInput | undefined
+  /**
+   * Refresh ahead for every session while its renewer lives (see
+   * `Renewer.Options.refreshAhead`); its renewals count against
+   * `maxConcurrentRenewals`. An idle renewer is released, and its refresh
+   * ahead with it.
+   *
+   * @since 0.3.0
+   */
+  readonly refreshAhead?: Renewer.RefreshAheadOptions | undefined
+  /**
+   * Stale-if-error for every session (see `Renewer.Options.staleIfError`).
+   *
+   * @since 0.3.0
+   */
+  readonly staleIfError?: Duration.DurationInput | undefined
 }
 
 /**

@@ -321,3 +321,55 @@ describe("Sessions", () => {
       expect(yield* tokenRequests).toBe(1)
     }).pipe(Effect.provide(Layer.provide(layer(), RenewalPolicy.layer({ attemptTimeout: "2 seconds" })))))
 })
+
+describe("Sessions refresh ahead and stale-if-error", () => {
+  it.effect("every live session is renewed ahead of expiry, never more than maxConcurrentRenewals at once", () =>
+    Effect.gen(function*() {
+      const sessions = yield* Sessions.Sessions
+      const emulator = yield* Emulator.Emulator
+      const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`)
+      const logins = yield* Effect.forEach(
+        keys,
+        (key) => Effect.tap(Fixtures.login(), (login) => sessions.save(key, login))
+      )
+      // the renewers are live (a get each, answered from memory)
+      yield* Effect.forEach(keys, (key) => sessions.get(key), { discard: true })
+      expect(yield* tokenRequests).toBe(0)
+      yield* emulator.faultOn("token", ...keys.map(() => Fault.latency("1 second")))
+      yield* TestClock.adjust("55 minutes")
+      for (let i = 0; i < 12; i++) {
+        yield* Effect.repeatN(Effect.yieldNow(), 50)
+        yield* TestClock.adjust("1 second")
+      }
+      expect(yield* tokenRequests).toBe(keys.length)
+      const c = yield* counters
+      expect(c.maxInFlight).toBe(4)
+      // all renewed, ahead of the expiry of the first logins
+      for (const [i, key] of keys.entries()) {
+        expect(value((yield* stored(key))?.accessToken)).not.toBe(value(logins[i]!.accessToken))
+      }
+    }).pipe(Effect.provide(layer({
+      maxConcurrentRenewals: 4,
+      idleTimeToLive: "2 hours",
+      refreshAhead: { lead: "5 minutes" }
+    }))))
+
+  it.effect("staleIfError applies to every session", () =>
+    Effect.gen(function*() {
+      const sessions = yield* Sessions.Sessions
+      const emulator = yield* Emulator.Emulator
+      const login = yield* Fixtures.login()
+      yield* sessions.save("alice", login)
+      yield* emulator.faultOn("token", ...Array.from({ length: 10 }, () => Fault.status(503)))
+      yield* TestClock.adjust("3580 seconds") // 20 s left: under the 30 s minTtl
+      const fiber = yield* Effect.fork(sessions.get("alice"))
+      yield* TestClock.adjust("2 seconds")
+      const got = yield* Fiber.join(fiber)
+      expect(value(got.accessToken)).toBe(value(login.accessToken))
+    }).pipe(
+      Effect.provide(layer({ staleIfError: "1 minute" })),
+      Effect.provide(RenewalPolicy.layer({
+        retry: RenewalPolicy.exponentialBackoff({ base: "1 second", max: "1 second", retries: 1 })
+      }))
+    ))
+})

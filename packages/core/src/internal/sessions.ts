@@ -141,7 +141,11 @@ export const make = (
     // the renewer itself. (An idleTimeToLive of zero: the map releases a
     // renewer as soon as its last call ends.)
     const ttl = decoded.idleTimeToLive
-    const renewerOptions: Renewer.Options = { minTtl: options.minTtl }
+    const renewerOptions: Renewer.Options = {
+      minTtl: options.minTtl,
+      refreshAhead: options.refreshAhead,
+      staleIfError: options.staleIfError
+    }
     // The renewers built and not yet released, for the calls' fast path,
     // which holds no reference in the map: the sweep alone releases them (it
     // takes them out of here first), and it leaves alone a key in use.
