@@ -286,17 +286,25 @@ const report = () => {
 
   // keyed storm
   const storm = runSection("storm")
-  say(`## Many users: ${fmt(storm.sessions)} sessions expiring together, \`Sessions\` against the emulator's raw capacity`)
+  say(
+    `## Many users: ${fmt(storm.sessions)} sessions expiring together, \`Sessions\` against the emulator's raw capacity`
+  )
   say()
   say(
-    `${fmt(storm.sessions)} sessions, saved with expired credentials in a memory store, then \`sessions.get(key)\` for all of them at once (\`maxConcurrentRenewals: ${storm.bound}\`, \`NodeHttpClient.layerUndici\`): renewals per second until all have credentials. Against the emulator's raw capacity in the same run: ${
+    `${
+      fmt(storm.sessions)
+    } sessions, saved with expired credentials in a memory store, then \`sessions.get(key)\` for all of them at once (\`maxConcurrentRenewals: ${storm.bound}\`, \`NodeHttpClient.layerUndici\`): renewals per second until all have credentials. Against the emulator's raw capacity in the same run: ${
       fmt(storm.sessions)
     } refresh-token requests sent by a bare undici client with the same concurrency (${storm.bound}), one fresh refresh token each. The emulator runs in a process of its own, with rotation; ${storm.rounds} rounds, round robin, medians.`
   )
   say()
   say("| what | per second (median) | ms per round |")
   say("| --- | ---: | --- |")
-  say(`| raw: bare undici, ${storm.bound} at a time | ${fmt(storm.rawPerSecond)} | ${storm.rawMs.map((m) => fmt(m)).join(", ")} |`)
+  say(
+    `| raw: bare undici, ${storm.bound} at a time | ${fmt(storm.rawPerSecond)} | ${
+      storm.rawMs.map((m) => fmt(m)).join(", ")
+    } |`
+  )
   say(
     `| \`Sessions\`: renewals, at most ${storm.bound} at a time | ${fmt(storm.sessionsPerSecond)} | ${
       storm.keyedMs.map((m) => fmt(m)).join(", ")

@@ -4,7 +4,15 @@
  * (`node dist/sections.mjs --section=<name>`); a section prints one line
  * `RESULT <json>`.
  */
-import { AuthenticationClient, Credentials, RenewalStrategy, Renewer, Sessions, TokenCodec, TokenStore } from "@effect-renewal/core"
+import {
+  AuthenticationClient,
+  Credentials,
+  RenewalStrategy,
+  Renewer,
+  Sessions,
+  TokenCodec,
+  TokenStore
+} from "@effect-renewal/core"
 import { Emulator, Fixtures } from "@effect-renewal/testing"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
@@ -32,9 +40,9 @@ import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { Agent, request as undiciRequest } from "undici"
-import type { EmulatorReply, EmulatorRequest } from "./emulator.js"
 import * as Fleet from "../../demo/src/processes/Fleet.js"
 import { storeLayer, type StoreSpec } from "../../demo/src/processes/protocol.js"
+import type { EmulatorReply, EmulatorRequest } from "./emulator.js"
 import { median, roundRobin, summarize, type Summary } from "./stats.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -125,8 +133,10 @@ const layerEmulatorProcess = (options: { readonly rotation: boolean }) =>
         logins: (count: number) =>
           ask("logins", count).pipe(
             Effect.flatMap((bodies) =>
-              Effect.forEach(bodies as ReadonlyArray<unknown>, (body) =>
-                Effect.flatMap(decodeTokenResponse(body), Credentials.fromTokenResponse))
+              Effect.forEach(
+                bodies as ReadonlyArray<unknown>,
+                (body) => Effect.flatMap(decodeTokenResponse(body), Credentials.fromTokenResponse)
+              )
             ),
             Effect.orDie
           ),
@@ -683,7 +693,12 @@ const contention = Effect.gen(function*() {
       Effect.scoped,
       Effect.provide(Emulator.layerServer({ rotation: true, reuseInterval: 0, accessTokenLifetime: lifetime })),
       Effect.catchAll((error) =>
-        Effect.succeed({ store: name, rounds: [], reuse: 0, skipped: String((error as { message?: string }).message ?? error) })
+        Effect.succeed({
+          store: name,
+          rounds: [],
+          reuse: 0,
+          skipped: String((error as { message?: string }).message ?? error)
+        })
       )
     )
     results.push(result)
