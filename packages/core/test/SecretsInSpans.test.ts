@@ -23,25 +23,13 @@ import * as Tracer from "effect/Tracer"
 import type * as Http from "node:http"
 import { inspect } from "node:util"
 import { type Behaviour, rawServer, type Received } from "./support/rawServer.js"
+import { forms } from "./support/secrets.js"
 
 const REFRESH_TOKEN = "rt-Zk8Q2mN7vX4pL9wRt5Yh"
 const ID_TOKEN = "idt-Hq3Vb6Nc1Mx8Lz2Kp7Jw"
 const CLIENT_SECRET = "cs+Wm4/Tg9=Rf2&Qe7?Yd"
 const ISSUED_REFRESH_TOKEN = "rt-issued-Bn5Cv8Xz1Lk4Jh"
 const CLIENT_ID = "client-1"
-
-/** Every form in which a secret may travel or be echoed. */
-const forms = (secret: string): ReadonlyArray<string> => {
-  const base64 = Buffer.from(secret).toString("base64")
-  return [
-    secret,
-    encodeURIComponent(secret),
-    new URLSearchParams({ s: secret }).toString().slice(2),
-    base64,
-    base64.replace(/=+$/, ""),
-    Buffer.from(secret).toString("base64url")
-  ]
-}
 
 const basicPair = `${CLIENT_ID}:${encodeURIComponent(CLIENT_SECRET)}`
 const allSecrets = [REFRESH_TOKEN, ID_TOKEN, CLIENT_SECRET, ISSUED_REFRESH_TOKEN, basicPair]

@@ -32,6 +32,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import { forms } from "./support/secrets.js"
 
 const SESSION_KEY = "alice@example.com/session-Vq7Zr2Lk"
 const CLIENT_SECRET = "cs+Hb4/Nx8=Tw3&Jq6?Pm"
@@ -125,19 +126,6 @@ const fnv1a64 = (text: string) => {
   let hash = 14695981039346656037n
   for (const byte of Buffer.from(text, "utf8")) hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 1099511628211n)
   return hash.toString(16).padStart(16, "0")
-}
-
-/** Every form in which a secret may travel or be echoed. */
-const forms = (secret: string): ReadonlyArray<string> => {
-  const base64 = Buffer.from(secret).toString("base64")
-  return [
-    secret,
-    encodeURIComponent(secret),
-    new URLSearchParams({ s: secret }).toString().slice(2),
-    base64,
-    base64.replace(/=+$/, ""),
-    Buffer.from(secret).toString("base64url")
-  ]
 }
 
 const tokensOf = (credentials: Credentials.Credentials | undefined): ReadonlyArray<string> =>
