@@ -94,6 +94,13 @@ export declare namespace RenewalStrategy {
     ) => Effect.Effect<Credentials, LoginRequired | AuthenticationError>
     /** Revokes what `current` holds at the server (its refresh token), if anything. */
     readonly revoke: (current: Credentials) => Effect.Effect<void, AuthenticationError>
+    /**
+     * A short name for spans (`refresh_token`, `delegation`); a strategy of
+     * your own may give one.
+     *
+     * @since 0.3.0
+     */
+    readonly name?: string | undefined
   }
 }
 
@@ -144,7 +151,8 @@ export const makeRefreshToken: Effect.Effect<RenewalStrategy.Service, never, Aut
             new LoginRequired({ reason: "NoRefreshToken", description: "the stored credentials have no refresh token" })
           )
           : client.renewAuth(current.refreshToken, options),
-      revoke: revokeWith(client)
+      revoke: revokeWith(client),
+      name: "refresh_token"
     })
 )
 
@@ -177,6 +185,7 @@ export const makeDelegation = (
       )
     }
     return Effect.succeed(RenewalStrategy.of({
+      name: "delegation",
       renew: Effect.fnUntraced(function*(current, { audience, parameters, scope }) {
         if (current.idToken === undefined) {
           return yield* new LoginRequired({

@@ -207,7 +207,8 @@ describe("Renewer tracing and metrics", () => {
         "effect-renewal.outcome": "success",
         "effect-renewal.attempts": 1,
         "effect-renewal.target": "login",
-        "effect-renewal.force_refresh": false
+        "effect-renewal.force_refresh": false,
+        "effect-renewal.strategy": "refresh_token"
       })
       expect(renewal.attributes["effect-renewal.reason"]).toBeUndefined()
       expect(joiner.links.map((link) => link.context.spanId)).toEqual([idOf(renewal)])

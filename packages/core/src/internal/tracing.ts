@@ -47,7 +47,8 @@ export const attributes = {
   entry: "effect-renewal.entry",
   attempts: "effect-renewal.attempts",
   outcome: "effect-renewal.outcome",
-  reason: "effect-renewal.reason"
+  reason: "effect-renewal.reason",
+  strategy: "effect-renewal.strategy"
 } as const
 
 /**
@@ -143,7 +144,8 @@ export class Tracing {
   constructor(
     private readonly key: string,
     readonly session: string,
-    readonly now: () => number
+    readonly now: () => number,
+    private readonly strategy: string | undefined
   ) {}
 
   /** The exit a span ends with: a `StoreError` names the session by its hash, and carries no credentials. */
@@ -248,7 +250,8 @@ export class Tracing {
       ...(parent === undefined ? {} : { parent }),
       attributes: {
         [attributes.session]: this.session,
-        [attributes.forceRefresh]: forceRefresh
+        [attributes.forceRefresh]: forceRefresh,
+        ...(this.strategy === undefined ? {} : { [attributes.strategy]: this.strategy })
       },
       captureStackTrace: false
     }, (span) => {
@@ -382,4 +385,5 @@ class TracedStore implements TokenStore.Service {
 }
 
 /** @internal */
-export const make = (key: string, now: () => number): Tracing => new Tracing(key, sessionHash(key), now)
+export const make = (key: string, now: () => number, strategy?: string): Tracing =>
+  new Tracing(key, sessionHash(key), now, strategy)
