@@ -42,12 +42,34 @@ import type * as Renewer from "./Renewer.js"
 import type { TokenStore } from "./TokenStore.js"
 
 /**
+ * The credentials of many sessions (users), one `Renewer` per session key on
+ * demand.
+ *
+ * @example
+ * ```ts
+ * import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+ * import * as Sessions from "@effect-renewal/core/Sessions"
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ *
+ * // a server's sessions: at most 32 token requests at once across users
+ * export const SessionsLive = Sessions.layer({ maxConcurrentRenewals: 32, idleTimeToLive: "5 minutes" }).pipe(
+ *   Layer.provide([RenewalStrategy.refreshToken, TokenStore.layerMemory])
+ * )
+ *
+ * export const accessTokenOf = (userId: string) =>
+ *   Effect.map(Effect.flatMap(Sessions.Sessions, (sessions) => sessions.get(userId)), (c) => c.accessToken)
+ * ```
+ *
  * @since 0.3.0
  * @category tags
  */
 export class Sessions extends Context.Tag("@effect-renewal/core/Sessions")<Sessions, Sessions.Service>() {}
 
 /**
+ * The types of the {@link Sessions} service.
+ *
  * @since 0.3.0
  */
 export declare namespace Sessions {
