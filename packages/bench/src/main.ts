@@ -16,6 +16,7 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import type { Mode } from "./memory.js"
 import type { CostKey, InProcessKey, SectionResult, Sections } from "./sections.js"
 import { pairedDifference } from "./stats.js"
 
@@ -377,15 +378,7 @@ const report = () => {
 
 interface MemoryResult {
   readonly n: number
-  readonly mode:
-    | "renewer"
-    | "subscribed"
-    | "layer"
-    | "make"
-    | "scope"
-    | "scopedLayer"
-    | "sessions-idle"
-    | "sessions-active"
+  readonly mode: Mode
   readonly trials: ReadonlyArray<number>
   readonly bytes: number
 }

@@ -40,7 +40,8 @@ import { median } from "./stats.js"
 
 const option = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
 const n = Number(option("n") ?? 2_000)
-const mode = (option("mode") ?? "renewer") as
+/** What is measured: see `build` below. */
+export type Mode =
   | "renewer"
   | "subscribed"
   | "layer"
@@ -49,6 +50,7 @@ const mode = (option("mode") ?? "renewer") as
   | "scopedLayer"
   | "sessions-idle"
   | "sessions-active"
+const mode = (option("mode") ?? "renewer") as Mode
 const snapshots = option("snapshots")
 const trials = 3
 
