@@ -80,6 +80,20 @@ const loggedIn = Effect.gen(function*() {
   return credentials
 })
 
+// In the window between this renewer's read and its request, the user logs
+// in anew in another process (`second`), and the family of `first` is revoked.
+const loginElsewhereDuringNextRead = (first: Credentials.Credentials, second: Credentials.Credentials) =>
+  Effect.gen(function*() {
+    const shared = yield* Shared
+    const emulator = yield* Emulator.Emulator
+    yield* shared.onNextRead(
+      Effect.zipRight(
+        Effect.orDie(emulator.revokeFamilyOf(value(first.refreshToken)!)),
+        Effect.orDie(shared.other.set("default", second))
+      )
+    )
+  })
+
 describe("Renewer over a store shared with other processes", () => {
   it.effect("registers with the store's watch, and stops watching when its scope closes", () =>
     Effect.gen(function*() {
@@ -164,23 +178,18 @@ describe("Renewer over a store shared with other processes", () => {
       const renewer = yield* Renewer.Renewer
       const shared = yield* Shared
       const emulator = yield* Emulator.Emulator
-      // in the window between this renewer's read and its request, the user
-      // logs in anew in another process, and the old family is revoked
       const second = yield* Fixtures.login()
-      yield* shared.onNextRead(
-        Effect.zipRight(
-          Effect.orDie(emulator.revokeFamilyOf(value(first.refreshToken)!)),
-          Effect.orDie(shared.other.set("default", second))
-        )
-      )
+      yield* loginElsewhereDuringNextRead(first, second)
       yield* TestClock.adjust("2 hours")
       const got = yield* renewer.get()
       expect(yield* tokenRequests).toBe(2)
       // renewed with the other process's login: the user stays logged in
       const stored = Option.getOrThrow(yield* shared.other.get("default"))
       expect(value(stored.accessToken)).toBe(value(got.accessToken))
+      // the refresh token the retry rotated is the one saved, and it is live
       expect(stored.refreshToken).toBeDefined()
       expect(value(stored.refreshToken)).not.toBe(value(first.refreshToken))
+      expect(value(stored.refreshToken)).not.toBe(value(second.refreshToken))
       expect(yield* emulator.isRevoked(value(stored.refreshToken)!)).toBe(false)
     }).pipe(Effect.provide(layer())))
 
@@ -208,12 +217,7 @@ describe("Renewer over a store shared with other processes", () => {
       const emulator = yield* Emulator.Emulator
       const second = yield* Fixtures.login()
       yield* emulator.revokeFamilyOf(value(second.refreshToken)!)
-      yield* shared.onNextRead(
-        Effect.zipRight(
-          Effect.orDie(emulator.revokeFamilyOf(value(first.refreshToken)!)),
-          Effect.orDie(shared.other.set("default", second))
-        )
-      )
+      yield* loginElsewhereDuringNextRead(first, second)
       yield* TestClock.adjust("2 hours")
       const error = yield* Effect.flip(renewer.get())
       expect(error._tag === "LoginRequired" && error.reason).toBe("RefreshTokenRejected")
