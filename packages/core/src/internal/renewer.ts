@@ -245,7 +245,8 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     // minTtl) less than `bound` ago.
     const orStale = (request: Renewal.Request, bound: number, effect: Effect.Effect<Credentials, RenewerError>) =>
       bound <= 0 ? effect : Effect.catchIf(effect, transient, (error) => {
-        const login = knowledge.login()
+        // what the store says may have changed (a logout elsewhere) is never handed out
+        const login = knowledge.stale() ? undefined : knowledge.login()
         const to = login === undefined ? undefined : Renewal.target(request, login.scope)
         const found = to === undefined ? undefined : to.name === undefined ? login : knowledge.api(to.name)
         if (found === undefined) return Effect.fail(error)
