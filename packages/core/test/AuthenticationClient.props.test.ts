@@ -1,33 +1,14 @@
 import { AuthenticationClient } from "@effect-renewal/core"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as fc from "effect/FastCheck"
 import * as Redacted from "effect/Redacted"
+import { clientAnswering } from "./support/answering.js"
 
 const secret = "rt-secret-value-never-shown"
-
-// A server that answers every request with the given status and raw body.
-const clientAnswering = (status: number, body: Uint8Array | string, contentType = "application/json") =>
-  AuthenticationClient.make({ domain: "tenant.example.com", clientId: "client" }).pipe(
-    Effect.provideService(
-      HttpClient.HttpClient,
-      HttpClient.make((request) =>
-        Effect.succeed(
-          HttpClientResponse.fromWeb(
-            request,
-            new Response(status === 204 || status === 304 ? null : (body as unknown as BodyInit), {
-              status,
-              headers: { "content-type": contentType }
-            })
-          )
-        )
-      )
-    )
-  )
 
 const statuses = fc.constantFrom(200, 201, 204, 400, 401, 403, 404, 408, 429, 500, 502, 503)
 
@@ -87,7 +68,7 @@ describe("AuthenticationClient with arbitrary answers", () => {
     [statuses, fc.uint8Array({ maxLength: 512 }), fc.constantFrom("application/json", "text/html", "")],
     ([status, bytes, contentType]) =>
       Effect.gen(function*() {
-        const client = yield* clientAnswering(status, bytes, contentType)
+        const client = yield* clientAnswering(status, bytes, { contentType })
         for (const call of calls(client)) assertTyped(yield* Effect.exit(call))
       })
   )
@@ -101,18 +82,10 @@ describe("AuthenticationClient with a server that echoes what it was sent", () =
         error: `bad_${secret}`,
         error_description: `refresh_token=${secret}&client_secret=${clientSecret} rejected`
       })
-      const client = yield* AuthenticationClient.make({
-        domain: "tenant.example.com",
-        clientId: "client",
-        clientSecret: Redacted.make(clientSecret)
-      }).pipe(
-        Effect.provideService(
-          HttpClient.HttpClient,
-          HttpClient.make((request) =>
-            Effect.succeed(HttpClientResponse.fromWeb(request, new Response(echo, { status: 400 })))
-          )
-        )
-      )
+      const client = yield* clientAnswering(400, echo, {
+        contentType: "text/plain",
+        client: { clientSecret: Redacted.make(clientSecret) }
+      })
       for (const call of calls(client)) {
         const error = yield* Effect.flip(call)
         for (const text of [error.message, String(error), JSON.stringify(error)]) {

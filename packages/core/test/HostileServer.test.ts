@@ -10,7 +10,6 @@
 import { AuthenticationClient, AuthError, Credentials, Delegation } from "@effect-renewal/core"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
@@ -22,6 +21,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import * as Zlib from "node:zlib"
+import { clientAnswering } from "./support/answering.js"
 import { rawServer as serve } from "./support/rawServer.js"
 
 const REFRESH_TOKEN = "rt-sent-Qw3Er6Ty9Ui2"
@@ -36,26 +36,6 @@ const rawServer = (answer: () => { readonly status: number; readonly body: strin
     const { body, status } = answer()
     response.writeHead(status, { "content-type": "application/json" }).end(body)
   })
-
-/** A client over an `HttpClient` double that answers every request with `status` and `body`. */
-const answering = (
-  status: number,
-  body: string,
-  options: Partial<AuthenticationClient.Options> = {}
-) =>
-  AuthenticationClient.make({ domain: "tenant.example.com", clientId: "client-1", ...options }).pipe(
-    Effect.provideService(
-      HttpClient.HttpClient,
-      HttpClient.make((request) =>
-        Effect.succeed(
-          HttpClientResponse.fromWeb(
-            request,
-            new Response(body, { status, headers: { "content-type": "application/json" } })
-          )
-        )
-      )
-    )
-  )
 
 const jwt = (claims: Record<string, unknown>) =>
   `${Buffer.from(JSON.stringify({ alg: "RS256" })).toString("base64url")}.${
@@ -115,7 +95,7 @@ describe("a 2xx answer with a new refresh token, unusable otherwise", () => {
 
   it.effect("an OAuth error in a 200 that carries a refresh token: the error, carrying it, never echoing it", () =>
     Effect.gen(function*() {
-      const client = yield* answering(
+      const client = yield* clientAnswering(
         200,
         JSON.stringify({
           error: "server_error",
@@ -131,7 +111,7 @@ describe("a 2xx answer with a new refresh token, unusable otherwise", () => {
   it.effect("an empty refresh_token, or one that is not a string, is no refresh token", () =>
     Effect.gen(function*() {
       for (const refreshToken of ["", 42, null, { value: ISSUED }]) {
-        const client = yield* answering(200, tokenBody({ expires_in: -1, refresh_token: refreshToken }))
+        const client = yield* clientAnswering(200, tokenBody({ expires_in: -1, refresh_token: refreshToken }))
         const error = (yield* Effect.flip(client.renewAuth(Redacted.make(REFRESH_TOKEN)))) as AuthError.AuthApiError
         expect(error.issuedRefreshToken).toBeUndefined()
       }
@@ -139,10 +119,10 @@ describe("a 2xx answer with a new refresh token, unusable otherwise", () => {
 
   it.effect("a non-2xx answer never issues a refresh token, nor does /delegation", () =>
     Effect.gen(function*() {
-      const rejected = yield* answering(400, JSON.stringify({ error: "invalid_request", refresh_token: ISSUED }))
+      const rejected = yield* clientAnswering(400, JSON.stringify({ error: "invalid_request", refresh_token: ISSUED }))
       const error = (yield* Effect.flip(rejected.renewAuth(Redacted.make(REFRESH_TOKEN)))) as AuthError.AuthApiError
       expect(error.issuedRefreshToken).toBeUndefined()
-      const delegation = yield* answering(200, JSON.stringify({ token_type: "Bearer", refresh_token: ISSUED }))
+      const delegation = yield* clientAnswering(200, JSON.stringify({ token_type: "Bearer", refresh_token: ISSUED }))
       const failed = (yield* Effect.flip(
         delegation.delegationWithRefreshToken(Redacted.make(REFRESH_TOKEN))
       )) as AuthError.AuthApiError
@@ -175,7 +155,7 @@ describe("arbitrary 2xx bodies that carry a refresh token", () => {
     [body, fc.constantFrom(200, 201, 203)],
     ([fields, status]) =>
       Effect.gen(function*() {
-        const client = yield* answering(status, JSON.stringify(fields))
+        const client = yield* clientAnswering(status, JSON.stringify(fields))
         const exit = yield* Effect.exit(client.renewAuth(Redacted.make(REFRESH_TOKEN)))
         if (Exit.isSuccess(exit)) {
           expect(Redacted.value(exit.value.refreshToken!)).toBe(fields.refresh_token)
@@ -220,7 +200,7 @@ describe("an answer without expires_in", () => {
   it.effect("takes the expiry from the access token's exp when it is a JWT", () =>
     Effect.gen(function*() {
       yield* TestClock.adjust("1000 seconds")
-      const client = yield* answering(200, tokenBody({ expires_in: undefined, access_token: jwt({ exp: 1600 }) }))
+      const client = yield* clientAnswering(200, tokenBody({ expires_in: undefined, access_token: jwt({ exp: 1600 }) }))
       const credentials = yield* client.renewAuth(Redacted.make(REFRESH_TOKEN))
       expect(DateTime.toEpochMillis(credentials.expiresAt)).toBe(1_600_000)
     }))
@@ -229,7 +209,7 @@ describe("an answer without expires_in", () => {
     Effect.gen(function*() {
       yield* TestClock.adjust("1000 seconds")
       // issued "at 1500" by a clock 500 s ahead, for 600 s
-      const client = yield* answering(
+      const client = yield* clientAnswering(
         200,
         tokenBody({ expires_in: undefined, access_token: jwt({ iat: 1500, exp: 2100 }) })
       )
@@ -241,7 +221,7 @@ describe("an answer without expires_in", () => {
     Effect.gen(function*() {
       yield* TestClock.adjust("1000 seconds")
       for (const accessToken of ["opaque-token", jwt({ sub: "no-exp" }), jwt({ exp: 1e15 }), jwt({ exp: "soon" })]) {
-        const client = yield* answering(200, tokenBody({ expires_in: undefined, access_token: accessToken }))
+        const client = yield* clientAnswering(200, tokenBody({ expires_in: undefined, access_token: accessToken }))
         const credentials = yield* client.renewAuth(Redacted.make(REFRESH_TOKEN))
         expect(DateTime.toEpochMillis(credentials.expiresAt)).toBe(1_300_000)
       }
@@ -249,19 +229,25 @@ describe("an answer without expires_in", () => {
 
   it.effect("the default lifetime is an option of the client; an unusable value is an InvalidConfiguration", () =>
     Effect.gen(function*() {
-      const client = yield* answering(200, tokenBody({ expires_in: undefined }), { defaultExpiresIn: "1 minute" })
+      const client = yield* clientAnswering(200, tokenBody({ expires_in: undefined }), {
+        client: { defaultExpiresIn: "1 minute" }
+      })
       const credentials = yield* client.renewAuth(Redacted.make(REFRESH_TOKEN))
       expect(DateTime.toEpochMillis(credentials.expiresAt)).toBe(60_000)
       // expires_in, when given, still wins
-      const stated = yield* answering(200, tokenBody({ expires_in: 30 }), { defaultExpiresIn: "1 minute" })
+      const stated = yield* clientAnswering(200, tokenBody({ expires_in: 30 }), {
+        client: { defaultExpiresIn: "1 minute" }
+      })
       expect(DateTime.toEpochMillis((yield* stated.renewAuth(Redacted.make(REFRESH_TOKEN))).expiresAt)).toBe(30_000)
       for (const defaultExpiresIn of [0, -5, "soon", "200 weeks and a day", Infinity, Number.NaN, 1e15] as const) {
-        const error = yield* Effect.flip(answering(200, "{}", { defaultExpiresIn: defaultExpiresIn as never }))
+        const error = yield* Effect.flip(
+          clientAnswering(200, "{}", { client: { defaultExpiresIn: defaultExpiresIn as never } })
+        )
         expect(error).toBeInstanceOf(AuthError.InvalidConfiguration)
         expect(error.description).toMatch(/^defaultExpiresIn must be/)
       }
       for (const timeout of [-1, "soon", Infinity]) {
-        const error = yield* Effect.flip(answering(200, "{}", { timeout: timeout as never }))
+        const error = yield* Effect.flip(clientAnswering(200, "{}", { client: { timeout: timeout as never } }))
         expect(error.description).toMatch(/^timeout must be/)
       }
     }))
@@ -269,11 +255,14 @@ describe("an answer without expires_in", () => {
   it.effect("a /delegation answer without expires_in takes the id_token's exp, or the default lifetime", () =>
     Effect.gen(function*() {
       yield* TestClock.adjust("1000 seconds")
-      const withExp = yield* answering(200, JSON.stringify({ id_token: jwt({ exp: 4600 }), token_type: "Bearer" }))
+      const withExp = yield* clientAnswering(
+        200,
+        JSON.stringify({ id_token: jwt({ exp: 4600 }), token_type: "Bearer" })
+      )
       const delegation = yield* withExp.delegationWithIdToken(Redacted.make("idt-sent"))
       expect(DateTime.toEpochMillis(delegation.expiresAt)).toBe(4_600_000)
-      const opaque = yield* answering(200, JSON.stringify({ id_token: "opaque", token_type: "bearer" }), {
-        defaultExpiresIn: "2 minutes"
+      const opaque = yield* clientAnswering(200, JSON.stringify({ id_token: "opaque", token_type: "bearer" }), {
+        client: { defaultExpiresIn: "2 minutes" }
       })
       const fallback = yield* opaque.delegationWithRefreshToken(Redacted.make(REFRESH_TOKEN))
       expect(DateTime.toEpochMillis(fallback.expiresAt)).toBe(1_120_000)
@@ -337,14 +326,14 @@ describe("token_type", () => {
   it.effect("an answer with a type the library cannot use is an invalid_response naming the field only", () =>
     Effect.gen(function*() {
       for (const tokenType of ["MAC", "N_A", "", "mac-with-secret-ish-value"]) {
-        const client = yield* answering(200, tokenBody({ token_type: tokenType }))
+        const client = yield* clientAnswering(200, tokenBody({ token_type: tokenType }))
         const error = (yield* Effect.flip(client.renewAuth(Redacted.make(REFRESH_TOKEN)))) as AuthError.AuthApiError
         expect([error.code, error.description]).toEqual([
           AuthError.InvalidResponseCode,
           "HTTP 200: missing or invalid token_type"
         ])
         expect(AuthError.classify(error)).toBe("Unexpected")
-        const delegation = yield* answering(200, JSON.stringify({ id_token: "idt", token_type: tokenType }))
+        const delegation = yield* clientAnswering(200, JSON.stringify({ id_token: "idt", token_type: tokenType }))
         const failed = yield* Effect.flip(delegation.delegationWithIdToken(Redacted.make("idt-sent")))
         expect(failed.description).toBe("HTTP 200: missing or invalid token_type")
       }
@@ -352,7 +341,7 @@ describe("token_type", () => {
 
   it.effect("a DPoP-bound token is refused: it would be sent as a bearer token", () =>
     Effect.gen(function*() {
-      const client = yield* answering(200, tokenBody({ token_type: "DPoP" }))
+      const client = yield* clientAnswering(200, tokenBody({ token_type: "DPoP" }))
       const error = (yield* Effect.flip(client.renewAuth(Redacted.make(REFRESH_TOKEN)))) as AuthError.AuthApiError
       expect(error.description).toBe("HTTP 200: missing or invalid token_type")
     }))
