@@ -280,6 +280,35 @@ for (const backend of backends) {
       }))
 
     if (backend.name === "pg") {
+      it.scopedLive("compare-and-set: a remove racing an uncommitted write waits for it, then is refused", () =>
+        Effect.gen(function*() {
+          const db = yield* database
+          const a = yield* store(db)
+          const sql = yield* rawClient(db)
+          yield* a.set("alice", credentials("v1"))
+          const removed = yield* a.withLock(
+            "alice",
+            Effect.gen(function*() {
+              yield* a.get("alice")
+              // someone without the lock rotates the entry in a transaction still open
+              const updated = yield* Deferred.make<void>()
+              const other = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+                yield* sql`UPDATE ${sql(`${db.prefix}_entries`)} SET version = version + 1
+                  WHERE session_key = 'alice' AND sub_key = ''`
+                yield* Deferred.succeed(updated, undefined)
+                yield* Effect.sleep("300 millis")
+              })))
+              yield* Deferred.await(updated)
+              // waits for the row; the version it read is no longer the entry's once the other commits
+              const result = yield* Effect.either(a.remove("alice"))
+              yield* Fiber.join(other)
+              return result
+            })
+          )
+          expect(removed._tag === "Left" && removed.left).toBeInstanceOf(StoreError)
+          expect(Option.map(yield* a.get("alice"), refreshTokenOf)).toEqual(Option.some("refresh-v1"))
+        }))
+
       it.scopedLive(
         "watch: when the LISTEN connection drops, every watcher is notified and changes are seen again",
         () =>

@@ -23,7 +23,6 @@ export interface Watchers {
   readonly add: (session: string, onChange: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
   readonly notify: (sessions: Iterable<string>) => Effect.Effect<void>
   readonly notifyAll: Effect.Effect<void>
-  readonly size: () => number
 }
 
 /**
@@ -35,7 +34,6 @@ export interface Watchers {
  */
 export const makeWatchers = (): Watchers => {
   const bySession = new Map<string, Set<Effect.Effect<void>>>()
-  let count = 0
 
   const run = (effects: ReadonlyArray<Effect.Effect<void>>): Effect.Effect<void> =>
     Effect.forEach(
@@ -57,16 +55,12 @@ export const makeWatchers = (): Watchers => {
             bySession.set(session, set)
           }
           set.add(entry)
-          count++
           return entry
         }),
         (entry) =>
           Effect.sync(() => {
             const set = bySession.get(session)
-            if (set?.delete(entry)) {
-              count--
-              if (set.size === 0) bySession.delete(session)
-            }
+            if (set?.delete(entry) && set.size === 0) bySession.delete(session)
           })
       ).pipe(Effect.asVoid),
     notify: (sessions) =>
@@ -82,8 +76,7 @@ export const makeWatchers = (): Watchers => {
       const effects: Array<Effect.Effect<void>> = []
       for (const set of bySession.values()) effects.push(...set)
       return run(effects)
-    }),
-    size: () => count
+    })
   }
 }
 

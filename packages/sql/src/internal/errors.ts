@@ -3,8 +3,9 @@ import type { SqlError } from "@effect/sql/SqlError"
 
 /**
  * A `SqlError` as a `StoreError`. The description names the driver's error
- * code, never its message: a driver message may quote the values of the
- * statement (an entry).
+ * code and `@effect/sql`'s own message (a fixed text such as "Failed to
+ * execute statement"), never the driver's error, whose message may quote the
+ * values of the statement (an entry).
  *
  * @internal
  */

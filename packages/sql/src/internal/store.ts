@@ -191,18 +191,30 @@ export const make = (
           ? sql`AND ${leaseHeld(held)}`
           : sql`AND ${leaseHeld(held)} AND COALESCE((SELECT x.version FROM ${entries} x
               WHERE x.session_key = ${location.session} AND x.sub_key = ${location.sub}), 0) = ${expected}`
-        const rows = yield* notifying(
+        const update = notifying(
           sql<{ readonly sub_key: string; readonly version: Version; readonly session_key: string }>`
             UPDATE ${entries} AS e SET value = NULL, version = e.version + 1, updated_at = ${now}${nextRevision}
             WHERE ${which} ${guard}
             RETURNING sub_key, version, session_key`,
           "sub_key, version, session_key"
-        ).pipe(Effect.mapError(fromSqlError("remove", key)))
+        )
+        // PostgreSQL (READ COMMITTED) evaluates the guard's subqueries on the
+        // statement's snapshot, not on a row changed meanwhile: the entry's
+        // row is locked first, so that the UPDATE's snapshot holds its latest
+        // version. (SQLite runs one writer at a time.)
+        const rows = yield* (held === undefined || !pg ? update : sql.withTransaction(Effect.zipRight(
+          sql`SELECT 1 FROM ${entries} WHERE session_key = ${location.session} AND sub_key = ${location.sub} FOR UPDATE`,
+          update
+        ))).pipe(Effect.mapError(fromSqlError("remove", key)))
         if (held === undefined) return
         for (const row of rows) {
           held.versions.set(versionKey({ session: location.session, sub: row.sub_key }), Number(row.version))
         }
-        if (rows.length > 0) return
+        if (rows.length > 0) {
+          // only derived entries existed: the entry itself is known to be absent
+          if (!rows.some((row) => row.sub_key === location.sub)) held.versions.set(versionKey(location), 0)
+          return
+        }
         // Nothing removed: nothing to remove, or refused?
         const state = yield* sql<{ readonly held: Version | boolean; readonly version: Version }>`
           SELECT CASE WHEN ${leaseHeld(held)} THEN 1 ELSE 0 END AS held,
