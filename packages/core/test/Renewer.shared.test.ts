@@ -193,6 +193,20 @@ describe("Renewer over a store shared with other processes", () => {
       expect(yield* emulator.isRevoked(value(stored.refreshToken)!)).toBe(false)
     }).pipe(Effect.provide(layer())))
 
+  it.effect("a rejected refresh token is checked against the store: a valid login stored meanwhile is used as it is", () =>
+    Effect.gen(function*() {
+      const first = yield* loggedIn
+      const renewer = yield* Renewer.Renewer
+      yield* TestClock.adjust("2 hours")
+      // logged in elsewhere just now, with another scope: nothing to renew
+      const second = yield* Fixtures.login({ scope: "openid profile offline_access" })
+      yield* loginElsewhereDuringNextRead(first, second)
+      const got = yield* renewer.get()
+      expect(value(got.accessToken)).toBe(value(second.accessToken))
+      expect(got.scope).toBe(second.scope)
+      expect(yield* tokenRequests).toBe(1)
+    }).pipe(Effect.provide(layer())))
+
   it.effect("a rejected refresh token still in the store is dropped: LoginRequired, the rest kept", () =>
     Effect.gen(function*() {
       const first = yield* loggedIn

@@ -154,97 +154,92 @@ export const make = (options: {
       )
     )
 
-  // A rejected refresh token is checked against the store before the user is
-  // logged out: another process (or a login elsewhere) may have stored a
-  // newer one meanwhile, and then the renewal is tried once more with it.
-  // Only when the store still holds the rejected one is it dropped.
-  const renewed = (
-    login: Credentials,
-    to: Target,
-    request: Request,
-    watch: Watch
-  ): Effect.Effect<readonly [Credentials, Credentials], RenewerError> =>
-    Effect.map(attempt(login, to, request, watch), (fresh) => [login, fresh] as const).pipe(
-      Effect.catchIf(
-        (error) => error._tag === "LoginRequired" && error.reason === "RefreshTokenRejected",
-        (error) =>
-          Effect.flatMap(Effect.either(store.get(key)), (reread) => {
-            if (Either.isLeft(reread)) return Effect.fail(error)
-            knowledge.observe(reread.right)
-            const stored = Option.getOrUndefined(reread.right)
-            if (stored === undefined) return Effect.fail(error)
-            if (stored.refreshToken !== undefined && !sameToken(stored.refreshToken, login.refreshToken)) {
-              return Effect.tapError(
-                Effect.map(attempt(stored, to, request, watch), (fresh) => [stored, fresh] as const),
-                (again) => isRejected(again) ? dropRefreshToken(stored) : Effect.void
-              )
-            }
-            return Effect.zipRight(
-              login.refreshToken !== undefined && sameToken(login.refreshToken, stored.refreshToken)
-                ? dropRefreshToken(stored)
-                : Effect.void,
-              Effect.fail(error)
-            )
-          })
-      )
-    )
-
   const renew = (request: Request, watch: Watch) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        const stored = yield* restore(store.get(key))
-        knowledge.observe(stored)
-        if (Option.isNone(stored)) return yield* noCredentials()
-        const to = target(request, stored.value.scope)
-        yield* annotateTarget(to.name !== undefined)
-        const entry = to.name === undefined ? key : derivedKey(key, to.name)
-        const memo = to.name ?? ""
-        const before = clock.unsafeCurrentTimeMillis()
-        if (to.name === undefined) {
-          if (satisfies(stored.value, request, before)) return stored.value
-        } else {
-          const kept = Option.getOrUndefined(yield* restore(store.get(entry)))
-          knowledge.setApi(to.name, kept)
-          if (kept !== undefined && satisfies(kept, request, before)) return kept
-        }
-        const lifetime = knowledge.lifetime(memo)
-        if (!request.forceRefresh && lifetime !== undefined && request.minTtl >= lifetime) {
-          return yield* ttlUnreachable(lifetime, request.minTtl, "no renewal was attempted")
-        }
-
-        const stopped = closing()
-        if (stopped !== undefined) return yield* stopped
-
-        const [presented, fresh] = yield* renewed(stored.value, to, request, watch)
-        const login = presented
-        const scope = Scope.normalize(fresh.scope) ?? to.scope
-        const now = clock.unsafeCurrentTimeMillis()
-        let result: Credentials
-        if (to.name === undefined) {
-          result = withScope(merge(login, fresh), scope)
-          knowledge.setLifetime(memo, lifetimeLeft(fresh, now))
-          yield* saveLogin(result)
-        } else {
-          // The login keeps its own scope and audience; only a rotated refresh
-          // token is taken over, and it is saved whatever else is wrong.
-          if (fresh.refreshToken !== undefined && !sameToken(fresh.refreshToken, login.refreshToken)) {
-            yield* saveLogin(new Credentials({ ...login, refreshToken: fresh.refreshToken }, true))
+    Effect.uninterruptibleMask((restore) => {
+      // From what the store holds: re-check, renew, save. A rejected refresh
+      // token is checked against the store before the user is logged out:
+      // another process (or a login elsewhere) may have stored a newer one
+      // meanwhile, and then all of this runs once more from what is stored
+      // now (its scope, its refresh token; maybe no request at all). Only
+      // when the store still holds the rejected one is it dropped.
+      const from = (stored: Option.Option<Credentials>, again: boolean): Effect.Effect<Credentials, RenewerError> =>
+        Effect.gen(function*() {
+          knowledge.observe(stored)
+          if (Option.isNone(stored)) return yield* noCredentials()
+          const login = stored.value
+          const to = target(request, login.scope)
+          yield* annotateTarget(to.name !== undefined)
+          const entry = to.name === undefined ? key : derivedKey(key, to.name)
+          const memo = to.name ?? ""
+          const before = clock.unsafeCurrentTimeMillis()
+          if (to.name === undefined) {
+            if (satisfies(login, request, before)) return login
+          } else {
+            const kept = Option.getOrUndefined(yield* restore(store.get(entry)))
+            knowledge.setApi(to.name, kept)
+            if (kept !== undefined && satisfies(kept, request, before)) return kept
           }
-          if (to.audience !== undefined) yield* checkAudience(fresh, to.audience)
-          knowledge.setLifetime(memo, lifetimeLeft(fresh, now))
-          const { refreshToken: _, ...api } = withScope(fresh, scope)
-          result = new Credentials(api, true)
-          yield* store.set(entry, result).pipe(
-            Effect.mapError((error) => new StoreError({ ...error, unsaved: result }))
-          )
-          knowledge.setApi(to.name, result)
-        }
-        if (!satisfies(result, { ...request, forceRefresh: false }, now)) {
-          return yield* ttlUnreachable(lifetimeLeft(result, now), request.minTtl, "the renewed credentials were saved")
-        }
-        return result
-      })
-    )
+          const lifetime = knowledge.lifetime(memo)
+          if (!request.forceRefresh && lifetime !== undefined && request.minTtl >= lifetime) {
+            return yield* ttlUnreachable(lifetime, request.minTtl, "no renewal was attempted")
+          }
+
+          const stopped = closing()
+          if (stopped !== undefined) return yield* stopped
+
+          const renewed = yield* Effect.either(attempt(login, to, request, watch))
+          if (Either.isLeft(renewed)) {
+            const error = renewed.left
+            if (!isRejected(error)) return yield* error
+            const reread = yield* Effect.either(restore(store.get(key)))
+            if (Either.isLeft(reread)) return yield* error
+            const current = Option.getOrUndefined(reread.right)
+            if (!again && current?.refreshToken !== undefined && !sameToken(current.refreshToken, login.refreshToken)) {
+              return yield* from(reread.right, true)
+            }
+            knowledge.observe(reread.right)
+            if (
+              current !== undefined && login.refreshToken !== undefined &&
+              sameToken(login.refreshToken, current.refreshToken)
+            ) {
+              yield* dropRefreshToken(current)
+            }
+            return yield* error
+          }
+          const fresh = renewed.right
+          const scope = Scope.normalize(fresh.scope) ?? to.scope
+          const now = clock.unsafeCurrentTimeMillis()
+          let result: Credentials
+          if (to.name === undefined) {
+            result = withScope(merge(login, fresh), scope)
+            knowledge.setLifetime(memo, lifetimeLeft(fresh, now))
+            yield* saveLogin(result)
+          } else {
+            // The login keeps its own scope and audience; only a rotated refresh
+            // token is taken over, and it is saved whatever else is wrong.
+            if (fresh.refreshToken !== undefined && !sameToken(fresh.refreshToken, login.refreshToken)) {
+              yield* saveLogin(new Credentials({ ...login, refreshToken: fresh.refreshToken }, true))
+            }
+            if (to.audience !== undefined) yield* checkAudience(fresh, to.audience)
+            knowledge.setLifetime(memo, lifetimeLeft(fresh, now))
+            const { refreshToken: _, ...api } = withScope(fresh, scope)
+            result = new Credentials(api, true)
+            yield* store.set(entry, result).pipe(
+              Effect.mapError((error) => new StoreError({ ...error, unsaved: result }))
+            )
+            knowledge.setApi(to.name, result)
+          }
+          if (!satisfies(result, { ...request, forceRefresh: false }, now)) {
+            return yield* ttlUnreachable(
+              lifetimeLeft(result, now),
+              request.minTtl,
+              "the renewed credentials were saved"
+            )
+          }
+          return result
+        })
+      return Effect.flatMap(restore(store.get(key)), (stored) => from(stored, false))
+    })
 
   return { renew }
 }
