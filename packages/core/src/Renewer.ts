@@ -225,7 +225,8 @@ export interface Options {
    * Opt-in, like HTTP's `stale-if-error`: when a renewal fails transiently
    * (`RenewalFailed` of reason `Transient` or `Deadline`), `get` returns the
    * credentials it has instead, if they have not expired and went stale
-   * (expiry minus the `get`'s `minTtl`) less than this long ago. A
+   * (expiry minus the `get`'s `minTtl`) less than this long ago, and the
+   * store has not said they may have changed. Never for a `forceRefresh`. A
    * `LoginRequired`, a `StoreError` or any other failure is never hidden.
    * Off unless given.
    *

@@ -26,8 +26,11 @@ const loggedIn = Effect.gen(function*() {
 // lets the background fiber run what is due at the current TestClock time
 const settle = Effect.repeatN(Effect.yieldNow(), 20)
 
-const layer = (refreshAhead: Renewer.RefreshAheadOptions, policy?: RenewalPolicy.Options) =>
-  Fixtures.layerMemory({ renewer: { refreshAhead }, ...(policy === undefined ? {} : { policy }) })
+const layer = (
+  refreshAhead: Renewer.RefreshAheadOptions,
+  policy?: RenewalPolicy.Options,
+  renewer: Renewer.Options = {}
+) => Fixtures.layerMemory({ renewer: { ...renewer, refreshAhead }, ...(policy === undefined ? {} : { policy }) })
 
 describe("Renewer refresh ahead", () => {
   it.effect("renews `lead` before expiry while callers keep the valid credentials, and again for the next ones", () =>
@@ -90,7 +93,12 @@ describe("Renewer refresh ahead", () => {
       expect(yield* tokenRequests).toBe(1)
     }).pipe(Effect.provide(layer({ lead: "5 minutes" }))))
 
-  it.effect("a transient failure is tried again after retryInterval, before expiry", () =>
+  it.effect.each(
+    [
+      ["", {}],
+      [" (with staleIfError, which the background renewal does not take for a renewal)", { staleIfError: "1 hour" }]
+    ] as const
+  )("a transient failure is tried again after retryInterval, before expiry%s", ([, options]) =>
     Effect.gen(function*() {
       const login = yield* loggedIn
       const emulator = yield* Emulator.Emulator
@@ -111,7 +119,8 @@ describe("Renewer refresh ahead", () => {
     }).pipe(Effect.provide(
       layer(
         { lead: "5 minutes", retryInterval: "30 seconds" },
-        { retry: RenewalPolicy.exponentialBackoff({ base: "1 second", max: "1 second", retries: 1 }) }
+        { retry: RenewalPolicy.exponentialBackoff({ base: "1 second", max: "1 second", retries: 1 }) },
+        options
       )
     )))
 

@@ -147,6 +147,12 @@ describe("Renewer stale-if-error", () => {
       expect(Either.isLeft(got) && got.left._tag === "RenewalFailed" && got.left.reason).toBe("Deadline")
     }).pipe(Effect.provide(controlledLayer({ staleIfError: "1 minute" }))))
 
+  it.effect("never answers a forced refresh (asked after an API rejected the token) with that token", () =>
+    Effect.gen(function*() {
+      const { got } = yield* failingRenewal(STALE, { forceRefresh: true })
+      expect(Either.isLeft(got) && got.left._tag).toBe("RenewalFailed")
+    }).pipe(Effect.provide(layer({ staleIfError: "1 minute" }))))
+
   it.effect("a get can ask for it, or turn it off", () =>
     Effect.gen(function*() {
       const { got: off } = yield* failingRenewal(STALE, { staleIfError: 0 })

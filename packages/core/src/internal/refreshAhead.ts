@@ -57,13 +57,15 @@ const plan = (
 ): Effect.Effect<void> => {
   if (Option.isNone(current)) return Effect.never
   const expiresAt = DateTime.toEpochMillis(current.value.expiresAt)
-  const minTtl = Duration.millis(settings.lead + settings.jitter)
+  // never stale-if-error: a transient failure must be tried again, not taken
+  // for a renewal
+  const options = { minTtl: Duration.millis(settings.lead + settings.jitter), staleIfError: 0 } as const
   return Effect.gen(function*() {
     const jitter = settings.jitter > 0 ? yield* Random.nextIntBetween(0, settings.jitter + 1) : 0
     const now = yield* Clock.currentTimeMillis
     const wait = expiresAt - settings.lead - jitter - now
     if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-    yield* renewer.get({ minTtl }).pipe(
+    yield* renewer.get(options).pipe(
       Effect.tapError(report),
       Effect.retry({
         while: retried,
@@ -88,5 +90,7 @@ const report = (error: RenewerError) =>
       : error._tag === "RenewalFailed" && error.reason === "TtlUnreachable"
       ? "refresh ahead: lead and jitter exceed the lifetime of renewed credentials; callers renew at expiry"
       : "refresh ahead: the renewal failed, nothing more is tried until the credentials change",
-    error.message
+    // not the message: a StoreError's names the session key, and a log line
+    // in a span becomes a span event
+    error._tag === "StoreError" ? `${error.operation}: ${error.description}` : error.message
   ).pipe(Effect.annotateLogs("effect-renewal", "refresh-ahead"))

@@ -193,10 +193,13 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         ))
 
     // What is known that meets `request` now, given the login's credentials.
-    const known = (request: Renewal.Request, login: Credentials | undefined) => {
+    const knownFor = (request: Renewal.Request, login: Credentials | undefined): Credentials | undefined => {
       if (login === undefined) return undefined
       const to = Renewal.target(request, login.scope)
-      const found = to.name === undefined ? login : knowledge.api(to.name)
+      return to.name === undefined ? login : knowledge.api(to.name)
+    }
+    const known = (request: Renewal.Request, login: Credentials | undefined) => {
+      const found = knownFor(request, login)
       return found !== undefined && Renewal.satisfies(found, request, now()) ? Effect.succeed(found) : undefined
     }
 
@@ -243,12 +246,12 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     // Stale-if-error: after a transient failure, what is known for the
     // request's target, if it has not expired and went stale (expiry minus
     // minTtl) less than `bound` ago.
+    // Never for a forced refresh: it asks for other credentials than these
+    // (e.g. after an API rejected them).
     const orStale = (request: Renewal.Request, bound: number, effect: Effect.Effect<Credentials, RenewerError>) =>
-      bound <= 0 ? effect : Effect.catchIf(effect, transient, (error) => {
+      bound <= 0 || request.forceRefresh ? effect : Effect.catchIf(effect, transient, (error) => {
         // what the store says may have changed (a logout elsewhere) is never handed out
-        const login = knowledge.stale() ? undefined : knowledge.login()
-        const to = login === undefined ? undefined : Renewal.target(request, login.scope)
-        const found = to === undefined ? undefined : to.name === undefined ? login : knowledge.api(to.name)
+        const found = knowledge.stale() ? undefined : knownFor(request, knowledge.login())
         if (found === undefined) return Effect.fail(error)
         const expiresAt = DateTime.toEpochMillis(found.expiresAt)
         const at = now()
@@ -387,7 +390,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     }
     // refresh ahead: one fiber in the renewer's scope, interrupted first when
     // it closes
-    if (ahead !== undefined && !(ahead instanceof RenewalFailed) && misconfigured === undefined) {
+    if (ahead !== undefined && !(ahead instanceof RenewalFailed)) {
       yield* Effect.forkScoped(RefreshAhead.run(service, ahead))
     }
     return service
