@@ -52,7 +52,8 @@ class Shared extends Effect.Service<Shared>()("test/Shared", {
     return {
       store,
       other: underlying,
-      notify: (key: string) => Effect.forEach(watchers.get(key) ?? [], (onChange) => onChange, { discard: true }),
+      notify: (key: string) =>
+        Effect.suspend(() => Effect.forEach(watchers.get(key) ?? [], (onChange) => onChange, { discard: true })),
       watching: (key: string) => watchers.get(key)?.size ?? 0,
       onNextRead: (effect: Effect.Effect<void>) =>
         Effect.sync(() => {
@@ -123,6 +124,17 @@ describe("Renewer over a store shared with other processes", () => {
       expect(withOptions._tag).toBe("LoginRequired")
       expect(yield* tokenRequests).toBe(0)
     }).pipe(Effect.provide(layer())))
+
+  it.effect("a change while the renewer reads the store for the first time is not missed", () =>
+    Effect.gen(function*() {
+      const shared = yield* Shared
+      yield* shared.other.set("alice", yield* Fixtures.login())
+      // another process logs Alice out just after the renewer's first read
+      yield* shared.onNextRead(Effect.zipRight(Effect.orDie(shared.other.remove("alice")), shared.notify("alice")))
+      const renewer = yield* Renewer.make({ key: "alice" })
+      const error = yield* Effect.flip(renewer.get())
+      expect(error._tag === "LoginRequired" && error.reason).toBe("NoCredentials")
+    }).pipe(Effect.scoped, Effect.provide(layer())))
 
   it.effect("without the notification the old access token is still handed out (what watch is for)", () =>
     Effect.gen(function*() {

@@ -95,10 +95,31 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         : Effect.map(Scope.make(), (made) => renewals ??= made)
     )
 
+    // A store shared with other processes says when one of them changed the
+    // entry: nothing known is handed out before the store is read again, and
+    // `changes` subscribers hear of it at once. Registered before the first
+    // read, so that no change between the two goes unseen.
+    let knowledge: Knowledge.Knowledge | undefined
+    let changedEarly = false
+    if (shared.watch !== undefined) {
+      yield* shared.watch(
+        key,
+        Effect.suspend(() => {
+          if (knowledge === undefined) {
+            changedEarly = true
+            return Effect.void
+          }
+          knowledge.invalidate()
+          return knowledge.watched() ? Effect.asVoid(peek) : Effect.void
+        })
+      )
+    }
+
     // what the store held when the layer was built (a store that cannot be
     // read now is read again by the first `get`)
     const initial = yield* Effect.orElseSucceed(store.get(key), () => Option.none<Credentials>())
-    const knowledge = Knowledge.make(initial, defaultMinTtl, now)
+    knowledge = Knowledge.make(initial, defaultMinTtl, now)
+    if (changedEarly) knowledge.invalidate()
     const flights = SingleFlight.make<Credentials, RenewerError>(renewalsScope, shutdown)
     const revocations = SingleFlight.make<void, RenewalFailed>(renewalsScope, shutdown)
     const runner = Policy.make(policy, clock, Timers.make(clock, renewalsScope))
@@ -126,19 +147,6 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         }
       })
     })
-
-    // A store shared with other processes says when one of them changed the
-    // entry: nothing known is handed out before the store is read again, and
-    // `changes` subscribers hear of it at once.
-    if (shared.watch !== undefined) {
-      yield* shared.watch(
-        key,
-        Effect.suspend(() => {
-          knowledge.invalidate()
-          return knowledge.watched() ? Effect.asVoid(peek) : Effect.void
-        })
-      )
-    }
 
     // Closing: callers get `Shutdown` at once; a request already sent may
     // finish (for at most `attemptTimeout`) and its answer is saved; then the
