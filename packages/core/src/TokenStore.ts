@@ -187,7 +187,8 @@ export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.gen(function
         entries.delete(key)
         const session = StoreKeys.sessionKeyOf(key)
         if (session !== key) {
-          derived.get(session)?.delete(key)
+          const keys = derived.get(session)
+          if (keys?.delete(key) && keys.size === 0) derived.delete(session)
           return
         }
         const keys = derived.get(key)

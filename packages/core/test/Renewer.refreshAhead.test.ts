@@ -4,6 +4,7 @@ import { Emulator, Fixtures } from "@effect-renewal/testing"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
@@ -143,17 +144,22 @@ describe("Renewer refresh ahead", () => {
       expect(yield* tokenRequests).toBe(2)
     }).pipe(Effect.provide(layer({ lead: "5 minutes" }))))
 
-  it.effect("stops with the renewer's scope", () =>
+  it.effect("stops with the renewer's scope: its fiber is gone, it tries nothing more", () =>
     Effect.gen(function*() {
+      // what the refresh ahead logs: a closed renewer it still drove would
+      // answer Shutdown, which it would log
+      const logged: Array<string> = []
+      const logger = Logger.make(({ message }) => void logged.push(String(message)))
       yield* Effect.scoped(
         Effect.gen(function*() {
           const renewer = yield* Renewer.make({ key: "default", refreshAhead: { lead: "5 minutes" } })
           yield* renewer.save(yield* Fixtures.login())
         })
-      )
+      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
       yield* TestClock.adjust("3 hours")
       yield* settle
       expect(yield* tokenRequests).toBe(0)
+      expect(logged.filter((line) => line.includes("refresh ahead"))).toEqual([])
     }).pipe(Effect.provide(Fixtures.layerMemory())))
 
   it.effect("a lead that is not a duration fails every get with InvalidRequest", () =>

@@ -16,7 +16,3 @@ export const sessionKeyOf = (key: string): string => {
   const at = key.indexOf(separator)
   return at === -1 ? key : key.slice(0, at)
 }
-
-/** Whether `key` is derived from `sessionKey`. @internal */
-export const isDerivedFrom = (key: string, sessionKey: string): boolean =>
-  key.length > sessionKey.length && key.startsWith(sessionKey) && key[sessionKey.length] === separator

@@ -35,6 +35,25 @@ describe("internal/knowledge", () => {
       expect(yield* Effect.flip(hot)).toBe("slow path")
     }))
 
+  it.effect("invalidate: nothing known is handed out until a read is observed; a read started before is not taken", () =>
+    Effect.gen(function*() {
+      const login = yield* Fixtures.credentials({ ttl: "1 hour" })
+      const knowledge = Knowledge.make(Option.some(login), 0, () => 0)
+      const hot = knowledge.hot(slow)
+      expect(yield* hot).toBe(login)
+      const before = knowledge.version()
+      knowledge.invalidate()
+      expect(knowledge.stale()).toBe(true)
+      expect(yield* Effect.flip(hot)).toBe("slow path")
+      // a read that started before the invalidation must not be observed: the version moved
+      expect(knowledge.version()).not.toBe(before)
+      // the same credentials read again: handed out again, without a change published
+      knowledge.observe(Option.some(login))
+      expect(knowledge.stale()).toBe(false)
+      expect(yield* hot).toBe(login)
+      expect(knowledge.watched()).toBe(false)
+    }))
+
   it.effect("changes: nothing is built before a subscriber; then the current value and each change", () =>
     Effect.gen(function*() {
       const first = yield* Fixtures.credentials({ accessToken: "first" })
