@@ -109,7 +109,11 @@ export declare namespace Sessions {
  * @category models
  */
 export interface Options {
-  /** How many token requests may be open at once across all keys: 16 unless given. */
+  /**
+   * How many renewals may be sending requests at once across all keys: 16
+   * unless given. A renewal holds its permit from its first request to its
+   * last, the policy's waits between retries included.
+   */
   readonly maxConcurrentRenewals?: number | undefined
   /** How long a key's `Renewer` is kept after its last call ended: 1 minute unless given. */
   readonly idleTimeToLive?: Duration.DurationInput | undefined

@@ -209,6 +209,8 @@ export const make = (
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         closed = true
+        // no call reaches a renewer the map is closing
+        live.clear()
       })
     )
 
