@@ -280,6 +280,24 @@ for (const backend of backends) {
       }))
 
     if (backend.name === "pg") {
+      it.scopedLive("a database that does not answer the lock's statement is waited for no longer than lockTimeout", () =>
+        Effect.gen(function*() {
+          const db = yield* database
+          const a = yield* store(db, { lockTimeout: "500 millis" })
+          const sql = yield* rawClient(db)
+          // someone holds the lock table itself: every statement on it waits
+          const locked = yield* Deferred.make<void>()
+          const other = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+            yield* sql`LOCK TABLE ${sql(`${db.prefix}_locks`)} IN ACCESS EXCLUSIVE MODE`
+            yield* Deferred.succeed(locked, undefined)
+            yield* Effect.sleep("3 seconds")
+          })))
+          yield* Deferred.await(locked)
+          const result = yield* Effect.either(a.withLock("alice", Effect.void))
+          expect(result._tag === "Left" && result.left).toBeInstanceOf(StoreError)
+          yield* Fiber.join(other)
+        }))
+
       it.scopedLive("compare-and-set: a remove racing an uncommitted write waits for it, then is refused", () =>
         Effect.gen(function*() {
           const db = yield* database

@@ -85,18 +85,24 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, t: Tables, sett
       const start = yield* Clock.currentTimeMillis
       const limit = Duration.toMillis(timeout)
       let backoff = minBackoff
+      const timedOut = (elapsed: number, what: string) =>
+        new StoreError({ operation: "lock", key, description: `timed out after ${Math.round(elapsed)}ms ${what}` })
       while (true) {
-        if (yield* Effect.mapError(attempt(lockKey, owner), fromSqlError("lock", key))) {
-          return { lockKey, owner, lost: false, versions: new Map() }
-        }
+        // a database that does not answer is waited for no longer than the
+        // rest of the timeout (an attempt that took the lease unbeknownst to
+        // us leaves a lease that expires on its own: nobody renews it)
+        const left = Math.max(1, limit - ((yield* Clock.currentTimeMillis) - start))
+        const taken = yield* restore(
+          Effect.mapError(attempt(lockKey, owner), fromSqlError("lock", key)).pipe(
+            Effect.timeoutFail({
+              duration: Duration.millis(left),
+              onTimeout: () => timedOut(limit, "waiting for the database to answer")
+            })
+          )
+        )
+        if (taken) return { lockKey, owner, lost: false, versions: new Map() }
         const elapsed = (yield* Clock.currentTimeMillis) - start
-        if (elapsed >= limit) {
-          return yield* new StoreError({
-            operation: "lock",
-            key,
-            description: `timed out after ${Math.round(elapsed)}ms waiting for the lock held by another holder`
-          })
-        }
+        if (elapsed >= limit) return yield* timedOut(elapsed, "waiting for the lock held by another holder")
         // jitter between 50% and 100%, so that waiters do not poll in step
         const delay = Math.min(backoff * (0.5 + Math.random() / 2), limit - elapsed)
         yield* restore(Effect.sleep(Duration.millis(Math.max(1, Math.round(delay)))))
@@ -123,8 +129,10 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect, t: Tables, sett
       }))
     )
 
+  // bounded: a database that does not answer leaves a lease that expires
   const release = (held: Held): Effect.Effect<void> =>
     sql`DELETE FROM ${locks} WHERE lock_key = ${held.lockKey} AND owner = ${held.owner}`.pipe(
+      Effect.timeoutFail({ duration: Duration.millis(leaseMillis), onTimeout: () => "no answer" as const }),
       Effect.catchAllCause((cause) =>
         Effect.logDebug("SqlTokenStore: could not release a lock; its lease will expire", cause)
       ),
