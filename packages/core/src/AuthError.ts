@@ -130,7 +130,7 @@ export class AuthApiError extends Data.TaggedError("AuthApiError")<{
  * @since 0.2.0
  * @category models
  */
-export type Presented = "refresh_token" | "id_token"
+export type Presented = "refresh_token" | "id_token" | "authorization_code" | "device_code"
 
 /**
  * The code of an {@link AuthApiError} whose body could not be understood:
@@ -256,8 +256,12 @@ export class LoginRequired extends Data.TaggedError("LoginRequired")<{
  *
  * - `Transient`: the network, a timeout, a 5xx, a 429 outlived the policy;
  * - `Deadline`: the renewal did not finish within the policy's deadline;
+ * - `Configuration`: the server refused the client itself
+ *   (`invalid_client`, `unauthorized_client`, `unsupported_grant_type`): its
+ *   id, secret or key is wrong, or it may not use this grant. Retrying does
+ *   not help: fix the configuration;
  * - `Unexpected`: an answer the library cannot act on (a bad request, an
- *   unknown client, an unreadable body): a configuration problem;
+ *   unreadable body); not retried;
  * - `TtlUnreachable`: renewed credentials live shorter than the asked `minTtl`
  *   (they were saved);
  * - `AudienceMismatch`: an audience was asked and the access token is for
@@ -275,6 +279,7 @@ export class LoginRequired extends Data.TaggedError("LoginRequired")<{
 export class RenewalFailed extends Data.TaggedError("RenewalFailed")<{
   readonly reason:
     | "Transient"
+    | "Configuration"
     | "Unexpected"
     | "TtlUnreachable"
     | "Deadline"
@@ -298,6 +303,63 @@ export class RenewalFailed extends Data.TaggedError("RenewalFailed")<{
    */
   override get message(): string {
     return `Renewal failed (${this.reason}): ${this.description}`
+  }
+}
+
+/**
+ * A login (see the `Login` module) did not give credentials:
+ *
+ * - `AccessDenied`: the person (or the server's policy) refused
+ *   (`access_denied`);
+ * - `Expired`: the device code, or the pending authorization, outlived its
+ *   lifetime (`expired_token`);
+ * - `InvalidCallback`: the redirect back did not belong to this login (a
+ *   `state` that does not match, a wrong or missing `iss`, no `code`);
+ * - `InvalidIdToken`: the id_token is missing, or its signature, `iss`,
+ *   `aud`, `azp`, `exp`, `iat` or `nonce` is wrong; nothing is returned;
+ * - `Rejected`: the server refused the grant (`code` holds its error code,
+ *   e.g. `invalid_grant` for a code already used);
+ * - `Configuration`: the server refused the client itself (`invalid_client`,
+ *   `unauthorized_client`) or lacks what the flow needs (no device or
+ *   authorization endpoint): fix the configuration;
+ * - `Transient`: the network or the server failed and the retries are
+ *   exhausted;
+ * - `Timeout`: nobody came back within the flow's `timeout`.
+ *
+ * The description never holds a code, verifier, state, nonce or token.
+ *
+ * @since 0.4.0
+ * @category errors
+ */
+export class LoginFailed extends Data.TaggedError("LoginFailed")<{
+  readonly reason:
+    | "AccessDenied"
+    | "Expired"
+    | "InvalidCallback"
+    | "InvalidIdToken"
+    | "Rejected"
+    | "Configuration"
+    | "Transient"
+    | "Timeout"
+  readonly description: string
+  /** The server's error code, when the server said one. */
+  readonly code?: string | undefined
+  readonly cause?: AuthenticationError | undefined
+}> {
+  /**
+   * Marks the error as one of this module's (see {@link isAuthError}).
+   *
+   * @since 0.4.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  /**
+   * A one-line description of the error, without any secret.
+   *
+   * @since 0.4.0
+   */
+  override get message(): string {
+    return `Login failed (${this.reason}): ${this.description}`
   }
 }
 
@@ -348,7 +410,9 @@ export type RenewerError = LoginRequired | RenewalFailed | StoreError
  * @since 0.1.0
  * @category refinements
  */
-export const isAuthError = (u: unknown): u is AuthApiError | NetworkError | RenewerError | InvalidConfiguration =>
+export const isAuthError = (
+  u: unknown
+): u is AuthApiError | NetworkError | RenewerError | InvalidConfiguration | LoginFailed =>
   Predicate.hasProperty(u, TypeId)
 
 /**
@@ -362,12 +426,13 @@ export const isAuthError = (u: unknown): u is AuthApiError | NetworkError | Rene
  * | `invalid_grant` for a refresh token | `RefreshTokenRejected` |
  * | `invalid_grant`, `invalid_token` or HTTP 401 for an id_token | `IdTokenRejected` |
  * | `mfa_required`, `login_required`, `consent_required`, `interaction_required`, `access_denied`, `invalid_token` | `ActionRequired` |
- * | anything else (`invalid_request`, `invalid_client`, `invalid_scope`, an unreadable body, ...) | `Unexpected` |
+ * | `invalid_client`, `unauthorized_client`, `unsupported_grant_type` | `Configuration` |
+ * | anything else (`invalid_request`, `invalid_scope`, an unreadable body, ...) | `Unexpected` |
  *
  * The `Renewer` answers `RefreshTokenRejected`, `IdTokenRejected` and
  * `ActionRequired` with {@link LoginRequired} of that reason, `Transient` by
- * retrying and then {@link RenewalFailed} `Transient`, and `Unexpected` with
- * {@link RenewalFailed} `Unexpected`. Only `RefreshTokenRejected` drops the
+ * retrying and then {@link RenewalFailed} `Transient`, and `Configuration` and
+ * `Unexpected` with {@link RenewalFailed} of that reason. Only `RefreshTokenRejected` drops the
  * stored refresh token.
  *
  * @example
@@ -404,14 +469,16 @@ export const classify = (error: AuthenticationError): Classification => {
   }
   if (code === "invalid_grant") return "RefreshTokenRejected"
   if (actionCodes.has(code)) return "ActionRequired"
+  if (configurationCodes.has(code)) return "Configuration"
   return "Unexpected"
 }
 
 /**
  * What an answer means, as {@link classify} decides: the user must log in
  * again (`RefreshTokenRejected`, `IdTokenRejected`, `ActionRequired`), a
- * retry may help (`Transient`), or the library cannot act on it
- * (`Unexpected`).
+ * retry may help (`Transient`), the client is misconfigured
+ * (`Configuration`: the server refused the client's id, secret, key or
+ * grant), or the library cannot act on it (`Unexpected`).
  *
  * @since 0.2.0
  * @category classification
@@ -421,7 +488,14 @@ export type Classification =
   | "IdTokenRejected"
   | "ActionRequired"
   | "Transient"
+  | "Configuration"
   | "Unexpected"
+
+const configurationCodes: ReadonlySet<string> = new Set([
+  "invalid_client",
+  "unauthorized_client",
+  "unsupported_grant_type"
+])
 
 const actionCodes: ReadonlySet<string> = new Set([
   "mfa_required",
@@ -455,6 +529,7 @@ export const toRenewerError = (error: AuthenticationError): LoginRequired | Rene
   const kind = classify(error)
   switch (kind) {
     case "Transient":
+    case "Configuration":
     case "Unexpected":
       return new RenewalFailed({ reason: kind, description: error.message, cause: error })
     default:
@@ -464,6 +539,38 @@ export const toRenewerError = (error: AuthenticationError): LoginRequired | Rene
         ...(error._tag === "AuthApiError" ? { cause: error } : {})
       })
   }
+}
+
+/**
+ * The {@link LoginFailed} that a failed token request of a login gives, by
+ * {@link classify}: `Transient` and `Configuration` as classified;
+ * `access_denied` is `AccessDenied`, `expired_token` is `Expired`; any other
+ * answer is `Rejected` with the server's code.
+ *
+ * @example
+ * ```ts
+ * import * as AuthError from "@effect-renewal/core/AuthError"
+ *
+ * const replayed = AuthError.toLoginFailed(
+ *   new AuthError.AuthApiError({ status: 400, code: "invalid_grant", description: "code already used" })
+ * )
+ * console.log(replayed.reason, replayed.code) // "Rejected" "invalid_grant"
+ * ```
+ *
+ * @since 0.4.0
+ * @category classification
+ */
+export const toLoginFailed = (error: AuthenticationError): LoginFailed => {
+  const kind = classify(error)
+  const code = error._tag === "AuthApiError" ? error.code : undefined
+  const reason = kind === "Transient" || kind === "Configuration"
+    ? kind
+    : code === "access_denied"
+    ? "AccessDenied"
+    : code === "expired_token"
+    ? "Expired"
+    : "Rejected"
+  return new LoginFailed({ reason, description: error.message, cause: error, ...(code === undefined ? {} : { code }) })
 }
 
 const isAuthenticationError = (u: unknown): u is AuthenticationError =>

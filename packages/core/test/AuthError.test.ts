@@ -26,7 +26,9 @@ describe("AuthError.classify", () => {
       [api(400, "consent_required"), "ActionRequired"],
       [api(400, "login_required"), "ActionRequired"],
       [api(403, "access_denied"), "ActionRequired"],
-      [api(401, "invalid_client"), "Unexpected"],
+      [api(401, "invalid_client"), "Configuration"],
+      [api(400, "unauthorized_client"), "Configuration"],
+      [api(400, "unsupported_grant_type"), "Configuration"],
       [api(400, "invalid_scope"), "Unexpected"],
       [api(200, "invalid_response"), "Unexpected"]
     ]
@@ -62,6 +64,24 @@ describe("AuthError.classify", () => {
       expect(AuthError.isInvalidGrant(answer)).toBe(code === "invalid_grant")
     }
   )
+})
+
+describe("AuthError.toLoginFailed", () => {
+  it("gives each failed token request of a login its reason, and the server's code", () => {
+    const cases: ReadonlyArray<readonly [AuthError.AuthenticationError, string, string | undefined]> = [
+      [api(400, "access_denied"), "AccessDenied", "access_denied"],
+      [api(400, "expired_token"), "Expired", "expired_token"],
+      [api(400, "invalid_grant"), "Rejected", "invalid_grant"],
+      [api(401, "invalid_client"), "Configuration", "invalid_client"],
+      [api(503, "temporarily_unavailable"), "Transient", "temporarily_unavailable"],
+      [new AuthError.NetworkError({ reason: "Timeout", description: "no answer" }), "Transient", undefined]
+    ]
+    for (const [error, reason, code] of cases) {
+      const failed = AuthError.toLoginFailed(error)
+      expect([failed._tag, failed.reason, failed.code]).toEqual(["LoginFailed", reason, code])
+      expect(AuthError.isAuthError(failed)).toBe(true)
+    }
+  })
 })
 
 describe("AuthError classification end to end", () => {
