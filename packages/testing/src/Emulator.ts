@@ -428,6 +428,87 @@ export declare namespace Emulator {
   /**
    * Who approves a login (`approveNext`, `approveDevice`).
    *
+   * @example
+   * ```ts
+   * import * as Emulator from "@effect-renewal/testing/Emulator"
+   * import * as HttpClient from "@effect/platform/HttpClient"
+   * import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+   * import * as Effect from "effect/Effect"
+   * import { strictEqual } from "node:assert"
+   * import { createHash, randomBytes } from "node:crypto"
+   *
+   * // An authorization code login with PKCE, alice approving in the "browser".
+   * const program = Effect.gen(function*() {
+   *   const emulator = yield* Emulator.Emulator
+   *   const client = yield* HttpClient.HttpClient
+   *   yield* emulator.approveNext({ username: "alice", email: "alice@example.org" })
+   *   const verifier = randomBytes(32).toString("base64url")
+   *   const authorize = new URL("authorize", emulator.issuer)
+   *   authorize.search = new URLSearchParams({
+   *     response_type: "code",
+   *     client_id: emulator.clientId,
+   *     redirect_uri: "http://127.0.0.1:8765/callback",
+   *     scope: "openid email offline_access",
+   *     state: "s-1",
+   *     nonce: "n-1",
+   *     code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+   *     code_challenge_method: "S256"
+   *   }).toString()
+   *   const redirect = yield* client.execute(HttpClientRequest.get(authorize.href))
+   *   const callback = new URL(redirect.headers["location"]!)
+   *   strictEqual(callback.searchParams.get("state"), "s-1")
+   *   strictEqual(callback.searchParams.get("iss"), emulator.issuer)
+   *   const token = yield* client.execute(
+   *     HttpClientRequest.post(new URL("oauth/token", emulator.issuer).href).pipe(
+   *       HttpClientRequest.bodyUrlParams({
+   *         grant_type: "authorization_code",
+   *         client_id: emulator.clientId,
+   *         code: callback.searchParams.get("code")!,
+   *         redirect_uri: "http://127.0.0.1:8765/callback",
+   *         code_verifier: verifier
+   *       })
+   *     )
+   *   )
+   *   strictEqual(token.status, 200)
+   *   strictEqual((yield* emulator.counters).codeExchanges, 1)
+   * }).pipe(Effect.provide(Emulator.layerMemory()))
+   *
+   * Effect.runPromise(program)
+   * ```
+   *
+   * @example
+   * ```ts
+   * import * as Emulator from "@effect-renewal/testing/Emulator"
+   * import * as HttpClient from "@effect/platform/HttpClient"
+   * import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+   * import * as Effect from "effect/Effect"
+   * import * as TestClock from "effect/TestClock"
+   * import * as TestContext from "effect/TestContext"
+   * import { strictEqual } from "node:assert"
+   *
+   * // The device flow under a TestClock: pending, then approved by bob.
+   * const program = Effect.gen(function*() {
+   *   const emulator = yield* Emulator.Emulator
+   *   const client = yield* HttpClient.HttpClient
+   *   const post = (path: string, params: Record<string, string>) =>
+   *     client.execute(
+   *       HttpClientRequest.post(new URL(path, emulator.issuer).href).pipe(HttpClientRequest.bodyUrlParams(params))
+   *     ).pipe(Effect.flatMap((response) => response.json), Effect.map((body: any) => body))
+   *   const started = yield* post("oauth/device/code", { client_id: emulator.clientId, scope: "openid" })
+   *   const poll = post("oauth/token", {
+   *     grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+   *     client_id: emulator.clientId,
+   *     device_code: started.device_code
+   *   })
+   *   strictEqual((yield* poll).error, "authorization_pending")
+   *   yield* emulator.approveDevice(started.user_code, { username: "bob" })
+   *   yield* TestClock.adjust(`${started.interval} seconds`)
+   *   strictEqual(typeof (yield* poll).id_token, "string")
+   * }).pipe(Effect.provide(Emulator.layerMemory()))
+   *
+   * Effect.runPromise(program.pipe(Effect.provide(TestContext.TestContext)))
+   * ```
+   *
    * @since 0.4.0
    * @category models
    */
