@@ -124,6 +124,7 @@ export const savingAliceKeepsAliceX = (kind: StoreKind) =>
     const { store } = yield* kind.make
     const renewer = renewerFor(store, renewing())
     const other = yield* renewer("alice\u0000x")
+    expect(other.key).toBe("alice\u0000x")
     yield* other.save(yield* login("x"))
     const alice = yield* renewer("alice")
     yield* alice.save(yield* login("alice"))
