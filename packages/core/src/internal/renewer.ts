@@ -6,7 +6,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
-import { classify, RenewalFailed, type RenewerError, type StoreError } from "../AuthError.js"
+import { classify, isRetryable, RenewalFailed, type RenewerError, type StoreError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import { RenewalPolicy } from "../RenewalPolicy.js"
 import { RenewalStrategy } from "../RenewalStrategy.js"
@@ -257,7 +257,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     // Never for a forced refresh: it asks for other credentials than these
     // (e.g. after an API rejected them).
     const orStale = (request: Renewal.Request, bound: number, effect: Effect.Effect<Credentials, RenewerError>) =>
-      bound <= 0 || request.forceRefresh ? effect : Effect.catchIf(effect, transient, (error) => {
+      bound <= 0 || request.forceRefresh ? effect : Effect.catchIf(effect, isRetryable, (error) => {
         // what the store says may have changed (a logout elsewhere) is never handed out
         const found = knowledge.stale() ? undefined : knownFor(request, knowledge.login())
         if (found === undefined) return Effect.fail(error)
@@ -403,9 +403,6 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     }
     return service
   })
-
-const transient = (error: RenewerError): boolean =>
-  error._tag === "RenewalFailed" && (error.reason === "Transient" || error.reason === "Deadline")
 
 const decodeRefreshAhead = (options: Renewer.RefreshAheadOptions): RefreshAhead.Settings | RenewalFailed => {
   const lead = decodeMinTtl(options.lead, "refreshAhead.lead")
