@@ -54,7 +54,7 @@ import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import type { RenewerError, StoreError } from "./AuthError.js"
+import type { RenewalFailed, RenewerError, StoreError } from "./AuthError.js"
 import type { Credentials } from "./Credentials.js"
 import * as internal from "./internal/renewer.js"
 import type { RenewalStrategy } from "./RenewalStrategy.js"
@@ -128,8 +128,10 @@ export declare namespace Renewer {
     /**
      * Whether `get` can succeed without a new login: credentials are stored
      * and either have `minTtl` left or hold a refresh token. No request is made.
+     * An unusable `minTtl` fails with `RenewalFailed` of reason
+     * `InvalidRequest`, as `get` does.
      */
-    readonly hasValid: (minTtl?: Duration.DurationInput) => Effect.Effect<boolean, StoreError>
+    readonly hasValid: (minTtl?: Duration.DurationInput) => Effect.Effect<boolean, StoreError | RenewalFailed>
     /**
      * Removes the stored credentials, API credentials included; with
      * `revoke`, first revokes the refresh token at the server. The local

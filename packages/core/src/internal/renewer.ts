@@ -1,6 +1,6 @@
 import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -12,6 +12,7 @@ import { RenewalPolicy } from "../RenewalPolicy.js"
 import { RenewalStrategy } from "../RenewalStrategy.js"
 import type * as Renewer from "../Renewer.js"
 import { TokenStore } from "../TokenStore.js"
+import * as Durations from "./durations.js"
 import * as Knowledge from "./knowledge.js"
 import * as Policy from "./policy.js"
 import * as RefreshAhead from "./refreshAhead.js"
@@ -20,8 +21,6 @@ import * as Scope_ from "./scope.js"
 import * as SingleFlight from "./singleFlight.js"
 import * as Timers from "./timers.js"
 import * as Tracing from "./tracing.js"
-
-const maxMillis = 100 * 365 * 24 * 3600 * 1000
 
 const liveClock = Clock.make()
 
@@ -32,20 +31,8 @@ const shutdown = () =>
 
 /** A `minTtl` option in millis, or why it cannot be used. @internal */
 export const decodeMinTtl = (input: unknown, name = "minTtl"): number | RenewalFailed => {
-  // Duration reads NaN and negative amounts as zero: they are mistakes
-  if (
-    (typeof input === "number" && !(input >= 0)) ||
-    (typeof input === "string" && /^\s*-/.test(input)) ||
-    (Array.isArray(input) && input.some((part) => typeof part !== "number" || !(part >= 0)))
-  ) {
-    return invalid(`${name} must be a duration of at least zero`)
-  }
-  const decoded = Duration.decodeUnknown(input)
-  if (Option.isNone(decoded)) return invalid(`${name} is not a duration`)
-  const millis = Duration.toMillis(decoded.value)
-  return Number.isFinite(millis) && millis >= 0 && millis <= maxMillis
-    ? millis
-    : invalid(`${name} must be a finite duration of at most 100 years`)
+  const millis = Durations.decode(input, name)
+  return typeof millis === "number" ? millis : invalid(millis)
 }
 
 /**
@@ -320,17 +307,18 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         )
       )
 
-    const hasValid = (minTtl?: Duration.DurationInput): Effect.Effect<boolean, StoreError> =>
+    const hasValid = (minTtl?: Duration.DurationInput): Effect.Effect<boolean, StoreError | RenewalFailed> =>
       Effect.gen(function*() {
+        // an unusable minTtl fails as `get` does, before anything is read
+        const millis = minTtl === undefined ? defaultMinTtl : decodeMinTtl(minTtl)
+        if (typeof millis !== "number") return yield* millis
         // read without the lock: a renewal may finish meanwhile
         const before = knowledge.version()
         const stored = yield* store.get(key)
         if (knowledge.version() === before) knowledge.observe(stored)
         if (Option.isNone(stored)) return false
         if (stored.value.refreshToken !== undefined) return true
-        const millis = minTtl === undefined ? defaultMinTtl : decodeMinTtl(minTtl)
-        return typeof millis === "number" &&
-          Renewal.satisfies(stored.value, { ...defaultRequest, minTtl: millis }, now())
+        return Renewal.satisfies(stored.value, { ...defaultRequest, minTtl: millis }, now())
       })
 
     // Revocation runs under the policy like a renewal: on a fiber of its own
