@@ -68,7 +68,12 @@ export interface Policy {
    * may have rotated the refresh token: keep it well above the deadline.
    */
   readonly abandonAfter: Duration.Duration
-  /** How much lifetime credentials must have left, when a `get` does not say. */
+  /**
+   * How much lifetime credentials must have left, when neither a `get` nor
+   * the `Renewer` says: at most half the lifetime renewed credentials were
+   * issued with (tokens that live shorter than it are served for the first
+   * half of their life).
+   */
   readonly minTtl: Duration.Duration
   /** A `Retry-After` longer than this is not waited for: the renewal fails. */
   readonly maxRetryAfter: Duration.Duration

@@ -36,7 +36,8 @@
  *
  * const program = Effect.gen(function*() {
  *   const renewer = yield* Renewer.Renewer
- *   // valid for at least the default minTtl (30s): renewed and saved first if needed
+ *   // valid for at least the default minTtl (30s, or half the tokens' lifetime if
+ *   // they live shorter): renewed and saved first if needed
  *   const credentials = yield* renewer.get()
  *   return credentials.accessToken
  * }).pipe(
@@ -213,7 +214,13 @@ export interface ClearOptions {
 export interface Options {
   /** The session key in the `TokenStore`: `"default"` unless given. */
   readonly key?: string | undefined
-  /** The `minTtl` of a `get` that does not give one: the policy's unless given. */
+  /**
+   * The `minTtl` of a `get` that does not give one, strict: credentials that
+   * cannot live that long fail with `TtlUnreachable`. Unless given, the
+   * policy's, bounded by half the lifetime renewed credentials were issued
+   * with (so that tokens living shorter than the policy's `minTtl` are
+   * served, and renewed in their second half).
+   */
   readonly minTtl?: Duration.DurationInput | undefined
   /**
    * Opt-in: renew in the background before the credentials expire, while

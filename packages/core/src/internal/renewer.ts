@@ -14,6 +14,7 @@ import type * as Renewer from "../Renewer.js"
 import { TokenStore } from "../TokenStore.js"
 import * as Durations from "./durations.js"
 import * as Knowledge from "./knowledge.js"
+import * as MinTtl from "./minTtl.js"
 import * as Policy from "./policy.js"
 import * as RefreshAhead from "./refreshAhead.js"
 import * as Renewal from "./renewal.js"
@@ -105,7 +106,9 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     // what the store held when the layer was built (a store that cannot be
     // read now is read again by the first `get`)
     const initial = yield* Effect.orElseSucceed(store.get(key), () => Option.none<Credentials>())
-    knowledge = Knowledge.make(initial, defaultMinTtl, now)
+    // the default minTtl is bounded by the lifetime, one given is not (see MinTtl.required)
+    const bounded = options.minTtl === undefined
+    knowledge = Knowledge.make(initial, defaultMinTtl, now, bounded)
     if (changedEarly) knowledge.invalidate()
     const flights = SingleFlight.make<Credentials, RenewerError>(renewalsScope, shutdown)
     const revocations = SingleFlight.make<void, RenewalFailed>(renewalsScope, shutdown)
@@ -195,8 +198,13 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     }
     const known = (request: Renewal.Request, login: Credentials | undefined) => {
       const found = knownFor(request, login)
-      return found !== undefined && Renewal.satisfies(found, request, now()) ? Effect.succeed(found) : undefined
+      return found !== undefined && Renewal.satisfies(found, request, now(), issuedFor(request, login))
+        ? Effect.succeed(found)
+        : undefined
     }
+    // the lifetime credentials for the request's target were last issued with
+    const issuedFor = (request: Renewal.Request, login: Credentials | undefined) =>
+      knowledge.issued(Renewal.target(request, login?.scope).name ?? "")
 
     // Joins a renewal in flight for the same target (a forced refresh only a
     // forced one). If its outcome does not meet this caller's minTtl, this
@@ -217,11 +225,16 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         const again = () => fallback ? slow({ ...request, forceRefresh: false }, false, span) : undefined
         return Effect.matchEffect(tracing.join(span, current), {
           onSuccess: (credentials) =>
-            Renewal.satisfies(credentials, { ...request, forceRefresh: false }, now())
+            Renewal.satisfies(
+                credentials,
+                { ...request, forceRefresh: false },
+                now(),
+                issuedFor(request, knowledge.login())
+              )
               ? Effect.succeed(credentials)
               : again() ?? Effect.fail(Renewal.ttlUnreachable(
                 Renewal.lifetimeLeft(credentials, now()),
-                request.minTtl,
+                MinTtl.required(request.minTtl, request.bounded, issuedFor(request, knowledge.login())),
                 "no renewal was attempted"
               )),
           onFailure: (error) =>
@@ -235,6 +248,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
       audience: undefined,
       scope: undefined,
       minTtl: defaultMinTtl,
+      bounded,
       forceRefresh: false,
       parameters: undefined
     }
@@ -250,7 +264,8 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         if (found === undefined) return Effect.fail(error)
         const expiresAt = DateTime.toEpochMillis(found.expiresAt)
         const at = now()
-        return at < expiresAt && at < expiresAt - request.minTtl + bound ? Effect.succeed(found) : Effect.fail(error)
+        const minTtl = MinTtl.required(request.minTtl, request.bounded, issuedFor(request, knowledge.login()))
+        return at < expiresAt && at < expiresAt - minTtl + bound ? Effect.succeed(found) : Effect.fail(error)
       })
 
     // the hot path: one synchronous check of a plain reference (no span, no
@@ -280,6 +295,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         audience: getOptions.audience,
         scope: getOptions.scope,
         minTtl,
+        bounded: bounded && getOptions.minTtl === undefined,
         forceRefresh: getOptions.forceRefresh === true,
         parameters: getOptions.parameters
       }
@@ -318,7 +334,12 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         if (knowledge.version() === before) knowledge.observe(stored)
         if (Option.isNone(stored)) return false
         if (stored.value.refreshToken !== undefined) return true
-        return Renewal.satisfies(stored.value, { ...defaultRequest, minTtl: millis }, now())
+        return Renewal.satisfies(
+          stored.value,
+          { ...defaultRequest, minTtl: millis, bounded: bounded && minTtl === undefined },
+          now(),
+          knowledge.issued("")
+        )
       })
 
     // Revocation runs under the policy like a renewal: on a fiber of its own
