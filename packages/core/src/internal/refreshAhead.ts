@@ -40,8 +40,9 @@ export interface Settings {
  * and the renewer's policy has already retried it) is logged and tried again
  * after `retryInterval`, until the credentials change; any other (a
  * `LoginRequired`, a `StoreError`, a `RenewalFailed` of another reason) is
- * logged and nothing more is tried until the credentials change. A renewal that cannot bring `lead` (the lifetime is too
- * short) is logged once per credentials.
+ * logged and nothing more is tried until the credentials change. A renewal
+ * that cannot bring `lead` (the lifetime is too short) is logged once per
+ * credentials.
  *
  * @internal
  */
