@@ -9,6 +9,7 @@ import * as Stream from "effect/Stream"
 import type { RenewerError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import type * as Renewer from "../Renewer.js"
+import * as Logs from "./logs.js"
 
 /**
  * Refresh ahead, resolved: millis before expiry at which a renewal starts
@@ -47,7 +48,8 @@ export interface Settings {
 export const run = (renewer: Renewer.Renewer.Service, settings: Settings): Effect.Effect<void> =>
   renewer.changes.pipe(
     Stream.flatMap((current) => Stream.fromEffect(plan(renewer, settings, current)), { switch: true }),
-    Stream.runDrain
+    Stream.runDrain,
+    Logs.forSession(renewer.key)
   )
 
 const plan = (
@@ -65,6 +67,7 @@ const plan = (
     const now = yield* Clock.currentTimeMillis
     const wait = expiresAt - settings.lead - jitter - now
     if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+    yield* Logs.refreshAhead(expiresAt - (yield* Clock.currentTimeMillis))
     yield* renewer.get(options).pipe(
       Effect.tapError(report),
       Effect.retry({
