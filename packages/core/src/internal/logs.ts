@@ -39,7 +39,8 @@ export const annotations = {
   description: "effect-renewal.description",
   unsavedRefreshToken: "effect-renewal.unsaved_refresh_token",
   expiresIn: "effect-renewal.expires_in_ms",
-  lead: "effect-renewal.lead_ms"
+  lead: "effect-renewal.lead_ms",
+  afterRelease: "effect-renewal.after_release_ms"
 } as const
 
 /** The log span of a renewal: each line inside it shows how long the renewal has run. @internal */
@@ -145,7 +146,7 @@ export const lateAnswer = <A, E>(
     const at = now()
     return at < releasedAt ? Effect.void : Effect.annotateLogs(
       Effect.logInfo("renewal: an answer came after its callers were released; its credentials are saved"),
-      annotations.duration,
+      annotations.afterRelease,
       at - releasedAt
     )
   })
