@@ -24,6 +24,7 @@ import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as HashMap from "effect/HashMap"
@@ -156,7 +157,7 @@ const login = (username = "demo-user") => Effect.tap(Fixtures.login({ username }
 const settle = Effect.repeatN(Effect.yieldNow(), 50)
 
 /** `effect` forked, the clock moved by `by`, then joined. */
-const during = <A, E, R>(effect: Effect.Effect<A, E, R>, by: string) =>
+const during = <A, E, R>(effect: Effect.Effect<A, E, R>, by: Duration.DurationInput) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.fork(effect)
     yield* settle
@@ -225,8 +226,15 @@ const renewerRun = Effect.gen(function*() {
 const refreshAheadRun = Effect.gen(function*() {
   const renewer = yield* Renewer.Renewer
   yield* renewer.save(yield* login())
+  // the first run fails (retries exhausted), the next one, 30 seconds later, renews
+  yield* faults(...Array.from({ length: 3 }, () => Emulator.Fault.status(503)))
   yield* TestClock.adjust("55 minutes")
+  for (let second = 0; second < 40; second++) {
+    yield* settle
+    yield* TestClock.adjust("1 second")
+  }
   yield* settle
+  expect((yield* Effect.flatMap(Emulator.Emulator, (e) => e.counters)).requests.token).toBe(4)
   remember(yield* renewer.get())
 })
 
@@ -335,7 +343,7 @@ describe("Logs", () => {
       expect(levelsOf("stale-if-error")).toEqual(new Set(["WARN"]))
       expect(levelsOf("an answer came after its callers were released")).toEqual(new Set(["INFO"]))
       expect(levelsOf("held a rotated refresh token; it was saved")).toEqual(new Set(["INFO"]))
-      expect(levelsOf("could not be saved; the error holds them in `unsaved`")).toEqual(new Set(["ERROR"]))
+      expect(levelsOf("could not be saved; the StoreError holds them (unsaved)")).toEqual(new Set(["ERROR"]))
       expect(withMessage("could not be saved")[0].annotations["effect-renewal.description"]).toBe(
         "disk full (simulated)"
       )
@@ -344,6 +352,13 @@ describe("Logs", () => {
       expect(ahead.map((line) => line.level)).toContain("DEBUG")
       expect(ahead[0].annotations[session]).toBe(sessionHash(AHEAD))
       expect(ahead[0].annotations["effect-renewal.lead_ms"]).toBe(5 * 60_000)
+      const aheadFailed = withMessage("refresh ahead: the renewal failed, it will be tried again")
+      expect(aheadFailed.map((line) => line.level)).toEqual(["WARN"])
+      expect(aheadFailed[0].annotations).toMatchObject({
+        [session]: sessionHash(AHEAD),
+        "effect-renewal.error": "RenewalFailed",
+        "effect-renewal.reason": "Transient"
+      })
       const released = withMessage("sessions: idle renewer released")
       // after the saves, then after the gets
       expect(released.map((line) => line.annotations[session]).sort()).toEqual(

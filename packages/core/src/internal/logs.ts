@@ -191,8 +191,8 @@ export const unsaved = (key: string) => (error: StoreError): Effect.Effect<void>
   const refreshToken = error.unsaved?.refreshToken !== undefined
   return Effect.annotateLogs(
     refreshToken
-      ? Effect.logError("renewal: renewed credentials could not be saved; the error holds them in `unsaved`")
-      : Effect.logWarning("renewal: renewed credentials could not be saved; the error holds them in `unsaved`"),
+      ? Effect.logError("renewal: renewed credentials could not be saved; the StoreError holds them (unsaved)")
+      : Effect.logWarning("renewal: renewed credentials could not be saved; the StoreError holds them (unsaved)"),
     { ...storeFailure(key, error), [annotations.unsavedRefreshToken]: refreshToken }
   )
 }
@@ -219,6 +219,28 @@ export const staleServed = (
 /** Refresh ahead starts a renewal, `lead` millis before the credentials expire (`Debug`). @internal */
 export const refreshAhead = (lead: number): Effect.Effect<void> =>
   Effect.annotateLogs(Effect.logDebug("refresh ahead: renewing before expiry"), annotations.lead, Math.max(0, lead))
+
+/**
+ * A renewal of refresh ahead failed (`Warning`): tried again after its
+ * interval (`retried`), or not until the credentials change. Its error as its
+ * tag and reason (a store's failure as for a save).
+ *
+ * @internal
+ */
+export const refreshAheadFailed = (key: string, error: RenewerError, retried: boolean): Effect.Effect<void> =>
+  Effect.annotateLogs(
+    Effect.logWarning(
+      retried
+        ? "refresh ahead: the renewal failed, it will be tried again"
+        : error._tag === "RenewalFailed" && error.reason === "TtlUnreachable"
+        ? "refresh ahead: lead and jitter exceed the lifetime of renewed credentials; callers renew at expiry"
+        : "refresh ahead: the renewal failed, nothing more is tried until the credentials change"
+    ),
+    {
+      [annotations.error]: error._tag,
+      ...(error._tag === "StoreError" ? storeFailure(key, error) : { [attributes.reason]: error.reason })
+    }
+  )
 
 /** `Sessions` released the renewer of a session idle for `idle` millis (`Debug`). @internal */
 export const sessionReleased = (key: string, idle: number): Effect.Effect<void> =>

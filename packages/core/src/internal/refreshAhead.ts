@@ -69,7 +69,7 @@ const plan = (
     if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
     yield* Logs.refreshAhead(expiresAt - (yield* Clock.currentTimeMillis))
     yield* renewer.get(options).pipe(
-      Effect.tapError(report),
+      Effect.tapError(report(renewer.key)),
       Effect.retry({
         while: retried,
         schedule: Schedule.spaced(Duration.millis(settings.retryInterval))
@@ -86,14 +86,4 @@ const retried = (error: RenewerError): boolean =>
   (error._tag === "RenewalFailed" && error.reason !== "TtlUnreachable" && error.reason !== "Shutdown" &&
     error.reason !== "InvalidRequest")
 
-const report = (error: RenewerError) =>
-  Effect.logWarning(
-    retried(error)
-      ? "refresh ahead: the renewal failed, it will be tried again"
-      : error._tag === "RenewalFailed" && error.reason === "TtlUnreachable"
-      ? "refresh ahead: lead and jitter exceed the lifetime of renewed credentials; callers renew at expiry"
-      : "refresh ahead: the renewal failed, nothing more is tried until the credentials change",
-    // not the message: a StoreError's names the session key, and a log line
-    // in a span becomes a span event
-    error._tag === "StoreError" ? `${error.operation}: ${error.description}` : error.message
-  ).pipe(Effect.annotateLogs("effect-renewal", "refresh-ahead"))
+const report = (key: string) => (error: RenewerError) => Logs.refreshAheadFailed(key, error, retried(error))
