@@ -1,6 +1,8 @@
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as LogLevel from "effect/LogLevel"
 import { type AuthenticationError, classify, type RenewerError, type StoreError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import type { Watch } from "./policy.js"
@@ -43,18 +45,30 @@ export const annotations = {
   afterRelease: "effect-renewal.after_release_ms"
 } as const
 
-/** The log span of a renewal: each line inside it shows how long the renewal has run. @internal */
-export const renewalSpan = "effect-renewal.renewal"
+/**
+ * One line at `level`, its annotations made only when the level is on: a
+ * renewal at the default level (`Info`) pays nothing for its `Debug` lines.
+ */
+const line = (
+  level: LogLevel.LogLevel,
+  message: string,
+  annotate?: () => Readonly<Record<string, unknown>>
+): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    if (LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), level)) return Effect.void
+    const logged = Effect.logWithLevel(level, message)
+    return annotate === undefined ? logged : Effect.annotateLogs(logged, annotate())
+  })
 
 /** `effect` with every line it logs naming the session by its hash. @internal */
 export const forSession = (key: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.annotateLogs(effect, attributes.session, sessionHash(key))
 
 /**
- * A renewal (run inside `effect`): its lines name the session and sit in the
- * renewal's log span; at its end, at `Debug`, its outcome (`success`,
- * `already_valid`, the error's tag), the error's reason, the requests sent
- * and how long it took.
+ * A renewal (run inside `effect`): its lines name the session; at its end,
+ * at `Debug`, its outcome (`success`, `already_valid`, the error's tag), the
+ * error's reason, the requests sent and how long it took. (No log span: it
+ * would cost a renewal as much again as the annotation, at any level.)
  *
  * @internal
  */
@@ -63,15 +77,13 @@ export const renewal =
   <A, E extends RenewerError>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     Effect.onExit(effect, (exit: Exit.Exit<A, E>) => {
       const { outcome, reason } = outcomeOf(exit, watch.attempts)
-      return Effect.logDebug(renewalMessages[outcome] ?? "renewal failed").pipe(
-        Effect.annotateLogs({
-          [attributes.outcome]: outcome,
-          ...(reason === undefined ? {} : { [attributes.reason]: reason }),
-          [attributes.attempts]: watch.attempts,
-          [annotations.duration]: Math.max(0, now() - watch.startedAt)
-        })
-      )
-    }).pipe(Effect.withLogSpan(renewalSpan), Effect.annotateLogs(attributes.session, session))
+      return line(LogLevel.Debug, renewalMessages[outcome] ?? "renewal failed", () => ({
+        [attributes.outcome]: outcome,
+        ...(reason === undefined ? {} : { [attributes.reason]: reason }),
+        [attributes.attempts]: watch.attempts,
+        [annotations.duration]: Math.max(0, now() - watch.startedAt)
+      }))
+    }).pipe(Effect.annotateLogs(attributes.session, session))
 
 const renewalMessages: Record<string, string> = {
   success: "renewal: credentials renewed and saved",
@@ -82,13 +94,9 @@ const renewalMessages: Record<string, string> = {
 
 /** The renewal holds the store's lock of the session: how long since it started (`Debug`). @internal */
 export const lockTaken = (watch: Watch, now: () => number): Effect.Effect<void> =>
-  Effect.suspend(() =>
-    Effect.annotateLogs(
-      Effect.logDebug("renewal: store lock taken"),
-      annotations.lockWait,
-      Math.max(0, now() - watch.startedAt)
-    )
-  )
+  line(LogLevel.Debug, "renewal: store lock taken", () => ({
+    [annotations.lockWait]: Math.max(0, now() - watch.startedAt)
+  }))
 
 const failure = (error: AuthenticationError) =>
   error._tag === "AuthApiError"
@@ -117,16 +125,16 @@ export const retry = <A, E>(
     const from = now()
     return Effect.tapBoth(wait, {
       onSuccess: () =>
-        Effect.annotateLogs(Effect.logDebug("renewal: retrying after a transient failure"), {
+        line(LogLevel.Debug, "renewal: retrying after a transient failure", () => ({
           ...failure(error),
           [annotations.attempt]: watch.attempts + 1,
           [annotations.delay]: Math.max(0, now() - from)
-        }),
+        })),
       onFailure: () =>
-        Effect.annotateLogs(Effect.logWarning("renewal: retries exhausted; the renewal fails"), {
+        line(LogLevel.Warning, "renewal: retries exhausted; the renewal fails", () => ({
           ...failure(error),
           [attributes.attempts]: watch.attempts
-        })
+        }))
     })
   })
 
@@ -144,10 +152,10 @@ export const lateAnswer = <A, E>(
 ): Effect.Effect<A, E> =>
   Effect.tap(request, () => {
     const at = now()
-    return at < releasedAt ? Effect.void : Effect.annotateLogs(
-      Effect.logInfo("renewal: an answer came after its callers were released; its credentials are saved"),
-      annotations.afterRelease,
-      at - releasedAt
+    return at < releasedAt ? Effect.void : line(
+      LogLevel.Info,
+      "renewal: an answer came after its callers were released; its credentials are saved",
+      () => ({ [annotations.afterRelease]: at - releasedAt })
     )
   })
 
@@ -164,19 +172,18 @@ const storeFailure = (key: string, error: StoreError) => {
 }
 
 /** The server rejected the refresh token for good: it was dropped from the store (`Warning`). @internal */
-export const refreshTokenDropped: Effect.Effect<void> = Effect.logWarning(
+export const refreshTokenDropped: Effect.Effect<void> = line(
+  LogLevel.Warning,
   "refresh token rejected by the server (invalid_grant): dropped from the store; a new login is required"
 )
 
 /** The rejected refresh token could not be dropped from the store (`Warning`). @internal */
 export const refreshTokenNotDropped = (key: string) => (error: StoreError): Effect.Effect<void> =>
-  Effect.annotateLogs(
-    Effect.logWarning("could not drop a rejected refresh token from the store"),
-    storeFailure(key, error)
-  )
+  line(LogLevel.Warning, "could not drop a rejected refresh token from the store", () => storeFailure(key, error))
 
 /** A 2xx answer was unusable but held a new refresh token, saved before the failure is reported (`Info`). @internal */
-export const issuedRefreshTokenKept: Effect.Effect<void> = Effect.logInfo(
+export const issuedRefreshTokenKept: Effect.Effect<void> = line(
+  LogLevel.Info,
   "renewal: an unusable answer held a rotated refresh token; it was saved"
 )
 
@@ -189,11 +196,10 @@ export const issuedRefreshTokenKept: Effect.Effect<void> = Effect.logInfo(
  */
 export const unsaved = (key: string) => (error: StoreError): Effect.Effect<void> => {
   const refreshToken = error.unsaved?.refreshToken !== undefined
-  return Effect.annotateLogs(
-    refreshToken
-      ? Effect.logError("renewal: renewed credentials could not be saved; the StoreError holds them (unsaved)")
-      : Effect.logWarning("renewal: renewed credentials could not be saved; the StoreError holds them (unsaved)"),
-    { ...storeFailure(key, error), [annotations.unsavedRefreshToken]: refreshToken }
+  return line(
+    refreshToken ? LogLevel.Error : LogLevel.Warning,
+    "renewal: renewed credentials could not be saved; the StoreError holds them (unsaved)",
+    () => ({ ...storeFailure(key, error), [annotations.unsavedRefreshToken]: refreshToken })
   )
 }
 
@@ -209,16 +215,16 @@ export const staleServed = (
   served: Credentials,
   now: number
 ): Effect.Effect<void> =>
-  Effect.annotateLogs(Effect.logWarning("stale-if-error: renewal failed; still valid credentials served"), {
+  line(LogLevel.Warning, "stale-if-error: renewal failed; still valid credentials served", () => ({
     [attributes.session]: session,
     [annotations.error]: error._tag,
     ...(error._tag === "StoreError" ? {} : { [attributes.reason]: error.reason }),
     [annotations.expiresIn]: DateTime.toEpochMillis(served.expiresAt) - now
-  })
+  }))
 
 /** Refresh ahead starts a renewal, `lead` millis before the credentials expire (`Debug`). @internal */
 export const refreshAhead = (lead: number): Effect.Effect<void> =>
-  Effect.annotateLogs(Effect.logDebug("refresh ahead: renewing before expiry"), annotations.lead, Math.max(0, lead))
+  line(LogLevel.Debug, "refresh ahead: renewing before expiry", () => ({ [annotations.lead]: Math.max(0, lead) }))
 
 /**
  * A renewal of refresh ahead failed (`Warning`): tried again after its
@@ -228,23 +234,22 @@ export const refreshAhead = (lead: number): Effect.Effect<void> =>
  * @internal
  */
 export const refreshAheadFailed = (key: string, error: RenewerError, retried: boolean): Effect.Effect<void> =>
-  Effect.annotateLogs(
-    Effect.logWarning(
-      retried
-        ? "refresh ahead: the renewal failed, it will be tried again"
-        : error._tag === "RenewalFailed" && error.reason === "TtlUnreachable"
-        ? "refresh ahead: lead and jitter exceed the lifetime of renewed credentials; callers renew at expiry"
-        : "refresh ahead: the renewal failed, nothing more is tried until the credentials change"
-    ),
-    {
+  line(
+    LogLevel.Warning,
+    retried
+      ? "refresh ahead: the renewal failed, it will be tried again"
+      : error._tag === "RenewalFailed" && error.reason === "TtlUnreachable"
+      ? "refresh ahead: lead and jitter exceed the lifetime of renewed credentials; callers renew at expiry"
+      : "refresh ahead: the renewal failed, nothing more is tried until the credentials change",
+    () => ({
       [annotations.error]: error._tag,
       ...(error._tag === "StoreError" ? storeFailure(key, error) : { [attributes.reason]: error.reason })
-    }
+    })
   )
 
 /** `Sessions` released the renewer of a session idle for `idle` millis (`Debug`). @internal */
 export const sessionReleased = (key: string, idle: number): Effect.Effect<void> =>
-  Effect.annotateLogs(Effect.logDebug("sessions: idle renewer released"), {
+  line(LogLevel.Debug, "sessions: idle renewer released", () => ({
     [attributes.session]: sessionHash(key),
     [annotations.duration]: idle
-  })
+  }))
