@@ -14,6 +14,7 @@ import type * as Renewer from "../Renewer.js"
 import { TokenStore } from "../TokenStore.js"
 import * as Durations from "./durations.js"
 import * as Knowledge from "./knowledge.js"
+import * as Logs from "./logs.js"
 import * as MinTtl from "./minTtl.js"
 import * as Policy from "./policy.js"
 import * as RefreshAhead from "./refreshAhead.js"
@@ -190,7 +191,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
                   })
                   : store.withLock(key, renewal.renew(request, watch)),
                 Effect.sync(watch.stop)
-              )
+              ).pipe(Logs.renewal(tracing.session, watch, now))
             )
         ))
 
@@ -269,7 +270,9 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         const expiresAt = DateTime.toEpochMillis(found.expiresAt)
         const at = now()
         const minTtl = MinTtl.required(request.minTtl, request.bounded, issuedFor(request, knowledge.login()))
-        return at < expiresAt && at < expiresAt - minTtl + bound ? Effect.succeed(found) : Effect.fail(error)
+        return at < expiresAt && at < expiresAt - minTtl + bound
+          ? Effect.as(Logs.staleServed(tracing.session, error, found, at), found)
+          : Effect.fail(error)
       })
 
     // the hot path: one synchronous check of a plain reference (no span, no
