@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Encoding from "effect/Encoding"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { scrubCause } from "./redaction.js"
 import type { Tables } from "./schema.js"
 
 /**
@@ -39,7 +40,10 @@ export const makeWatchers = (): Watchers => {
     Effect.forEach(
       effects,
       (effect) =>
-        Effect.catchAllCause(effect, (cause) => Effect.logDebug("SqlTokenStore: a change watcher failed", cause)),
+        Effect.catchAllCause(
+          effect,
+          (cause) => Effect.logDebug("SqlTokenStore: a change watcher failed", scrubCause(cause))
+        ),
       { discard: true }
     )
 
