@@ -126,11 +126,14 @@ export const sqlitePoller =
         if (rows.length < 1000) return
       }
     })
+    // the rows name session keys: not for `@effect/sql`'s spans (a span
+    // every `interval` would say nothing anyway)
+    const poll = Effect.withTracerEnabled(pollOnce, false)
     return Effect.gen(function*() {
-      if ((yield* Effect.either(pollOnce))._tag === "Left") late = true
+      if ((yield* Effect.either(poll))._tag === "Left") late = true
       yield* Deferred.succeed(ready, undefined)
       return yield* Effect.sleep(interval).pipe(
-        Effect.zipRight(pollOnce),
+        Effect.zipRight(poll),
         Effect.catchAllCause((cause) => Effect.logDebug("SqlTokenStore: polling for changes failed", cause)),
         Effect.forever
       )

@@ -64,7 +64,9 @@ export const scrubCause = <E>(cause: Cause.Cause<E>): Cause.Cause<E> =>
 
 /**
  * `effect` in a span named `name` (with the session's hash as an attribute)
- * that ends with the scrubbed error; the caller gets the original one.
+ * that ends with the scrubbed error, or with no value (a value would be
+ * recorded in the span's exit: an entry, a held lock naming its key); the
+ * caller gets the original error or value.
  *
  * @internal
  */
@@ -74,17 +76,26 @@ export const traced = <A, R>(
   effect: Effect.Effect<A, StoreError, R>
 ): Effect.Effect<A, StoreError, R> =>
   Effect.suspend(() => {
-    const originals = new WeakMap<StoreError, StoreError>()
+    let error: StoreError | undefined = undefined
+    let value: A | undefined = undefined
     return Effect.useSpan(
       name,
       { attributes: { [sessionAttribute]: sessionHash(sessionKeyOf(key)) }, captureStackTrace: false },
       () =>
-        Effect.mapError(effect, (error) => {
-          const scrubbed = scrubError(error)
-          originals.set(scrubbed, error)
-          return scrubbed
+        Effect.matchEffect(effect, {
+          onFailure: (failure) => {
+            error = failure
+            return Effect.fail(scrubError(failure))
+          },
+          onSuccess: (success) => {
+            value = success
+            return Effect.void
+          }
         })
-    ).pipe(Effect.mapError((error) => originals.get(error) ?? error))
+    ).pipe(Effect.matchEffect({
+      onFailure: (scrubbed) => Effect.fail(error ?? scrubbed),
+      onSuccess: () => Effect.succeed(value as A)
+    }))
   })
 
 /**
