@@ -13,11 +13,13 @@ import { RenewalStrategy } from "../RenewalStrategy.js"
 import type * as Renewer from "../Renewer.js"
 import { TokenStore } from "../TokenStore.js"
 import * as Knowledge from "./knowledge.js"
+import * as Logs from "./logs.js"
 import * as Policy from "./policy.js"
 import * as RefreshAhead from "./refreshAhead.js"
 import * as Renewal from "./renewal.js"
 import * as Scope_ from "./scope.js"
 import * as SingleFlight from "./singleFlight.js"
+import * as StoreKeys from "./storeKeys.js"
 import * as Timers from "./timers.js"
 import * as Tracing from "./tracing.js"
 
@@ -61,7 +63,10 @@ export interface Internals {
 /** @internal */
 export const make = (options: Renewer.Options = {}, internals?: Internals) =>
   Effect.gen(function*() {
-    const key = options.key ?? "default"
+    const sessionKey = options.key ?? "default"
+    // the store key of the session's own entry: every store operation below
+    // goes by it, and the API credentials' keys derive from it
+    const key = StoreKeys.entryKey(sessionKey)
     const shared = yield* TokenStore
     const strategy = yield* RenewalStrategy
     const policy = yield* RenewalPolicy
@@ -79,7 +84,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
     // the store in spans: every operation this renewer makes goes through it
-    const tracing = Tracing.make(key, now, strategy.name)
+    const tracing = new Tracing.Tracing(key, Tracing.sessionHash(sessionKey), now, strategy.name)
     const store = tracing.store(shared)
     // Renewals and their timers run in a scope of their own, made with the
     // first renewal and closed by the finalizer below, after a request
@@ -196,7 +201,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
                   })
                   : store.withLock(key, renewal.renew(request, watch)),
                 Effect.sync(watch.stop)
-              )
+              ).pipe(Logs.renewal(tracing.session, watch, now))
             )
         ))
 
@@ -263,7 +268,9 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         if (found === undefined) return Effect.fail(error)
         const expiresAt = DateTime.toEpochMillis(found.expiresAt)
         const at = now()
-        return at < expiresAt && at < expiresAt - request.minTtl + bound ? Effect.succeed(found) : Effect.fail(error)
+        return at < expiresAt && at < expiresAt - request.minTtl + bound
+          ? Effect.as(Logs.staleServed(tracing.session, error, found, at), found)
+          : Effect.fail(error)
       })
 
     // the hot path: one synchronous check of a plain reference (no span, no
@@ -386,7 +393,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
       )
 
     const service: Renewer.Renewer.Service = {
-      key,
+      key: sessionKey,
       get,
       save,
       hasValid,
