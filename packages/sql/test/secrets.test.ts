@@ -3,12 +3,17 @@
  * log line, and no session key reaches a span's attributes: `@effect/sql`
  * records the statements' text, so every value must be a parameter.
  */
+import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+import * as Renewer from "@effect-renewal/core/Renewer"
 import { derivedKey } from "@effect-renewal/core/TokenStore"
+import { TokenStore } from "@effect-renewal/core/TokenStore"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
@@ -35,7 +40,7 @@ const recorder = () => {
     span: (name, parent, context, links, startTime, kind) => {
       const entry: Recorded = { name, attributes: new Map() }
       recorded.push(entry)
-      return {
+      const span: Tracer.Span = {
         _tag: "Span",
         name,
         spanId: `span-${recorded.length}`,
@@ -47,7 +52,15 @@ const recorder = () => {
         links: [...links],
         sampled: true,
         kind,
-        end: (_, exit) => {
+        end: (endTime, exit) => {
+          // as a real span: ended once, and its status says so
+          if (span.status._tag === "Ended") return
+          ;(span as { status: Tracer.SpanStatus }).status = {
+            _tag: "Ended",
+            startTime,
+            endTime,
+            exit
+          }
           entry.exit = exit
           if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
             const first = Cause.prettyErrors(exit.cause)[0]
@@ -63,6 +76,7 @@ const recorder = () => {
         },
         addLinks: () => {}
       }
+      return span
     },
     context: (f) => f()
   })
@@ -190,6 +204,21 @@ for (const backend of backends) {
           yield* fails(a.set(api, credentials(`${secret}-4`)))
           yield* fails(a.remove(user))
           yield* fails(a.withLock(user, Effect.void))
+          // a Renewer over the failing store: its renewal fails in the store
+          const renewer = yield* Layer.build(
+            Renewer.layer({ key: user }).pipe(
+              Layer.provide(Layer.succeed(TokenStore, a)),
+              Layer.provide(Layer.succeed(
+                RenewalStrategy.RenewalStrategy,
+                RenewalStrategy.RenewalStrategy.of({
+                  renew: () => Effect.succeed(credentials(`${secret}-5`)),
+                  revoke: () => Effect.void
+                })
+              ))
+            )
+          ).pipe(Effect.map(Context.get(Renewer.Renewer)))
+          yield* fails(renewer.get({ forceRefresh: true }))
+          yield* fails(renewer.save(credentials(`${secret}-6`)))
           // what the fibers the store forked (lease, listener, poller) log meanwhile
           yield* Effect.sleep("100 millis")
         })
@@ -198,7 +227,7 @@ for (const backend of backends) {
           Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
           Logger.withMinimumLogLevel(LogLevel.All)
         )
-        expect(failures.length).toBe(7)
+        expect(failures.length).toBe(9)
         expect(failures.every((tag) => tag === "StoreError")).toBe(true)
         const hash = sessionHash(user)
         const spans = recorded.filter((span) => span.name.startsWith("SqlTokenStore."))
