@@ -369,11 +369,14 @@ export class LoginFailed extends Data.TaggedError("LoginFailed")<{
  * credentials that could not be saved are in `unsaved`, so that nothing the
  * server issued is lost.
  *
+ * `operation` `"open"` (since 0.4.0): the store could not be opened while its
+ * layer was built (its database, driver or tables); `key` is then `"*"`.
+ *
  * @since 0.1.0
  * @category errors
  */
 export class StoreError extends Data.TaggedError("StoreError")<{
-  readonly operation: "get" | "set" | "remove" | "lock" | "encode" | "decode"
+  readonly operation: "get" | "set" | "remove" | "lock" | "encode" | "decode" | "open"
   readonly key: string
   readonly description: string
   readonly unsaved?: Credentials | undefined
