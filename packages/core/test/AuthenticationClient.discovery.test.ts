@@ -134,6 +134,48 @@ describe("AuthenticationClient: the metadata of Auth0's domain form", () => {
     }))
 })
 
+describe("AuthenticationClient: errors name the request they were for", () => {
+  it.effect("a 404 on Auth0's token endpoint: POST and the URL, in the message and in endpoint", () =>
+    Effect.gen(function*() {
+      const { client } = server({})
+      const c = yield* AuthenticationClient.make({ domain: "tenant.example.com", clientId: "client-1" }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      const error = yield* Effect.flip(c.renewAuth(Redacted.make(REFRESH_TOKEN)))
+      expect(error._tag === "AuthApiError" && error.endpoint).toBe("POST https://tenant.example.com/oauth/token")
+      expect(error.message).toMatch(/^POST https:\/\/tenant\.example\.com\/oauth\/token answered 404 /)
+      const delegation = yield* Effect.flip(c.delegationWithIdToken(Redacted.make("idt-1")))
+      expect(delegation.message).toMatch(/^POST https:\/\/tenant\.example\.com\/delegation answered 404 /)
+    }))
+
+  it.effect("no answer within the timeout: the method and URL, without the query", () =>
+    Effect.gen(function*() {
+      const { make } = discovered(
+        withDocument(
+          document({
+            token_endpoint: "https://tokens.example.net/oauth2/token?tenant=a"
+          }),
+          { "https://tokens.example.net/oauth2/token": () => "fail" }
+        ),
+        { timeout: "5 seconds" }
+      )
+      const c = yield* make
+      const transport = yield* Effect.flip(c.renewAuth(Redacted.make(REFRESH_TOKEN)))
+      expect(transport.message).toBe("Network error: Transport failure on POST https://tokens.example.net/oauth2/token")
+      const hung = discovered({
+        [openid]: () => Response.json(document()),
+        "https://tokens.example.net/oauth2/token": () => new Response(new ReadableStream({ start: () => {} }))
+      }, { timeout: "5 seconds" })
+      const slow = yield* hung.make
+      const fiber = yield* Effect.fork(Effect.flip(slow.renewAuth(Redacted.make(REFRESH_TOKEN))))
+      yield* TestClock.adjust("5 seconds")
+      const timeout = yield* fiber.await.pipe(Effect.flatten)
+      expect(timeout.message).toBe(
+        "Request timed out: no answer to POST https://tokens.example.net/oauth2/token within 5s"
+      )
+    }))
+})
+
 describe("AuthenticationClient: discovery", () => {
   it.effect("reads OpenID's document and uses its endpoints, on other hosts too", () =>
     Effect.gen(function*() {
@@ -531,6 +573,25 @@ describe("AuthenticationClient: client authentication on the wire", () => {
         expect(verified[0].jti).not.toBe(verified[1].jti)
       }))
   }
+
+  it.effect("private_key_jwt in Auth0's domain form: aud is the tenant's issuer, https://<domain>/", () =>
+    Effect.gen(function*() {
+      const pair = yield* Effect.promise(() => Jose.generateKeyPair("RS256", { extractable: true }))
+      const pem = yield* Effect.promise(() => Jose.exportPKCS8(pair.privateKey))
+      const { client, seen } = server({ "https://tenant.example.com/oauth/token": () => tokenAnswer() })
+      const c = yield* AuthenticationClient.make({
+        domain: "tenant.example.com",
+        clientId: "client-1",
+        privateKey: Redacted.make(pem)
+      }).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      yield* c.renewAuth(Redacted.make(REFRESH_TOKEN))
+      const { payload, protectedHeader } = yield* Effect.promise(() =>
+        Jose.jwtVerify(form(seen[0]).client_assertion, pair.publicKey, { currentDate: new Date(0) })
+      )
+      expect(protectedHeader.alg).toBe("RS256")
+      expect(protectedHeader.kid).toBeUndefined()
+      expect(payload.aud).toBe("https://tenant.example.com/")
+    }))
 
   it.effect("the assertion is kept out of errors, as the secret is", () =>
     Effect.gen(function*() {
