@@ -6,9 +6,10 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { RenewerError } from "../AuthError.js"
+import { isRetryable, type RenewerError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import type * as Renewer from "../Renewer.js"
+import * as Logs from "./logs.js"
 
 /**
  * Refresh ahead, resolved: millis before expiry at which a renewal starts
@@ -36,18 +37,21 @@ export interface Settings {
  * credentials from the hot path while it runs. The renewal's result is a
  * change, which plans the next one.
  *
- * A transient failure (the renewer's policy has already retried it) is
- * logged and tried again after `retryInterval`, until the credentials
- * change; a `LoginRequired` is logged and nothing more is tried until a new
- * login is saved. A renewal that cannot bring `lead` (the lifetime is too
- * short) is logged once per credentials.
+ * A failure a later attempt may fix (`AuthError.isRetryable`: transient,
+ * and the renewer's policy has already retried it) is logged and tried again
+ * after `retryInterval`, until the credentials change; any other (a
+ * `LoginRequired`, a `StoreError`, a `RenewalFailed` of another reason) is
+ * logged and nothing more is tried until the credentials change. A renewal
+ * that cannot bring `lead` (the lifetime is too short) is logged once per
+ * credentials.
  *
  * @internal
  */
 export const run = (renewer: Renewer.Renewer.Service, settings: Settings): Effect.Effect<void> =>
   renewer.changes.pipe(
     Stream.flatMap((current) => Stream.fromEffect(plan(renewer, settings, current)), { switch: true }),
-    Stream.runDrain
+    Stream.runDrain,
+    Logs.forSession(renewer.key)
   )
 
 const plan = (
@@ -65,10 +69,11 @@ const plan = (
     const now = yield* Clock.currentTimeMillis
     const wait = expiresAt - settings.lead - jitter - now
     if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+    yield* Logs.refreshAhead(expiresAt - (yield* Clock.currentTimeMillis))
     yield* renewer.get(options).pipe(
-      Effect.tapError(report),
+      Effect.tapError(report(renewer.key)),
       Effect.retry({
-        while: retried,
+        while: isRetryable,
         schedule: Schedule.spaced(Duration.millis(settings.retryInterval))
       }),
       Effect.ignore
@@ -78,19 +83,4 @@ const plan = (
   })
 }
 
-const retried = (error: RenewerError): boolean =>
-  error._tag === "StoreError" ||
-  (error._tag === "RenewalFailed" && error.reason !== "TtlUnreachable" && error.reason !== "Shutdown" &&
-    error.reason !== "InvalidRequest")
-
-const report = (error: RenewerError) =>
-  Effect.logWarning(
-    retried(error)
-      ? "refresh ahead: the renewal failed, it will be tried again"
-      : error._tag === "RenewalFailed" && error.reason === "TtlUnreachable"
-      ? "refresh ahead: lead and jitter exceed the lifetime of renewed credentials; callers renew at expiry"
-      : "refresh ahead: the renewal failed, nothing more is tried until the credentials change",
-    // not the message: a StoreError's names the session key, and a log line
-    // in a span becomes a span event
-    error._tag === "StoreError" ? `${error.operation}: ${error.description}` : error.message
-  ).pipe(Effect.annotateLogs("effect-renewal", "refresh-ahead"))
+const report = (key: string) => (error: RenewerError) => Logs.refreshAheadFailed(key, error, isRetryable(error))

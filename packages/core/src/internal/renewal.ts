@@ -19,7 +19,9 @@ import * as Jwt from "../Jwt.js"
 import type { RenewalStrategy } from "../RenewalStrategy.js"
 import type { TokenStore } from "../TokenStore.js"
 import type { Knowledge } from "./knowledge.js"
+import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
+import * as MinTtl from "./minTtl.js"
 import type { Runner, Watch } from "./policy.js"
 import * as Scope from "./scope.js"
 import * as StoreKeys from "./storeKeys.js"
@@ -38,6 +40,8 @@ export interface Request {
   /** The scope asked; `undefined`: the login's. */
   readonly scope: string | undefined
   readonly minTtl: number
+  /** `minTtl` is the default one: bounded by the lifetime (see `MinTtl.required`). */
+  readonly bounded?: boolean | undefined
   readonly forceRefresh: boolean
   readonly parameters: Readonly<Record<string, string>> | undefined
 }
@@ -74,9 +78,15 @@ export const target = (request: Request, loginScope: string | undefined): Target
   }
 }
 
-/** Whether `credentials` meet `request` at `now` (epoch millis). @internal */
-export const satisfies = (credentials: Credentials, request: Request, now: number): boolean =>
-  !request.forceRefresh && DateTime.toEpochMillis(credentials.expiresAt) - request.minTtl > now
+/**
+ * Whether `credentials` meet `request` at `now` (epoch millis), given the
+ * lifetime their target's credentials were last issued with.
+ *
+ * @internal
+ */
+export const satisfies = (credentials: Credentials, request: Request, now: number, issued?: number): boolean =>
+  !request.forceRefresh &&
+  DateTime.toEpochMillis(credentials.expiresAt) - MinTtl.required(request.minTtl, request.bounded, issued) > now
 
 /**
  * The renewal itself, run inside the store's lock for the session key:
@@ -114,6 +124,7 @@ export const make = (options: {
   const saveLogin = (credentials: Credentials) =>
     store.set(key, credentials).pipe(
       Effect.mapError((error) => new StoreError({ ...error, unsaved: credentials })),
+      Effect.tapError(Logs.unsaved(key)),
       Effect.tap(() => knowledge.publish(credentials))
     )
 
@@ -125,14 +136,8 @@ export const make = (options: {
     const kept = new Credentials(rest, true)
     return Effect.zipRight(store.set(key, kept), Effect.sync(() => knowledge.publish(kept))).pipe(
       Effect.zipRight(Metric.increment(Metrics.refreshTokensDropped)),
-      // not the error's message: it names the session key, and a log line
-      // inside a span becomes an event of that span
-      Effect.catchAll((error) =>
-        Effect.logWarning(
-          "could not drop a rejected refresh token",
-          `token store ${error.operation} failed: ${error.description}`
-        )
-      )
+      Effect.zipRight(Logs.refreshTokenDropped),
+      Effect.catchAll(Logs.refreshTokenNotDropped(key))
     )
   }
 
@@ -142,7 +147,9 @@ export const make = (options: {
   const keepIssued = (login: Credentials, error: LoginRequired | AuthenticationError | RenewalFailed) =>
     error._tag === "AuthApiError" && error.issuedRefreshToken !== undefined &&
       !sameToken(error.issuedRefreshToken, login.refreshToken)
-      ? saveLogin(new Credentials({ ...login, refreshToken: error.issuedRefreshToken }, true))
+      ? saveLogin(new Credentials({ ...login, refreshToken: error.issuedRefreshToken }, true)).pipe(
+        Effect.zipRight(Logs.issuedRefreshTokenKept)
+      )
       : Effect.void
 
   const attempt = (login: Credentials, to: Target, request: Request, watch: Watch) =>
@@ -175,15 +182,16 @@ export const make = (options: {
           const memo = to.name ?? ""
           const before = clock.unsafeCurrentTimeMillis()
           if (to.name === undefined) {
-            if (satisfies(login, request, before)) return login
+            if (satisfies(login, request, before, knowledge.issued(memo))) return login
           } else {
             const kept = Option.getOrUndefined(yield* restore(store.get(entry)))
             knowledge.setApi(to.name, kept)
-            if (kept !== undefined && satisfies(kept, request, before)) return kept
+            if (kept !== undefined && satisfies(kept, request, before, knowledge.issued(memo))) return kept
           }
           const lifetime = knowledge.lifetime(memo)
-          if (!request.forceRefresh && lifetime !== undefined && request.minTtl >= lifetime) {
-            return yield* ttlUnreachable(lifetime, request.minTtl, "no renewal was attempted")
+          const minTtl = MinTtl.required(request.minTtl, request.bounded, lifetime)
+          if (!request.forceRefresh && lifetime !== undefined && minTtl >= lifetime) {
+            return yield* ttlUnreachable(lifetime, minTtl, "no renewal was attempted")
           }
 
           const stopped = closing()
@@ -227,20 +235,24 @@ export const make = (options: {
             const { refreshToken: _, ...api } = withScope(fresh, scope)
             result = new Credentials(api, true)
             yield* store.set(entry, result).pipe(
-              Effect.mapError((error) => new StoreError({ ...error, unsaved: result }))
+              Effect.mapError((error) => new StoreError({ ...error, unsaved: result })),
+              Effect.tapError(Logs.unsaved(key))
             )
             knowledge.setApi(to.name, result)
           }
-          if (!satisfies(result, { ...request, forceRefresh: false }, now)) {
+          if (!satisfies(result, { ...request, forceRefresh: false }, now, knowledge.issued(memo))) {
             return yield* ttlUnreachable(
               lifetimeLeft(result, now),
-              request.minTtl,
+              MinTtl.required(request.minTtl, request.bounded, knowledge.issued(memo)),
               "the renewed credentials were saved"
             )
           }
           return result
         })
-      return Effect.flatMap(restore(store.get(key)), (stored) => from(stored, false))
+      return Effect.zipRight(
+        Logs.lockTaken(watch, () => clock.unsafeCurrentTimeMillis()),
+        Effect.flatMap(restore(store.get(key)), (stored) => from(stored, false))
+      )
     })
 
   return { renew }
