@@ -105,6 +105,14 @@ export class AuthApiError extends Data.TaggedError("AuthApiError")<{
    * before it reports the error.
    */
   readonly issuedRefreshToken?: Redacted.Redacted<string> | undefined
+  /**
+   * The method and URL of the request that got this answer, without its
+   * query (e.g. `POST https://tenant.example.com/oauth/token`); the message
+   * starts with it.
+   *
+   * @since 0.4.0
+   */
+  readonly endpoint?: string | undefined
 }> {
   /**
    * Marks the error as one of this module's (see {@link isAuthError}).
@@ -120,7 +128,8 @@ export class AuthApiError extends Data.TaggedError("AuthApiError")<{
    */
   override get message(): string {
     const retry = this.retryAfter === undefined ? "" : ` (retry after ${Duration.format(this.retryAfter)})`
-    return `HTTP ${this.status} ${this.code}: ${this.description}${retry}`
+    const answered = this.endpoint === undefined ? "HTTP" : `${this.endpoint} answered`
+    return `${answered} ${this.status} ${this.code}: ${this.description}${retry}`
   }
 }
 

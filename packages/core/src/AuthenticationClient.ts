@@ -62,7 +62,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import type { AuthenticationError, InvalidConfiguration } from "./AuthError.js"
+import type { JWK } from "jose"
+import type { AuthenticationError, InvalidConfiguration, Presented } from "./AuthError.js"
 import type * as Credentials from "./Credentials.js"
 import type * as Delegation from "./Delegation.js"
 import * as internal from "./internal/authenticationClient.js"
@@ -93,10 +94,59 @@ export declare namespace AuthenticationClient {
    * @category models
    */
   export interface Service {
-    /** The tenant's base URL, e.g. `https://tenant.auth0.com`. */
+    /**
+     * The tenant's base URL, e.g. `https://tenant.auth0.com`; for a
+     * discovered provider, the issuer without its trailing `/`.
+     */
     readonly baseUrl: string
     /** The application's client id, sent with every request. */
     readonly clientId: string
+    /**
+     * The provider's metadata: discovered ({@link makeDiscovery}), or derived
+     * from Auth0's `domain` form ({@link make}).
+     *
+     * @since 0.4.0
+     */
+    readonly metadata: Metadata
+    /**
+     * `POST` to `metadata.tokenEndpoint`: `grant_type` and `fields` (an
+     * `undefined` field is not sent), the client's authentication added, a
+     * 2xx decoded into `Credentials` exactly as `renewAuth` does (expiry from
+     * the `Clock`, the id_token in `idToken`). An error answer is an
+     * `AuthApiError` with `presented` set when given. `secrets` (a code, a
+     * verifier, a device code) are kept out of every error like the refresh
+     * token is; `parameters` are extra fields that never override the
+     * client's own.
+     *
+     * @since 0.4.0
+     */
+    readonly tokenRequest: (
+      grantType: string,
+      fields: Readonly<Record<string, string | undefined>>,
+      options?: {
+        readonly parameters?: Readonly<Record<string, string>> | undefined
+        readonly presented?: Presented | undefined
+        readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
+      }
+    ) => Effect.Effect<Credentials.Credentials, AuthenticationError>
+    /**
+     * `POST` a form with the client's authentication to `endpoint` (an
+     * absolute URL of the metadata, e.g. the device authorization endpoint).
+     * A 2xx answers its parsed JSON body (`unknown`, for the caller's
+     * Schema); an error answer is an `AuthApiError` (both error body
+     * formats), no answer a `NetworkError`. Same scrubbing, size cap, no
+     * redirects and span as every request.
+     *
+     * @since 0.4.0
+     */
+    readonly formRequest: (
+      endpoint: string,
+      fields: Readonly<Record<string, string | undefined>>,
+      options?: {
+        readonly parameters?: Readonly<Record<string, string>> | undefined
+        readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
+      }
+    ) => Effect.Effect<unknown, AuthenticationError>
     /**
      * `POST /oauth/token` with `grant_type=refresh_token`. The returned
      * credentials have a `refreshToken` only if the server rotated it, and a
@@ -106,7 +156,11 @@ export declare namespace AuthenticationClient {
       refreshToken: Redacted.Redacted<string>,
       options?: RenewAuthOptions
     ) => Effect.Effect<Credentials.Credentials, AuthenticationError>
-    /** `POST /delegation` with a (still valid) id_token. */
+    /**
+     * `POST /delegation` with a (still valid) id_token. Auth0's `domain` form
+     * only: a discovered client fails with an `AuthApiError`
+     * `unsupported_grant_type` (a `Configuration` fault), sending nothing.
+     */
     readonly delegationWithIdToken: (
       idToken: Redacted.Redacted<string>,
       options?: DelegationOptions
@@ -116,37 +170,114 @@ export declare namespace AuthenticationClient {
       refreshToken: Redacted.Redacted<string>,
       options?: DelegationOptions
     ) => Effect.Effect<Delegation.Delegation, AuthenticationError>
-    /** `POST /oauth/revoke`: revokes a refresh token (and its family). */
+    /**
+     * `POST` to the revocation endpoint (`/oauth/revoke` for Auth0): revokes
+     * a refresh token (and its family). A provider whose metadata has no
+     * revocation endpoint fails with an `AuthApiError`
+     * `unsupported_token_type`, sending nothing.
+     */
     readonly revoke: (refreshToken: Redacted.Redacted<string>) => Effect.Effect<void, AuthenticationError>
   }
 }
 
 /**
- * How to reach the tenant and present the application: the options of
- * {@link make}, {@link layer} and {@link layerConfig}.
+ * The provider's metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2),
+ * every endpoint an absolute URL. A discovered client has the document's
+ * (the `issuer` exactly as it says); Auth0's `domain` form derives it:
+ * issuer `https://<domain>/`, token `/oauth/token` (or `tokenPath`),
+ * authorization `/authorize`, device `/oauth/device/code`, revocation
+ * `/oauth/revoke` (or `revokePath`), JWKS `/.well-known/jwks.json`, userinfo
+ * `/userinfo`, end session `/oidc/logout`, PKCE `S256`.
  *
- * @since 0.1.0
+ * @since 0.4.0
  * @category models
  */
-export interface Options {
-  /** `tenant.auth0.com` or a full URL; plain `http://` only for loopback hosts. */
-  readonly domain: string
+export interface Metadata {
+  readonly issuer: string
+  readonly tokenEndpoint: string
+  readonly authorizationEndpoint?: string | undefined
+  readonly deviceAuthorizationEndpoint?: string | undefined
+  readonly revocationEndpoint?: string | undefined
+  readonly jwksUri?: string | undefined
+  readonly endSessionEndpoint?: string | undefined
+  readonly userinfoEndpoint?: string | undefined
+  readonly codeChallengeMethodsSupported?: ReadonlyArray<string> | undefined
+  readonly idTokenSigningAlgValuesSupported?: ReadonlyArray<string> | undefined
+  /** RFC 9207: the authorization response carries `iss`. */
+  readonly authorizationResponseIssParameterSupported: boolean
+}
+
+/**
+ * How the client authenticates to the token endpoint (RFC 6749 §2.3,
+ * OpenID Core §9): `none` (a public client: `client_id` alone),
+ * `client_secret_post` (the secret in the form), `client_secret_basic` (in
+ * a Basic `Authorization` header) or `private_key_jwt` (RFC 7523 §3: an
+ * assertion signed with the `privateKey`, fresh for every request, with
+ * `iss` = `sub` = the client id, `aud` the issuer, a unique `jti` and a
+ * 60-second `exp` from the `Clock`).
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export type ClientAuthentication = "none" | "client_secret_post" | "client_secret_basic" | "private_key_jwt"
+
+/**
+ * A private key for `private_key_jwt`: a PKCS#8 PEM
+ * (`-----BEGIN PRIVATE KEY-----`), or a private JWK, as an object or its
+ * JSON text.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export type PrivateKey = Redacted.Redacted<string> | Redacted.Redacted<JWK>
+
+/**
+ * How the application presents itself, and how the client behaves: the
+ * options {@link Options} (Auth0's `domain` form) and
+ * {@link DiscoveryOptions} share.
+ *
+ * The authentication is `clientAuthentication` when given, else
+ * `client_secret_post` with a `clientSecret`, `private_key_jwt` with a
+ * `privateKey`, `none` without either. Options that contradict each other (a
+ * secret and a key; a method without what it needs, or with what another one
+ * needs) are an `InvalidConfiguration`, as is a key that cannot be imported
+ * (its message never repeats the key).
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface ClientOptions {
   /** The application's client id. */
   readonly clientId: string
   /** The application's client secret, for a confidential client. */
   readonly clientSecret?: Redacted.Redacted<string> | undefined
-  /** How the secret is sent, `client_secret_post` by default. */
-  readonly clientAuthentication?: "client_secret_post" | "client_secret_basic" | undefined
-  /** The path of the token endpoint, starting with a single `/`: `/oauth/token` unless given. */
-  readonly tokenPath?: string | undefined
-  /** The path of the delegation endpoint: `/delegation` unless given. */
-  readonly delegationPath?: string | undefined
-  /** The path of the revocation endpoint: `/oauth/revoke` unless given. */
-  readonly revokePath?: string | undefined
+  /** How the client authenticates: see {@link ClientAuthentication}. */
+  readonly clientAuthentication?: ClientAuthentication | undefined
+  /**
+   * The key of `private_key_jwt`.
+   *
+   * @since 0.4.0
+   */
+  readonly privateKey?: PrivateKey | undefined
+  /**
+   * The JWS algorithm of the assertion; from the key's type unless given:
+   * RSA → `RS256`, EC P-256 → `ES256`, P-384 → `ES384`, P-521 → `ES512`,
+   * Ed25519 → `EdDSA` (a JWK's own `alg` first).
+   *
+   * @since 0.4.0
+   */
+  readonly privateKeyAlgorithm?: string | undefined
+  /**
+   * The `kid` of the assertion's header (a JWK's own `kid` unless given).
+   *
+   * @since 0.4.0
+   */
+  readonly privateKeyId?: string | undefined
   /**
    * How long one call may take before it fails with a `NetworkError` of
    * reason `"Timeout"`. None by default: the `Renewer` bounds each attempt
-   * with its `RenewalPolicy`; set it when calling the client directly.
+   * with its `RenewalPolicy`; set it when calling the client directly. It
+   * also bounds the reading of the metadata (30 seconds unless given).
    */
   readonly timeout?: Duration.DurationInput | undefined
   /**
@@ -175,6 +306,41 @@ export interface Options {
    * @since 0.2.0
    */
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+}
+
+/**
+ * Auth0's form: how to reach the tenant and present the application; the
+ * options of {@link make}, {@link layer} and {@link layerConfig}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends ClientOptions {
+  /** `tenant.auth0.com` or a full URL; plain `http://` only for loopback hosts. */
+  readonly domain: string
+  /** The path of the token endpoint, starting with a single `/`: `/oauth/token` unless given. */
+  readonly tokenPath?: string | undefined
+  /** The path of the delegation endpoint: `/delegation` unless given. */
+  readonly delegationPath?: string | undefined
+  /** The path of the revocation endpoint: `/oauth/revoke` unless given. */
+  readonly revokePath?: string | undefined
+}
+
+/**
+ * Any OpenID Connect or OAuth 2.0 provider, found from its issuer URL; the
+ * options of {@link makeDiscovery}, {@link layerDiscovery} and
+ * {@link layerDiscoveryConfig}.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface DiscoveryOptions extends ClientOptions {
+  /**
+   * The issuer URL, exactly as the provider's metadata states it (e.g.
+   * `https://accounts.google.com`, `https://tenant.auth0.com/`): `https:`,
+   * or plain `http:` on a loopback host; no query or fragment.
+   */
+  readonly issuer: string
 }
 
 /**
@@ -349,4 +515,129 @@ export const defaultConfig: {
   domain: Config.string("AUTH0_DOMAIN"),
   clientId: Config.string("AUTH0_CLIENT_ID"),
   clientSecret: Config.map(Config.option(Config.redacted("AUTH0_CLIENT_SECRET")), Option.getOrUndefined)
+}
+
+/**
+ * Builds a client for any OpenID Connect or OAuth 2.0 provider from its
+ * issuer URL, over the `HttpClient` in context: reads
+ * `<issuer>/.well-known/openid-configuration` (then, on a 404, RFC 8414's
+ * `/.well-known/oauth-authorization-server` with the issuer's path after
+ * it), validated with Schema. The document's `issuer` must be identical to
+ * the one configured (OpenID Discovery §4.3), and every endpoint `https:`
+ * (plain `http:` on a loopback host), on any host. The client then sends its
+ * requests to the document's endpoints; `delegationWith*` (Auth0's legacy
+ * `/delegation`) fail without sending anything.
+ *
+ * Fails with `InvalidConfiguration` for any option {@link make} refuses, an
+ * unusable `issuer`, and a missing or unusable document (404 at both
+ * locations, not JSON, the wrong shape, another issuer, an `http:`
+ * endpoint on a public host, a redirect, too large, no answer): its message
+ * names the URL.
+ *
+ * @example
+ * ```ts
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as Effect from "effect/Effect"
+ *
+ * // Where does this provider issue tokens?
+ * const tokenEndpoint = Effect.gen(function*() {
+ *   const client = yield* AuthenticationClient.makeDiscovery({
+ *     issuer: "https://accounts.google.com",
+ *     clientId: "my-client-id.apps.googleusercontent.com"
+ *   })
+ *   return client.metadata.tokenEndpoint // "https://oauth2.googleapis.com/token"
+ * }).pipe(Effect.provide(FetchHttpClient.layer))
+ * ```
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const makeDiscovery: (
+  options: DiscoveryOptions
+) => Effect.Effect<AuthenticationClient.Service, InvalidConfiguration, HttpClient.HttpClient> = internal.makeDiscovery
+
+/**
+ * Provides the client built by {@link makeDiscovery}: the provider's
+ * metadata is read once, when the layer is built.
+ *
+ * @example
+ * ```ts
+ * import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as Layer from "effect/Layer"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * // A public client of Keycloak's realm "demo"
+ * const Keycloak = AuthenticationClient.layerDiscovery({
+ *   issuer: "https://sso.example.com/realms/demo",
+ *   clientId: "my-cli"
+ * }).pipe(Layer.provide(FetchHttpClient.layer))
+ *
+ * // A confidential client that signs its requests with its key (private_key_jwt)
+ * const Okta = (pem: string) =>
+ *   AuthenticationClient.layerDiscovery({
+ *     issuer: "https://example.okta.com/oauth2/default",
+ *     clientId: "0oa1b2c3d4",
+ *     privateKey: Redacted.make(pem), // PKCS#8; RS256 for an RSA key
+ *     privateKeyId: "key-2026-12"
+ *   }).pipe(Layer.provide(FetchHttpClient.layer))
+ * ```
+ *
+ * @since 0.4.0
+ * @category layers
+ */
+export const layerDiscovery = (
+  options: DiscoveryOptions
+): Layer.Layer<AuthenticationClient, InvalidConfiguration, HttpClient.HttpClient> =>
+  Layer.effect(AuthenticationClient, makeDiscovery(options))
+
+/**
+ * Provides the discovered client with options read from `Config`, each
+ * field a `Config` of its own (or the whole a `Config<DiscoveryOptions>`);
+ * {@link defaultDiscoveryConfig} when none is given.
+ *
+ * @example
+ * ```ts
+ * import { AuthenticationClient } from "@effect-renewal/core"
+ * import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+ * import * as Config from "effect/Config"
+ * import * as Layer from "effect/Layer"
+ *
+ * // OIDC_ISSUER, OIDC_CLIENT_ID, and an optional OIDC_CLIENT_SECRET or OIDC_PRIVATE_KEY
+ * const ClientLive = AuthenticationClient.layerDiscoveryConfig().pipe(Layer.provide(FetchHttpClient.layer))
+ *
+ * // the same, the secret sent in a Basic header
+ * const BasicClient = AuthenticationClient.layerDiscoveryConfig({
+ *   ...AuthenticationClient.defaultDiscoveryConfig,
+ *   clientAuthentication: Config.succeed("client_secret_basic" as const)
+ * }).pipe(Layer.provide(FetchHttpClient.layer))
+ * ```
+ *
+ * @since 0.4.0
+ * @category layers
+ */
+export const layerDiscoveryConfig = (
+  config: Config.Config.Wrap<DiscoveryOptions> = defaultDiscoveryConfig
+): Layer.Layer<AuthenticationClient, ConfigError.ConfigError | InvalidConfiguration, HttpClient.HttpClient> =>
+  Layer.effect(AuthenticationClient, Effect.flatMap(Config.unwrap(config), makeDiscovery))
+
+/**
+ * `OIDC_ISSUER`, `OIDC_CLIENT_ID`, and an optional, redacted
+ * `OIDC_CLIENT_SECRET` or `OIDC_PRIVATE_KEY` (a PKCS#8 PEM or a JWK's JSON):
+ * no provider's name in any of them.
+ *
+ * @since 0.4.0
+ * @category config
+ */
+export const defaultDiscoveryConfig: {
+  readonly issuer: Config.Config<string>
+  readonly clientId: Config.Config<string>
+  readonly clientSecret: Config.Config<Redacted.Redacted<string> | undefined>
+  readonly privateKey: Config.Config<Redacted.Redacted<string> | undefined>
+} = {
+  issuer: Config.string("OIDC_ISSUER"),
+  clientId: Config.string("OIDC_CLIENT_ID"),
+  clientSecret: Config.map(Config.option(Config.redacted("OIDC_CLIENT_SECRET")), Option.getOrUndefined),
+  privateKey: Config.map(Config.option(Config.redacted("OIDC_PRIVATE_KEY")), Option.getOrUndefined)
 }

@@ -1,7 +1,9 @@
 /**
  * The requests of the `AuthenticationClient`: their fields, the client's
- * authentication, and which grant each one presents. Sending them, and what
- * an answer means, is the exchange's ({@link Http}).
+ * authentication ({@link ClientAuthentication}), and which grant each one
+ * presents, to the endpoints of the metadata ({@link Discovery}: discovered,
+ * or Auth0's `domain` form). Sending them, and what an answer means, is the
+ * exchange's ({@link Http}).
  *
  * @internal
  */
@@ -10,13 +12,17 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import type * as AuthenticationClient from "../AuthenticationClient.js"
-import { InvalidConfiguration } from "../AuthError.js"
+import type { AuthenticationError } from "../AuthError.js"
+import { AuthApiError, InvalidConfiguration, InvalidResponseCode } from "../AuthError.js"
 import * as Credentials from "../Credentials.js"
 import * as Delegation from "../Delegation.js"
+import * as ClientAuthentication from "./clientAuthentication.js"
+import * as Discovery from "./discovery.js"
+import { isLoopback, quoted } from "./endpoints.js"
 import * as Http from "./http.js"
 import * as Wire from "./wire.js"
 
@@ -50,18 +56,7 @@ export const baseUrl = (domain: string): Effect.Effect<string, InvalidConfigurat
   })
 
 /**
- * A configured value, repeated in an error, unless it may hold user-info
- * (`user:password@`): a URL that does not parse cannot say where its
- * credentials end, so any `@` keeps the whole value out.
- */
-const quoted = (value: string): string =>
-  value.includes("@") ? "(not repeated: it contains \"@\", and credentials are never accepted there)" : `"${value}"`
-
-const isLoopback = (hostname: string): boolean =>
-  hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
-
-/**
- * An endpoint path is prepended with the base URL: one that does not start
+ * An endpoint path is appended to the base URL: one that does not start
  * with a single `/` could change the host (`//evil.example`, `.evil.example`).
  */
 const endpointPath = (path: string | undefined, fallback: string): Effect.Effect<string, InvalidConfiguration> =>
@@ -85,7 +80,10 @@ const credentialFields: ReadonlySet<string> = new Set([
   "client_assertion_type",
   "refresh_token",
   "id_token",
-  "token"
+  "token",
+  "code",
+  "code_verifier",
+  "device_code"
 ])
 
 /**
@@ -145,22 +143,25 @@ const duration = (
   })
 }
 
-/** @internal */
-export const make = (
-  options: AuthenticationClient.Options
-): Effect.Effect<AuthenticationClient.AuthenticationClient.Service, InvalidConfiguration, HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const base = yield* baseUrl(options.domain)
-    const clientId = options.clientId
-    if (clientId.trim().length === 0) return yield* new InvalidConfiguration({ description: "clientId is empty" })
-    const tokenPath = yield* endpointPath(options.tokenPath, "/oauth/token")
-    const delegationPath = yield* endpointPath(options.delegationPath, "/delegation")
-    const revokePath = yield* endpointPath(options.revokePath, "/oauth/revoke")
-    const secret = options.clientSecret
-    const basic = secret !== undefined && options.clientAuthentication === "client_secret_basic"
-    // RFC 6749 2.3.1: both parts are form-urlencoded before base64
-    const basicPassword = basic ? Redacted.make(encodeURIComponent(Wire.reveal(secret))) : undefined
+/** What both forms share once the metadata is known: checked options, the exchange. */
+interface Common {
+  readonly clientId: string
+  readonly authentication: ClientAuthentication.ClientAuthentication
+  readonly exchange: Http.Exchange
+  readonly expiry: { readonly defaultExpiresIn: Duration.Duration | undefined }
+  readonly timeout: Duration.Duration | undefined
+}
 
+/** The options both forms share, checked; the exchange over the `HttpClient` in context. */
+const common = (
+  options: AuthenticationClient.ClientOptions,
+  audience: string
+): Effect.Effect<Common, InvalidConfiguration, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const clientId = options.clientId
+    if (typeof clientId !== "string" || clientId.trim().length === 0) {
+      return yield* new InvalidConfiguration({ description: "clientId is empty" })
+    }
     const timeout = yield* duration("timeout", options.timeout, "zero")
     const expiry = { defaultExpiresIn: yield* duration("defaultExpiresIn", options.defaultExpiresIn, "positive") }
     const maxResponseBytes = options.maxResponseBytes ?? Http.maxBodyBytes
@@ -169,56 +170,128 @@ export const make = (
         description: "maxResponseBytes must be a whole number of bytes, at least 1"
       })
     }
+    const authentication = yield* ClientAuthentication.make({
+      clientId,
+      clientSecret: options.clientSecret,
+      clientAuthentication: options.clientAuthentication,
+      privateKey: options.privateKey,
+      privateKeyAlgorithm: options.privateKeyAlgorithm,
+      privateKeyId: options.privateKeyId,
+      audience
+    })
     const exchange = Http.make(yield* HttpClient.HttpClient, {
-      baseUrl: base,
       transformClient: options.transformClient,
       timeout,
       maxResponseBytes,
-      secrets: secret === undefined ? [] : [
-        secret,
-        // what a Basic authorization header carries, base64-encoded
-        Redacted.make(`${encodeURIComponent(clientId)}:${encodeURIComponent(Wire.reveal(secret))}`)
-      ]
+      secrets: authentication.secrets
     })
+    return { clientId, authentication, exchange, expiry, timeout }
+  })
 
-    // Secrets become plain text here, in the body (or header) of one request, and nowhere else.
-    const form = (
-      path: string,
-      own: Readonly<Record<string, string | undefined>>,
-      parameters?: Readonly<Record<string, string>>
-    ) => {
-      const request = HttpClientRequest.post(path).pipe(
-        HttpClientRequest.bodyUrlParams(fields({
-          ...own,
-          client_id: clientId,
-          client_secret: secret === undefined || basic ? undefined : Wire.reveal(secret)
-        }, parameters))
+/** @internal */
+export const make = (
+  options: AuthenticationClient.Options
+): Effect.Effect<AuthenticationClient.AuthenticationClient.Service, InvalidConfiguration, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const base = yield* baseUrl(options.domain)
+    const tokenPath = yield* endpointPath(options.tokenPath, "/oauth/token")
+    const delegationPath = yield* endpointPath(options.delegationPath, "/delegation")
+    const revokePath = yield* endpointPath(options.revokePath, "/oauth/revoke")
+    const metadata = Discovery.auth0(base, { token: tokenPath, revoke: revokePath })
+    return build(yield* common(options, metadata.issuer), base, metadata, `${base}${delegationPath}`)
+  })
+
+/** @internal */
+export const makeDiscovery = (
+  options: AuthenticationClient.DiscoveryOptions
+): Effect.Effect<AuthenticationClient.AuthenticationClient.Service, InvalidConfiguration, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const issuer = options.issuer
+    const url = yield* Discovery.issuerUrl(issuer)
+    const shared = yield* common(options, issuer)
+    const metadata = yield* Discovery.discover(issuer, shared.exchange, shared.timeout)
+    return build(shared, `${url.origin}${url.pathname.replace(/\/+$/, "")}`, metadata, undefined)
+  })
+
+/**
+ * An answer the client gives without sending anything: the metadata has no
+ * endpoint for this request.
+ */
+const notOffered = (code: string, description: string) =>
+  Effect.fail(new AuthApiError({ status: 400, code, description: `not sent: ${description}` }))
+
+/** A request to an absolute URL: its query, if any, kept apart (never named in an error). */
+const post = (endpoint: string) => HttpClientRequest.post(URL.canParse(endpoint) ? new URL(endpoint) : endpoint)
+
+const build = (
+  shared: Common,
+  base: string,
+  metadata: AuthenticationClient.Metadata,
+  delegationEndpoint: string | undefined
+): AuthenticationClient.AuthenticationClient.Service => {
+  const { authentication, clientId, exchange, expiry } = shared
+
+  /**
+   * A form to `endpoint` with the client's authentication, sent: the fields
+   * of one request, its secrets (the token presented, the assertion) kept
+   * out of its errors.
+   */
+  const send = <A>(
+    endpoint: string,
+    own: Readonly<Record<string, string | undefined>>,
+    parameters: Readonly<Record<string, string>> | undefined,
+    sent: Http.Sent,
+    decode: (status: number, body: Either.Either<unknown, string>) => Effect.Effect<A, AuthApiError>
+  ): Effect.Effect<A, AuthenticationError> =>
+    Effect.flatMap(
+      Effect.mapError(authentication.authenticate, (error) => Wire.finish(error, sent)),
+      (authenticated) =>
+        exchange.send(
+          authenticated.apply(
+            post(endpoint).pipe(
+              HttpClientRequest.bodyUrlParams(fields({ ...own, ...authenticated.fields }, parameters))
+            )
+          ),
+          { presented: sent.presented, secrets: [...sent.secrets, ...authenticated.secrets] },
+          decode
+        )
+    )
+
+  // the refresh_token grant rotates: a refresh token in the answer is kept, whatever else fails
+  const decodeCredentials = (status: number, body: Either.Either<unknown, string>) =>
+    Wire.decodeBody(Credentials.TokenResponse, status, body).pipe(
+      Effect.flatMap((response) => Credentials.fromTokenResponse(response, expiry)),
+      Effect.mapError((error) => Wire.keepIssuedRefreshToken(error, body))
+    )
+
+  const decodeDelegation = (status: number, body: Either.Either<unknown, string>) =>
+    Effect.flatMap(
+      Wire.decodeBody(Delegation.DelegationResponse, status, body),
+      (response) => Delegation.fromResponse(response, expiry)
+    )
+
+  const decodeJson = (status: number, body: Either.Either<unknown, string>) =>
+    Effect.zipRight(
+      Wire.rejectErrorBody(status, body),
+      Either.match(body, {
+        onLeft: (why) =>
+          Effect.fail(new AuthApiError({ status, code: InvalidResponseCode, description: `HTTP ${status}: ${why}` })),
+        onRight: (json) => Effect.succeed<unknown>(json)
+      })
+    )
+
+  const delegation = (
+    presented: "id_token" | "refresh_token",
+    token: Redacted.Redacted<string>,
+    delegate: AuthenticationClient.DelegationOptions | undefined
+  ): Effect.Effect<Delegation.Delegation, AuthenticationError> =>
+    delegationEndpoint === undefined
+      ? notOffered(
+        "unsupported_grant_type",
+        `delegation is Auth0's legacy endpoint, and the provider at ${metadata.issuer} was discovered, not named by its Auth0 domain`
       )
-      return basicPassword === undefined
-        ? request
-        : HttpClientRequest.basicAuth(request, encodeURIComponent(clientId), basicPassword)
-    }
-
-    // the refresh_token grant rotates: a refresh token in the answer is kept, whatever else fails
-    const decodeCredentials = (status: number, body: Either.Either<unknown, string>) =>
-      Wire.decodeBody(Credentials.TokenResponse, status, body).pipe(
-        Effect.flatMap((response) => Credentials.fromTokenResponse(response, expiry)),
-        Effect.mapError((error) => Wire.keepIssuedRefreshToken(error, body))
-      )
-
-    const decodeDelegation = (status: number, body: Either.Either<unknown, string>) =>
-      Effect.flatMap(
-        Wire.decodeBody(Delegation.DelegationResponse, status, body),
-        (response) => Delegation.fromResponse(response, expiry)
-      )
-
-    const delegation = (
-      presented: "id_token" | "refresh_token",
-      token: Redacted.Redacted<string>,
-      delegate: AuthenticationClient.DelegationOptions | undefined
-    ) =>
-      exchange.send(
-        HttpClientRequest.post(delegationPath).pipe(
+      : exchange.send(
+        post(delegationEndpoint).pipe(
           HttpClientRequest.setBody(jsonBody(Object.fromEntries(fields({
             scope: delegate?.scope,
             api_type: delegate?.apiType,
@@ -228,31 +301,47 @@ export const make = (
             [presented]: Wire.reveal(token)
           }, delegate?.parameters))))
         ),
-        { presented, token },
+        { presented, secrets: [token] },
         decodeDelegation
       )
 
-    return {
-      baseUrl: base,
-      clientId,
-      renewAuth: (refreshToken, renew) =>
-        exchange.send(
-          form(tokenPath, {
-            scope: renew?.scope,
-            audience: renew?.audience,
-            grant_type: "refresh_token",
-            refresh_token: Wire.reveal(refreshToken)
-          }, renew?.parameters),
-          { presented: "refresh_token", token: refreshToken },
-          decodeCredentials
-        ),
-      delegationWithIdToken: (idToken, delegate) => delegation("id_token", idToken, delegate),
-      delegationWithRefreshToken: (refreshToken, delegate) => delegation("refresh_token", refreshToken, delegate),
-      revoke: (refreshToken) =>
-        exchange.send(
-          form(revokePath, { token: Wire.reveal(refreshToken) }),
-          { presented: "refresh_token", token: refreshToken },
+  const tokenRequest: AuthenticationClient.AuthenticationClient.Service["tokenRequest"] = (
+    grantType,
+    own,
+    request
+  ) =>
+    send(
+      metadata.tokenEndpoint,
+      { ...own, grant_type: grantType },
+      request?.parameters,
+      { presented: request?.presented, secrets: request?.secrets ?? [] },
+      decodeCredentials
+    )
+
+  return {
+    baseUrl: base,
+    clientId,
+    metadata,
+    tokenRequest,
+    formRequest: (endpoint, own, request) =>
+      send(endpoint, own, request?.parameters, { secrets: request?.secrets ?? [] }, decodeJson),
+    renewAuth: (refreshToken, renew) =>
+      tokenRequest("refresh_token", {
+        scope: renew?.scope,
+        audience: renew?.audience,
+        refresh_token: Wire.reveal(refreshToken)
+      }, { parameters: renew?.parameters, presented: "refresh_token", secrets: [refreshToken] }),
+    delegationWithIdToken: (idToken, delegate) => delegation("id_token", idToken, delegate),
+    delegationWithRefreshToken: (refreshToken, delegate) => delegation("refresh_token", refreshToken, delegate),
+    revoke: (refreshToken) =>
+      metadata.revocationEndpoint === undefined
+        ? notOffered("unsupported_token_type", `the provider at ${metadata.issuer} has no revocation endpoint`)
+        : send(
+          metadata.revocationEndpoint,
+          { token: Wire.reveal(refreshToken) },
+          undefined,
+          { presented: "refresh_token", secrets: [refreshToken] },
           Wire.rejectErrorBody
         )
-    }
-  })
+  }
+}

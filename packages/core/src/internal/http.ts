@@ -1,6 +1,6 @@
 /**
  * The client's exchange with the authorization server. The `HttpClient` is
- * decorated once (base URL, `Accept`, redirects not followed, failures
+ * decorated once (`Accept`, redirects not followed, failures
  * stripped of their request, the caller's `transformClient`); then one request
  * in, one typed answer out, with the `http.client` span, the status handling,
  * the body size cap, the timeout and the finishing of errors
@@ -30,8 +30,6 @@ import * as Wire from "./wire.js"
 
 /** @internal */
 export interface Options {
-  /** Prepended to every request's URL, which is an endpoint path. */
-  readonly baseUrl: string
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
   readonly timeout?: Duration.Duration | undefined
   /** The most bytes of an answer that are read: `maxBodyBytes` unless given. */
@@ -40,17 +38,28 @@ export interface Options {
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
 }
 
+/**
+ * What the exchange must know of one request besides the request itself: the
+ * grant it presents (when it presents one), and the secrets it carries (the
+ * token presented, a client assertion, a code), kept out of every error.
+ *
+ * @internal
+ */
+export interface Sent {
+  readonly presented?: Presented | undefined
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+}
+
 /** @internal */
 export interface Exchange {
   /**
-   * Sends `request` (its URL an endpoint path) and hands a 2xx answer's body
-   * to `decode`, which decides what it means (an OAuth error in a 2xx body
-   * included, see `Wire.decodeBody`). `presented` is the grant the request
-   * carries, `token` its value.
+   * Sends `request` (its URL an absolute endpoint URL) and hands a 2xx
+   * answer's body to `decode`, which decides what it means (an OAuth error in
+   * a 2xx body included, see `Wire.decodeBody`).
    */
   readonly send: <A>(
     request: HttpClientRequest.HttpClientRequest,
-    grant: { readonly presented: Presented; readonly token: Redacted.Redacted<string> },
+    sent: Sent,
     decode: (status: number, body: Either.Either<unknown, string>) => Effect.Effect<A, AuthApiError>
   ) => Effect.Effect<A, AuthenticationError>
 }
@@ -73,14 +82,23 @@ export const maxBodyBytes = 1024 * 1024
  */
 export const decorate = (client: HttpClient.HttpClient, options: Options): HttpClient.HttpClient =>
   client.pipe(
-    HttpClient.mapRequest(prepare(options.baseUrl)),
+    HttpClient.mapRequest(HttpClientRequest.acceptJson),
     HttpClient.transformResponse(flow(withoutRedirects, Effect.mapError(withoutRequest))),
     HttpClient.withTracerDisabledWhen(constTrue),
     options.transformClient ?? identity
   )
 
-/** What every request gets first: the base URL and `Accept: application/json`. */
-const prepare = (baseUrl: string) => flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson)
+/**
+ * Which request an error is about: its method and URL, without the query or
+ * fragment (never a body). A URL that does not parse is named as given, up to
+ * its first `?` or `#`.
+ *
+ * @internal
+ */
+export const endpointOf = (request: HttpClientRequest.HttpClientRequest): string => {
+  const url = URL.canParse(request.url) ? new URL(request.url) : undefined
+  return `${request.method} ${url === undefined ? request.url.split(/[?#]/)[0] : `${url.origin}${url.pathname}`}`
+}
 
 /**
  * The platform's errors keep the request they were about, secrets included
@@ -196,9 +214,9 @@ export const make = (client: HttpClient.HttpClient, options: Options): Exchange 
         : Effect.flatMap(Wire.errorFromResponse(response, body), Effect.fail)
     })
 
-  const send: Exchange["send"] = (request, grant, decode) =>
+  const send: Exchange["send"] = (request, sent, decode) =>
     traced(
-      prepare(options.baseUrl)(request),
+      HttpClientRequest.acceptJson(request),
       (traceHeaders) =>
         httpClient.execute(HttpClientRequest.setHeaders(request, traceHeaders)).pipe(
           Effect.mapError((error) => Wire.networkError(error))
@@ -211,14 +229,16 @@ export const make = (client: HttpClient.HttpClient, options: Options): Exchange 
           onTimeout: () =>
             new NetworkError({
               reason: "Timeout",
-              description: `no answer to ${request.method} ${request.url} at ${options.baseUrl} within ${
-                Duration.format(timeout)
-              }`
+              description: `no answer to ${endpointOf(request)} within ${Duration.format(timeout)}`
             })
         }),
       Effect.mapError((error) =>
         error._tag === "AuthApiError"
-          ? Wire.finish(error, { presented: grant.presented, secrets: [grant.token, ...options.secrets] })
+          ? Wire.finish(error, {
+            presented: sent.presented,
+            secrets: [...sent.secrets, ...options.secrets],
+            endpoint: endpointOf(request)
+          })
           : error
       )
     )

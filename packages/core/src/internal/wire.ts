@@ -218,24 +218,28 @@ export const keepIssuedRefreshToken = (
     description: error.description,
     retryAfter: error.retryAfter,
     presented: error.presented,
-    issuedRefreshToken: issued
+    issuedRefreshToken: issued,
+    endpoint: error.endpoint
   })
 }
 
 /**
  * What an error of one request must know about that request: the grant it
- * presented, and the secrets it carried.
+ * presented, the secrets it carried, and which endpoint it was for.
  *
  * @internal
  */
 export interface Sent {
-  readonly presented: Presented
+  readonly presented?: Presented | undefined
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+  /** The method and URL (without query) the request was for. */
+  readonly endpoint?: string | undefined
 }
 
 /**
  * The last step of every {@link AuthApiError} the client returns, and the
- * only one that knows the request: sets the grant it presented, removes the
+ * only one that knows the request: sets the grant it presented and the
+ * endpoint it was for, removes the
  * secrets it carried (and a refresh token the answer issued) from what the
  * server said (a server or a proxy may echo its input), then cuts the texts
  * to a readable length. An `issuedRefreshToken` is kept.
@@ -252,7 +256,8 @@ export const finish = (error: AuthApiError, sent: Sent): AuthApiError => {
     description: cut(clean(error.description)),
     retryAfter: error.retryAfter,
     presented: sent.presented,
-    issuedRefreshToken: issued
+    issuedRefreshToken: issued,
+    endpoint: sent.endpoint
   })
 }
 
