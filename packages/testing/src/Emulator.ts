@@ -1,8 +1,10 @@
 /**
  * An Auth0-compatible authorization server for tests: a model of a tenant
  * (refresh token rotation with families, reuse detection, reuse interval,
- * absolute and idle lifetimes, HS256 id_tokens, legacy delegation,
- * revocation), with scripted faults, a request log and counters.
+ * absolute and idle lifetimes, legacy delegation, revocation), the logins
+ * of OpenID Connect (discovery, JWKS, RS256 id_tokens, `/authorize` with
+ * PKCE, the device flow) with approvals a test scripts, scripted faults, a
+ * request log and counters.
  *
  * The model is written once and served two ways:
  *
@@ -46,6 +48,7 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
+import type * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import type * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
@@ -58,13 +61,17 @@ import * as internalHttpClient from "./internal/httpClient.js"
 import * as internalServer from "./internal/server.js"
 
 /**
- * The endpoints the emulator serves: `POST /oauth/token`, `POST /delegation`
- * and `POST /oauth/revoke`.
+ * The endpoints the emulator serves: `POST /oauth/token`, `POST /delegation`,
+ * `POST /oauth/revoke`; since 0.4.0 `GET /authorize` (`"authorize"`),
+ * `POST /oauth/device/code` (`"device"`), `GET
+ * /.well-known/openid-configuration` (`"discovery"`, also at
+ * `/.well-known/oauth-authorization-server`) and `GET /.well-known/jwks.json`
+ * (`"jwks"`).
  *
  * @since 0.1.0
  * @category models
  */
-export type Endpoint = "token" | "delegation" | "revoke"
+export type Endpoint = "token" | "delegation" | "revoke" | "authorize" | "device" | "discovery" | "jwks"
 
 /**
  * The wire body of a successful `POST /oauth/token` (and of `login`).
@@ -201,9 +208,51 @@ export interface Counters {
     readonly token: number
     readonly delegation: number
     readonly revoke: number
+    /** @since 0.4.0 */
+    readonly authorize: number
+    /** @since 0.4.0 */
+    readonly device: number
+    /** @since 0.4.0 */
+    readonly discovery: number
+    /** @since 0.4.0 */
+    readonly jwks: number
   }
-  /** Initial logins (the `login` method and the test-login grant). */
+  /**
+   * Initial logins: the `login` method, the test-login grant, and (since
+   * 0.4.0) an exchanged authorization code or an approved device code.
+   */
   readonly logins: number
+  /**
+   * `/authorize` requests answered with a code.
+   *
+   * @since 0.4.0
+   */
+  readonly authorizations: number
+  /**
+   * `/authorize` requests answered with `error=access_denied` (a `denyNext`).
+   *
+   * @since 0.4.0
+   */
+  readonly denials: number
+  /**
+   * Authorization codes exchanged for tokens.
+   *
+   * @since 0.4.0
+   */
+  readonly codeExchanges: number
+  /**
+   * Device codes issued by `POST /oauth/device/code`.
+   *
+   * @since 0.4.0
+   */
+  readonly deviceAuthorizations: number
+  /**
+   * `device_code` grants received by the token endpoint, whatever they
+   * answered (`authorization_pending`, `slow_down`, tokens...).
+   *
+   * @since 0.4.0
+   */
+  readonly devicePolls: number
   /** Refresh tokens issued by a `refresh_token` grant with rotation. */
   readonly rotations: number
   /** Refresh tokens presented again after they were rotated out (past the reuse interval). */
@@ -238,7 +287,10 @@ export interface Counters {
  */
 export interface EmulatorRequest {
   readonly method: string
-  /** The path, a query string is ignored. */
+  /**
+   * The path, with its query string: the parameters of a `GET` (`/authorize`);
+   * the other endpoints ignore it.
+   */
   readonly path: string
   readonly headers: Readonly<Record<string, string>>
   readonly body: string
@@ -314,7 +366,12 @@ export declare namespace Emulator {
     readonly refreshTokenAbsoluteLifetime?: Duration.DurationInput | undefined
     /** From the issue or last use of a refresh token. Default: none. */
     readonly refreshTokenIdleLifetime?: Duration.DurationInput | undefined
-    /** Default `"https://emulator.effect-renewal.test/"`. */
+    /**
+     * The `iss` of the tokens and of the discovery document, whose endpoints
+     * are on its origin. Default `"https://emulator.effect-renewal.test/"`;
+     * with {@link layerServer}, the server's own URL
+     * (`"http://127.0.0.1:<port>/"`).
+     */
     readonly issuer?: string | undefined
     /** The default audience of access tokens. Default `"https://api.effect-renewal.test"`. */
     readonly audience?: string | undefined
@@ -328,8 +385,30 @@ export declare namespace Emulator {
      * granted.
      */
     readonly audiences?: ReadonlyArray<string> | undefined
-    /** The HS256 key of every JWT the emulator signs. */
+    /**
+     * The HS256 key of the access tokens the emulator signs. (id_tokens are
+     * RS256, signed with the key published in the JWKS.)
+     */
     readonly signingSecret?: string | undefined
+    /**
+     * How long a code of `/authorize` can be exchanged. Default 60 seconds.
+     *
+     * @since 0.4.0
+     */
+    readonly authorizationCodeLifetime?: Duration.DurationInput | undefined
+    /**
+     * The `expires_in` of device codes. Default 600 seconds.
+     *
+     * @since 0.4.0
+     */
+    readonly deviceCodeLifetime?: Duration.DurationInput | undefined
+    /**
+     * The `interval` of device codes: the least time between two polls
+     * before `slow_down` (which adds 5 seconds to it). Default 5 seconds.
+     *
+     * @since 0.4.0
+     */
+    readonly devicePollingInterval?: Duration.DurationInput | undefined
   }
 
   /**
@@ -344,6 +423,100 @@ export declare namespace Emulator {
     readonly port?: number | undefined
     /** Default `"127.0.0.1"`. */
     readonly host?: string | undefined
+  }
+
+  /**
+   * Who approves a login (`approveNext`, `approveDevice`).
+   *
+   * @example
+   * ```ts
+   * import * as Emulator from "@effect-renewal/testing/Emulator"
+   * import * as HttpClient from "@effect/platform/HttpClient"
+   * import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+   * import * as Effect from "effect/Effect"
+   * import { strictEqual } from "node:assert"
+   * import { createHash, randomBytes } from "node:crypto"
+   *
+   * // An authorization code login with PKCE, alice approving in the "browser".
+   * const program = Effect.gen(function*() {
+   *   const emulator = yield* Emulator.Emulator
+   *   const client = yield* HttpClient.HttpClient
+   *   yield* emulator.approveNext({ username: "alice", email: "alice@example.org" })
+   *   const verifier = randomBytes(32).toString("base64url")
+   *   const authorize = new URL("authorize", emulator.issuer)
+   *   authorize.search = new URLSearchParams({
+   *     response_type: "code",
+   *     client_id: emulator.clientId,
+   *     redirect_uri: "http://127.0.0.1:8765/callback",
+   *     scope: "openid email offline_access",
+   *     state: "s-1",
+   *     nonce: "n-1",
+   *     code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+   *     code_challenge_method: "S256"
+   *   }).toString()
+   *   const redirect = yield* client.execute(HttpClientRequest.get(authorize.href))
+   *   const callback = new URL(redirect.headers["location"]!)
+   *   strictEqual(callback.searchParams.get("state"), "s-1")
+   *   strictEqual(callback.searchParams.get("iss"), emulator.issuer)
+   *   const token = yield* client.execute(
+   *     HttpClientRequest.post(new URL("oauth/token", emulator.issuer).href).pipe(
+   *       HttpClientRequest.bodyUrlParams({
+   *         grant_type: "authorization_code",
+   *         client_id: emulator.clientId,
+   *         code: callback.searchParams.get("code")!,
+   *         redirect_uri: "http://127.0.0.1:8765/callback",
+   *         code_verifier: verifier
+   *       })
+   *     )
+   *   )
+   *   strictEqual(token.status, 200)
+   *   strictEqual((yield* emulator.counters).codeExchanges, 1)
+   * }).pipe(Effect.provide(Emulator.layerMemory()))
+   *
+   * Effect.runPromise(program)
+   * ```
+   *
+   * @example
+   * ```ts
+   * import * as Emulator from "@effect-renewal/testing/Emulator"
+   * import * as HttpClient from "@effect/platform/HttpClient"
+   * import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+   * import * as Effect from "effect/Effect"
+   * import * as TestClock from "effect/TestClock"
+   * import * as TestContext from "effect/TestContext"
+   * import { strictEqual } from "node:assert"
+   *
+   * // The device flow under a TestClock: pending, then approved by bob.
+   * const program = Effect.gen(function*() {
+   *   const emulator = yield* Emulator.Emulator
+   *   const client = yield* HttpClient.HttpClient
+   *   const post = (path: string, params: Record<string, string>) =>
+   *     client.execute(
+   *       HttpClientRequest.post(new URL(path, emulator.issuer).href).pipe(HttpClientRequest.bodyUrlParams(params))
+   *     ).pipe(Effect.flatMap((response) => response.json), Effect.map((body: any) => body))
+   *   const started = yield* post("oauth/device/code", { client_id: emulator.clientId, scope: "openid" })
+   *   const poll = post("oauth/token", {
+   *     grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+   *     client_id: emulator.clientId,
+   *     device_code: started.device_code
+   *   })
+   *   strictEqual((yield* poll).error, "authorization_pending")
+   *   yield* emulator.approveDevice(started.user_code, { username: "bob" })
+   *   yield* TestClock.adjust(`${started.interval} seconds`)
+   *   strictEqual(typeof (yield* poll).id_token, "string")
+   * }).pipe(Effect.provide(Emulator.layerMemory()))
+   *
+   * Effect.runPromise(program.pipe(Effect.provide(TestContext.TestContext)))
+   * ```
+   *
+   * @since 0.4.0
+   * @category models
+   */
+  export interface Approval {
+    /** The `sub` of the tokens. Default `"demo-user"`. */
+    readonly username?: string | undefined
+    /** The `email` claim of the id_token. Default: none. */
+    readonly email?: string | undefined
   }
 
   /**
@@ -392,6 +565,14 @@ export declare namespace Emulator {
     /** The client id the emulator accepts. */
     readonly clientId: string
     /**
+     * The issuer: the `iss` of the tokens and of the redirects of
+     * `/authorize`, where the discovery document is found
+     * (`<issuer>.well-known/openid-configuration`).
+     *
+     * @since 0.4.0
+     */
+    readonly issuer: string
+    /**
      * Runs one request through the model and answers at once: a `Latency`
      * fault's delay is left in the output, for the transport to wait out.
      */
@@ -420,6 +601,53 @@ export declare namespace Emulator {
     readonly requests: Effect.Effect<ReadonlyArray<RequestLogEntry>>
     /** What the emulator has counted so far. */
     readonly counters: Effect.Effect<Counters>
+    /**
+     * Scripts the next `/authorize` without an answer scripted: approved as
+     * this user. Scripted answers are used first in first out; when none is
+     * left, a request is approved as `"demo-user"`.
+     *
+     * @since 0.4.0
+     */
+    readonly approveNext: (approval?: Emulator.Approval) => Effect.Effect<void>
+    /**
+     * Scripts the next `/authorize` without an answer scripted: the person
+     * denies it (a redirect with `error=access_denied`).
+     *
+     * @since 0.4.0
+     */
+    readonly denyNext: () => Effect.Effect<void>
+    /**
+     * The person enters the user code of a device flow and approves: the
+     * next poll that is not too soon gets the tokens. Case, spaces and dashes
+     * of the user code do not matter; an unknown one fails.
+     *
+     * @since 0.4.0
+     */
+    readonly approveDevice: (
+      userCode: string,
+      approval?: Emulator.Approval
+    ) => Effect.Effect<void, Cause.NoSuchElementException>
+    /**
+     * The person enters the user code of a device flow and denies: the next
+     * polls get `access_denied`. An unknown user code fails.
+     *
+     * @since 0.4.0
+     */
+    readonly denyDevice: (userCode: string) => Effect.Effect<void, Cause.NoSuchElementException>
+    /**
+     * Signs the id_tokens from now on with a fresh RSA key, published in the
+     * JWKS before the previous ones (which stay published); answers its
+     * `kid`. To test a client that fetches the JWKS again on an unknown
+     * `kid`.
+     *
+     * The first key of an emulator is a key pair shared by the emulators of
+     * a process (an RSA key takes a quarter second to generate) under a
+     * `kid` of its own: another emulator's id_token is refused, its `kid`
+     * being unknown here.
+     *
+     * @since 0.4.0
+     */
+    readonly rotateSigningKey: () => Effect.Effect<string>
     /** Revokes the family of a refresh token, as an administrator would. */
     readonly revokeFamilyOf: (refreshToken: string) => Effect.Effect<void>
     /** Whether the family of a refresh token is revoked (`false` for an unknown token). */
@@ -516,7 +744,9 @@ export const layerMemory = (options?: Emulator.Options): Layer.Layer<Emulator | 
 /**
  * Serves an emulator on a `node:http` server until the scope closes. Requests
  * run with the runtime of the caller (its `Clock`); closing the scope stops
- * the server and destroys every open connection, hung ones included.
+ * the server and destroys every open connection, hung ones included. The
+ * emulator keeps its issuer: for discovery over HTTP, use
+ * {@link layerServer}, whose issuer is the server's URL.
  *
  * @since 0.1.0
  * @category constructors
@@ -528,7 +758,10 @@ export const serve: (
 
 /**
  * A fresh emulator served on loopback (`127.0.0.1`, an ephemeral port unless
- * `port` is given) for the lifetime of the layer.
+ * `port` is given) for the lifetime of the layer. Its issuer, unless the
+ * `issuer` option says otherwise, is the server's URL
+ * (`"http://127.0.0.1:<port>/"`), so that a client finds the discovery
+ * document and the endpoints over HTTP.
  *
  * @example
  * ```ts
@@ -573,6 +806,9 @@ export const serve: (
  * @category layers
  */
 export const layerServer = (options?: Emulator.ServerOptions): Layer.Layer<Emulator | EmulatorServer> =>
-  Layer.scoped(EmulatorServer, Effect.flatMap(Emulator, (emulator) => serve(emulator, options))).pipe(
-    Layer.provideMerge(Layer.effect(Emulator, make(options)))
+  Layer.scopedContext(
+    Effect.map(
+      internalServer.listenThenMake((issuer) => make({ ...options, issuer: options?.issuer ?? issuer }), options),
+      ([emulator, server]) => Context.make(Emulator, emulator).pipe(Context.add(EmulatorServer, server))
+    )
   )

@@ -181,11 +181,16 @@ describe("Emulator (in memory)", () => {
         expect(afterRevocation.json.error).toBe("invalid_grant")
 
         expect(yield* emulator.counters).toEqual({
-          requests: { token: 3, delegation: 0, revoke: 0 },
+          requests: { token: 3, delegation: 0, revoke: 0, authorize: 0, device: 0, discovery: 0, jwks: 0 },
           logins: 1,
           rotations: 1,
           reuseDetections: 1,
           revokedFamilies: 1,
+          authorizations: 0,
+          denials: 0,
+          codeExchanges: 0,
+          deviceAuthorizations: 0,
+          devicePolls: 0,
           inFlight: 0,
           maxInFlight: 1
         })
@@ -771,7 +776,15 @@ describe("Emulator (in memory)", () => {
         expect(serialized).not.toContain(token)
       }
       expect(serialized).not.toContain("s3cret")
-      expect((yield* emulator.counters).requests).toEqual({ token: 3, delegation: 1, revoke: 1 })
+      expect((yield* emulator.counters).requests).toEqual({
+        token: 3,
+        delegation: 1,
+        revoke: 1,
+        authorize: 0,
+        device: 0,
+        discovery: 0,
+        jwks: 0
+      })
     }).pipe(memory({ clientSecret: "s3cret" })))
   it.effect("the request log keeps the parameters that reached the server, secrets redacted", () =>
     Effect.gen(function*() {

@@ -184,7 +184,7 @@ describe("RequestLog", () => {
     })
     log.append(entry)
     log.append({ ...entry, endpoint: "other" })
-    expect(log.counts()).toEqual({ token: 1, delegation: 0, revoke: 0 })
+    expect(log.counts()).toEqual({ token: 1, delegation: 0, revoke: 0, authorize: 0, device: 0, discovery: 0, jwks: 0 })
     const entries = log.entries()
     log.append(entry)
     expect(entries).toHaveLength(2)

@@ -19,6 +19,9 @@ export interface Config {
   /** `undefined`: no policy, every audience asked for is granted. */
   readonly audiences: ReadonlySet<string> | undefined
   readonly signingSecret: string
+  readonly authorizationCodeMillis: number
+  readonly deviceCodeSeconds: number
+  readonly deviceIntervalSeconds: number
 }
 
 const millis = (input: Duration.DurationInput | undefined, orElse: number): number =>
@@ -40,5 +43,8 @@ export const resolve = (options: Emulator.Emulator.Options | undefined): Config 
   issuer: options?.issuer ?? "https://emulator.effect-renewal.test/",
   audience: options?.audience ?? "https://api.effect-renewal.test",
   audiences: options?.audiences === undefined ? undefined : new Set(options.audiences),
-  signingSecret: options?.signingSecret ?? "effect-renewal-emulator-signing-secret"
+  signingSecret: options?.signingSecret ?? "effect-renewal-emulator-signing-secret",
+  authorizationCodeMillis: millis(options?.authorizationCodeLifetime, 60_000),
+  deviceCodeSeconds: seconds(options?.deviceCodeLifetime, "10 minutes"),
+  deviceIntervalSeconds: seconds(options?.devicePollingInterval, "5 seconds")
 })

@@ -1,7 +1,7 @@
 /**
  * The in-memory transport: an `HttpClient` whose requests run through the
  * emulator in the caller's fiber, so the caller's `Clock` is the emulator's
- * time. No sockets; only the path of the URL matters.
+ * time. No sockets; only the path and query of the URL matter.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
@@ -73,7 +73,7 @@ export const toHttpClient = (emulator: Emulator.Emulator.Service): HttpClient.Ht
       const contentType = contentTypeOf(request)
       const headers: Record<string, string> = { ...request.headers }
       if (contentType !== undefined && headers["content-type"] === undefined) headers["content-type"] = contentType
-      const output = yield* emulator.serve({ method: request.method, path: url.pathname, headers, body })
+      const output = yield* emulator.serve({ method: request.method, path: url.pathname + url.search, headers, body })
       switch (output._tag) {
         case "Hang":
           return yield* Effect.never

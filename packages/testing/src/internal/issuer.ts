@@ -1,55 +1,86 @@
 /**
- * The tokens the tenant issues: HS256 access tokens and id_tokens, and the
- * wire bodies that carry them. Each JWT has a fresh `jti`, so two tokens
- * issued in the same second differ.
+ * The tokens the tenant issues: HS256 access tokens (with `signingSecret`),
+ * RS256 id_tokens (with the signing key published in the JWKS), and the wire
+ * bodies that carry them. Each JWT has a fresh `jti`, so two tokens issued in
+ * the same second differ.
  */
+import * as Effect from "effect/Effect"
 import type * as Emulator from "../Emulator.js"
 import type { Config } from "./config.js"
 import * as Jwt from "./jwt.js"
+import * as Keys from "./keys.js"
 import * as Tenant from "./tenant.js"
-
-const sign = (config: Config, claims: Record<string, unknown>): string =>
-  Jwt.sign({ ...claims, jti: Jwt.jwtId() }, config.signingSecret)
 
 const seconds = (millis: number): number => Math.floor(millis / 1000)
 
-/** An id_token for a user, for an audience (a client id). @internal */
-export const idToken = (config: Config, user: string, audience: string, now: number): string => {
+/** Who an id_token is about, and for whom. @internal */
+export interface Subject {
+  readonly user: string
+  readonly email?: string | undefined
+  /** The `aud`: a client id. */
+  readonly audience: string
+  /** The `nonce` of the authorization request, when it had one. */
+  readonly nonce?: string | undefined
+}
+
+/** An RS256 id_token. @internal */
+export const idToken = (config: Config, keys: Keys.Keys, subject: Subject, now: number): Effect.Effect<string> => {
   const iat = seconds(now)
-  return sign(config, { iss: config.issuer, sub: user, aud: audience, iat, exp: iat + config.idTokenSeconds })
+  return Keys.sign(keys, {
+    iss: config.issuer,
+    sub: subject.user,
+    aud: subject.audience,
+    iat,
+    exp: iat + config.idTokenSeconds,
+    ...(subject.email !== undefined ? { email: subject.email } : {}),
+    ...(subject.nonce !== undefined ? { nonce: subject.nonce } : {}),
+    jti: Jwt.jwtId()
+  })
 }
 
 /**
  * The body of a successful token request: an access token for the grant's
- * audience and scope, an id_token when the scope has `openid`, and the
- * grant's refresh token if it has one.
+ * audience and scope, an id_token for the client when the scope has `openid`
+ * (with the `nonce` given), and the grant's refresh token if it has one.
  *
  * @internal
  */
-export const tokenBody = (config: Config, grant: Tenant.Grant, now: number): Emulator.TokenResponseBody => {
-  const iat = seconds(now)
-  const access_token = sign(config, {
-    iss: config.issuer,
-    sub: grant.user,
-    aud: grant.audience,
-    azp: config.clientId,
-    iat,
-    exp: iat + config.accessTokenSeconds,
-    scope: grant.scope
+export const tokenBody = (
+  config: Config,
+  keys: Keys.Keys,
+  grant: Tenant.Grant,
+  now: number,
+  nonce?: string | undefined
+): Effect.Effect<Emulator.TokenResponseBody> =>
+  Effect.gen(function*() {
+    const iat = seconds(now)
+    const access_token = Jwt.sign({
+      iss: config.issuer,
+      sub: grant.user,
+      aud: grant.audience,
+      azp: config.clientId,
+      iat,
+      exp: iat + config.accessTokenSeconds,
+      scope: grant.scope,
+      jti: Jwt.jwtId()
+    }, config.signingSecret)
+    const id_token = Tenant.hasScope(grant.scope, "openid")
+      ? yield* idToken(config, keys, { user: grant.user, email: grant.email, audience: config.clientId, nonce }, now)
+      : undefined
+    return {
+      access_token,
+      ...(id_token !== undefined ? { id_token } : {}),
+      ...(grant.refreshToken !== undefined ? { refresh_token: grant.refreshToken } : {}),
+      token_type: "Bearer",
+      expires_in: config.accessTokenSeconds,
+      scope: grant.scope
+    }
   })
-  return {
-    access_token,
-    ...(Tenant.hasScope(grant.scope, "openid") ? { id_token: idToken(config, grant.user, config.clientId, now) } : {}),
-    ...(grant.refreshToken !== undefined ? { refresh_token: grant.refreshToken } : {}),
-    token_type: "Bearer",
-    expires_in: config.accessTokenSeconds,
-    scope: grant.scope
-  }
-}
 
 /** The body of a successful `/delegation` request. @internal */
-export const delegationBody = (config: Config, user: string, audience: string, now: number) => ({
-  id_token: idToken(config, user, audience, now),
-  token_type: "Bearer",
-  expires_in: config.idTokenSeconds
-})
+export const delegationBody = (config: Config, keys: Keys.Keys, user: string, audience: string, now: number) =>
+  Effect.map(idToken(config, keys, { user, audience }, now), (id_token) => ({
+    id_token,
+    token_type: "Bearer",
+    expires_in: config.idTokenSeconds
+  }))

@@ -9,6 +9,12 @@ import type { Config } from "./config.js"
 /** The test-only grant that mints an initial login over HTTP. @internal */
 export const TEST_LOGIN_GRANT = "urn:effect-renewal:test-login"
 
+/** The grant of the authorization code flow. @internal */
+export const AUTHORIZATION_CODE_GRANT = "authorization_code"
+
+/** The grant of the device flow (RFC 8628 §3.4). @internal */
+export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
 /** The grant of the legacy `/delegation` endpoint. @internal */
 export const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -18,7 +24,12 @@ export type Params = Readonly<Record<string, string>>
 /** @internal */
 export type Response = Extract<Emulator.EmulatorOutput, { readonly _tag: "Response" }>
 
-/** A request as routed and parsed: `params` is `undefined` for a malformed body. @internal */
+/**
+ * A request as routed and parsed: `params` are the query's for `GET`, the
+ * body's otherwise, `undefined` for a malformed body.
+ *
+ * @internal
+ */
 export interface Parsed {
   readonly endpoint: Emulator.Endpoint | "other"
   readonly path: string
@@ -33,6 +44,15 @@ const route = (path: string): Emulator.Endpoint | "other" => {
       return "delegation"
     case "/oauth/revoke":
       return "revoke"
+    case "/authorize":
+      return "authorize"
+    case "/oauth/device/code":
+      return "device"
+    case "/.well-known/openid-configuration":
+    case "/.well-known/oauth-authorization-server":
+      return "discovery"
+    case "/.well-known/jwks.json":
+      return "jwks"
     default:
       return "other"
   }
@@ -65,7 +85,12 @@ const parseForm = (body: string): Params => {
 
 /** @internal */
 export const parse = (request: Emulator.EmulatorRequest): Parsed => {
-  const path = request.path.split("?")[0]!
+  const query = request.path.indexOf("?")
+  // `<issuer>/.well-known/...` with an issuer ending in `/` doubles a slash
+  const path = (query < 0 ? request.path : request.path.slice(0, query)).replace(/\/{2,}/g, "/")
+  if (request.method.toUpperCase() === "GET") {
+    return { endpoint: route(path), path, params: query < 0 ? {} : parseForm(request.path.slice(query + 1)) }
+  }
   const json = (request.headers["content-type"] ?? "").toLowerCase().includes("json")
   return { endpoint: route(path), path, params: json ? parseJson(request.body) : parseForm(request.body) }
 }
@@ -118,6 +143,26 @@ export const errorBody = (format: Emulator.ErrorFormat, error: string, descripti
 /** A response without a body. @internal */
 export const empty = (status: number): Response => ({ _tag: "Response", status, headers: {}, body: "" })
 
+const escapeHtml = (text: string): string =>
+  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
+
+/** An HTML page, e.g. the error page of a request that cannot be redirected. @internal */
+export const page = (status: number, title: string, text: string): Response => ({
+  _tag: "Response",
+  status,
+  headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" },
+  body: `<!DOCTYPE html>\n<html><head><title>${escapeHtml(title)}</title></head>` +
+    `<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p></body></html>\n`
+})
+
+/** A `302 Found` to `location`. @internal */
+export const redirect = (location: string): Response => ({
+  _tag: "Response",
+  status: 302,
+  headers: { location, "cache-control": "no-store" },
+  body: ""
+})
+
 /** @internal */
 export const oauthError = (status: number, error: string, description: string, headers?: Record<string, string>) =>
   json(status, errorBody("oauth", error, description), headers)
@@ -164,10 +209,15 @@ export interface Accepted {
   readonly params: Params
 }
 
+/** The endpoints read with `GET`; the others take a `POST`. @internal */
+const getEndpoints: ReadonlySet<Emulator.Endpoint> = new Set(["authorize", "discovery", "jwks"])
+
 /**
  * The request for its endpoint, or the answer when none takes it: an unknown
- * path, another method than `POST`, a malformed body, or a client that fails
- * authentication. The legacy `/delegation` endpoint takes no client secret.
+ * path, another method than the endpoint's (`GET` for `/authorize` and the
+ * documents, `POST` for the others), a malformed body, or a client that fails
+ * authentication. `/authorize` checks its client itself (an error there is a
+ * page, not JSON); the legacy `/delegation` endpoint takes no client secret.
  *
  * @internal
  */
@@ -178,10 +228,12 @@ export const accept = (
 ): Accepted | Response => {
   const { endpoint, params } = parsed
   if (endpoint === "other") return json(404, { error: "not_found" })
-  if (request.method.toUpperCase() !== "POST") {
-    return oauthError(405, "method_not_allowed", `${request.method} is not allowed, use POST.`, { allow: "POST" })
+  const method = getEndpoints.has(endpoint) ? "GET" : "POST"
+  if (request.method.toUpperCase() !== method) {
+    return oauthError(405, "method_not_allowed", `${request.method} is not allowed, use ${method}.`, { allow: method })
   }
   if (params === undefined) return oauthError(400, "invalid_request", "Malformed request body.")
+  if (method === "GET") return { _tag: "Accepted", endpoint, params }
   const unauthenticated = authenticateClient(config, request, params, endpoint !== "delegation")
   return unauthenticated ?? { _tag: "Accepted", endpoint, params }
 }

@@ -7,6 +7,7 @@ import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type * as Emulator from "../Emulator.js"
+import * as Protocol from "./protocol.js"
 
 const headersOf = (request: Http.IncomingMessage): Record<string, string> => {
   const headers: Record<string, string> = {}
@@ -21,10 +22,28 @@ const portOf = (server: Http.Server): number => {
   return typeof address === "object" && address !== null ? address.port : 0
 }
 
+/** Where to listen. @internal */
+export interface ListenOptions {
+  readonly port?: number | undefined
+  readonly host?: string | undefined
+}
+
 /** @internal */
 export const serve = (
   emulator: Emulator.Emulator.Service,
-  options?: { readonly port?: number | undefined; readonly host?: string | undefined }
+  options?: ListenOptions
+): Effect.Effect<Emulator.EmulatorServer.Service, never, Scope.Scope> => listen(emulator.serve, options)
+
+/**
+ * Serves requests with `handler` until the scope closes. The handler may be
+ * made after the server listens (an emulator whose issuer is the server's
+ * URL).
+ *
+ * @internal
+ */
+export const listen = (
+  handler: (request: Emulator.EmulatorRequest) => Effect.Effect<Emulator.EmulatorOutput>,
+  options?: ListenOptions
 ): Effect.Effect<Emulator.EmulatorServer.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const host = options?.host ?? "127.0.0.1"
@@ -35,9 +54,10 @@ export const serve = (
       req.on("error", () => req.socket.destroy())
       req.on("end", () => {
         const fiber = run(
-          emulator.serve({
+          handler({
             method: req.method ?? "GET",
-            path: new URL(req.url ?? "/", "http://localhost").pathname,
+            // the request target as sent (`new URL` would read `//x` as a host)
+            path: req.url ?? "/",
             headers: headersOf(req),
             body: Buffer.concat(chunks).toString("utf8")
           })
@@ -79,4 +99,29 @@ export const serve = (
         })
     )
     return { url: `http://${host.includes(":") ? `[${host}]` : host}:${portOf(server)}`, port: portOf(server) }
+  })
+
+/**
+ * Listens first, then builds the emulator with the server's URL (`issuer`,
+ * ending in `/`), so that its issuer can be where it is served. A request
+ * arriving before the emulator is built (none can know the port yet) is a 503.
+ *
+ * @internal
+ */
+export const listenThenMake = (
+  make: (issuer: string) => Effect.Effect<Emulator.Emulator.Service>,
+  options?: ListenOptions
+): Effect.Effect<
+  readonly [Emulator.Emulator.Service, Emulator.EmulatorServer.Service],
+  never,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    let emulator: Emulator.Emulator.Service | undefined
+    const server = yield* listen(
+      (request) => emulator === undefined ? Effect.succeed(Protocol.empty(503)) : emulator.serve(request),
+      options
+    )
+    emulator = yield* make(`${server.url}/`)
+    return [emulator, server] as const
   })

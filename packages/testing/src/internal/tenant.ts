@@ -17,6 +17,8 @@ export type Policy = Pick<Config, "rotation" | "reuseIntervalMillis" | "absolute
 export interface Family {
   readonly id: string
   readonly user: string
+  /** The user's `email` claim, if they have one. */
+  readonly email?: string | undefined
   /** Normalized: space separated, without duplicates. */
   readonly scope: string
   readonly audience: string
@@ -59,6 +61,7 @@ export const empty: State = {
 export interface Grant {
   readonly _tag: "Grant"
   readonly user: string
+  readonly email?: string | undefined
   readonly scope: string
   readonly audience: string
   /** The refresh token to return, if any. */
@@ -113,19 +116,20 @@ const touch = (state: State, token: string, record: RefreshRecord, now: number):
 export const login = (state: State, input: {
   readonly familyId: string
   readonly user: string
+  readonly email?: string | undefined
   readonly scope: string
   readonly audience: string
   readonly refreshToken: string
   readonly now: number
 }): readonly [Grant, State] => {
-  const { audience, now, refreshToken, user } = input
+  const { audience, email, now, refreshToken, user } = input
   const scope = normalizeScope(input.scope)
   const counted = bump(state, "logins")
   if (!hasScope(scope, "offline_access")) {
-    return [{ _tag: "Grant", user, scope, audience, refreshToken: undefined }, counted]
+    return [{ _tag: "Grant", user, email, scope, audience, refreshToken: undefined }, counted]
   }
-  const family: Family = { id: input.familyId, user, scope, audience, createdAt: now, revoked: false }
-  return [{ _tag: "Grant", user, scope, audience, refreshToken }, {
+  const family: Family = { id: input.familyId, user, email, scope, audience, createdAt: now, revoked: false }
+  return [{ _tag: "Grant", user, email, scope, audience, refreshToken }, {
     ...counted,
     families: HashMap.set(counted.families, family.id, family),
     tokens: HashMap.set(counted.tokens, refreshToken, fresh(family.id, now))
@@ -210,6 +214,7 @@ export const refresh = (policy: Policy, state: State, input: {
   const grant = (refreshToken: string | undefined): Grant => ({
     _tag: "Grant",
     user: family.user,
+    email: family.email,
     scope: input.scope === undefined ? family.scope : normalizeScope(input.scope),
     audience: audienceFor(policy, family, input.audience),
     refreshToken
