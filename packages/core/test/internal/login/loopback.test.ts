@@ -5,6 +5,7 @@ import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
@@ -52,7 +53,7 @@ const flows = () => {
   return { service, codes }
 }
 
-const ServerLive = (host = "127.0.0.1") => NodeHttpServer.layer(createServer, { port: 0, host })
+const ServerLive = (host = "127.0.0.1") => Layer.orDie(NodeHttpServer.layer(createServer, { port: 0, host }))
 
 /** Starts a loopback login; the URL it opened, and its fiber. */
 const start = (options: Partial<Loopback.Options> = {}) =>
