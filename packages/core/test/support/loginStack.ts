@@ -20,22 +20,29 @@ export const discoveredClient = (clientId?: string) =>
   )
 
 /**
- * The login over an in-memory emulator, with a Renewer beside it (memory
- * store, refresh-token strategy) for what comes after the login.
+ * The login over an emulator reached through `transport` (its `HttpClient`),
+ * with a Renewer beside it (memory store, refresh-token strategy) for what
+ * comes after the login.
  */
-export const layerMemory = (options: {
-  readonly emulator?: Emulator.Emulator.Options | undefined
-  readonly clientId?: string | undefined
-  readonly login?: Login.Options | undefined
-} = {}) =>
+export const layer = (
+  transport: Layer.Layer<Emulator.Emulator | HttpClient.HttpClient, unknown>,
+  options: { readonly clientId?: string | undefined; readonly login?: Login.Options | undefined } = {}
+) =>
   Layer.mergeAll(
     Login.layer(options.login),
     Renewer.layer().pipe(Layer.provide(TokenStore.layerMemory), Layer.provide(RenewalStrategy.refreshToken))
   ).pipe(
     Layer.provideMerge(discoveredClient(options.clientId)),
-    Layer.provideMerge(Emulator.layerMemory(options.emulator)),
+    Layer.provideMerge(transport),
     Layer.orDie
   )
+
+/** {@link layer} over an in-memory emulator. */
+export const layerMemory = (options: {
+  readonly emulator?: Emulator.Emulator.Options | undefined
+  readonly clientId?: string | undefined
+  readonly login?: Login.Options | undefined
+} = {}) => layer(Emulator.layerMemory(options.emulator), options)
 
 /** The "browser" at `/authorize` of the in-memory emulator: the URL it is redirected to. */
 export const followAuthorize = (url: string) =>
