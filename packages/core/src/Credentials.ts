@@ -1,10 +1,11 @@
 /**
  * The credentials of a login, their wire form and their stored form.
  *
- * A login flow (authorization code, PKCE, device flow: not part of this
- * library) ends with a token response; decode it with {@link TokenResponse}
- * and turn it into {@link Credentials} with {@link fromTokenResponse}, which
- * reads the receipt time from the `Clock`.
+ * A login flow (the `Login` module's, or one of your own) ends with a token
+ * response; decode it with {@link TokenResponse} and turn it into
+ * {@link Credentials} with {@link fromTokenResponse}, which reads the receipt
+ * time from the `Clock`. A start from a refresh token alone is
+ * {@link fromRefreshToken}.
  *
  * @example
  * ```ts
@@ -36,8 +37,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { LoginRequired } from "./AuthError.js"
 import * as Scope from "./internal/scope.js"
 import * as Jwt from "./Jwt.js"
 
@@ -272,6 +274,72 @@ export const fromTokenResponse = (response: TokenResponse, options?: ExpiryOptio
       ...(response.refreshToken === undefined ? {} : { refreshToken: response.refreshToken }),
       ...(scope === undefined ? {} : { scope })
     }, true)
+  })
+
+/**
+ * The access token of credentials made by {@link fromRefreshToken}: not a
+ * token, and expired since 1970, so that nothing hands it out.
+ *
+ * @since 0.4.0
+ * @category constants
+ */
+export const noAccessToken = "effect-renewal:no-access-token"
+
+/**
+ * Credentials from a refresh token alone (a migration from another library,
+ * an admin tool, a refresh token issued elsewhere), for the `Renewer` or
+ * `Sessions` to save: the first `get` renews them before it hands anything
+ * out. `scope` is the scope the renewals ask for (the refresh token's own
+ * when absent).
+ *
+ * Their access token is {@link noAccessToken}, expired at the epoch: every
+ * `get` renews first, whatever its `minTtl`; stale-if-error never serves
+ * credentials past their expiry. A renewal that fails because the server
+ * rejects the refresh token leaves nothing usable: the next `get` is a
+ * `LoginRequired`. An empty refresh token fails with `LoginRequired` of
+ * reason `NoRefreshToken`.
+ *
+ * @example
+ * ```ts
+ * import * as Credentials from "@effect-renewal/core/Credentials"
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as DateTime from "effect/DateTime"
+ * import * as Effect from "effect/Effect"
+ * import * as Redacted from "effect/Redacted"
+ *
+ * // A refresh token from elsewhere: save it, and the first get renews.
+ * const adopt = (refreshToken: Redacted.Redacted<string>) =>
+ *   Effect.gen(function*() {
+ *     const renewer = yield* Renewer.Renewer
+ *     yield* renewer.save(yield* Credentials.fromRefreshToken(refreshToken, { scope: "openid offline_access" }))
+ *     return yield* renewer.get() // a request to the token endpoint, then valid credentials
+ *   })
+ *
+ * const credentials = Effect.runSync(Credentials.fromRefreshToken(Redacted.make("a-refresh-token")))
+ * console.log(credentials.isValidAt(DateTime.unsafeNow())) // false: a get renews them first
+ * ```
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const fromRefreshToken = (
+  refreshToken: Redacted.Redacted<string>,
+  options?: { readonly scope?: string | undefined }
+): Effect.Effect<Credentials, LoginRequired> =>
+  Effect.suspend(() => {
+    if (Redacted.value(refreshToken).length === 0) {
+      return Effect.fail(new LoginRequired({ reason: "NoRefreshToken", description: "the refresh token is empty" }))
+    }
+    const scope = options?.scope
+    return Effect.succeed(
+      new Credentials({
+        accessToken: Redacted.make(noAccessToken),
+        refreshToken,
+        tokenType: "Bearer",
+        expiresAt: DateTime.unsafeMake(0),
+        ...(scope === undefined ? {} : { scope })
+      }, true)
+    )
   })
 
 /**

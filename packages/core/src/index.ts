@@ -55,6 +55,14 @@ export * as Delegation from "./Delegation.js"
 export * as Jwt from "./Jwt.js"
 
 /**
+ * The first login, with any OpenID provider: the device flow, the
+ * authorization code with PKCE, and the loopback redirect of a native app.
+ *
+ * @since 0.4.0
+ */
+export * as Login from "./Login.js"
+
+/**
  * The metrics the `Renewer` records (renewals by outcome, their duration,
  * joins, lock waits, store errors, refresh tokens dropped), for reading or
  * exporting.
