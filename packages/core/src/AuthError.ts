@@ -379,7 +379,8 @@ export class LoginFailed extends Data.TaggedError("LoginFailed")<{
  * server issued is lost.
  *
  * `operation` `"open"` (since 0.4.0): the store could not be opened while its
- * layer was built (its database, driver or tables); `key` is then `"*"`.
+ * layer was built (its directory, database, driver or tables); `key` is then
+ * `"*"`.
  *
  * @since 0.1.0
  * @category errors
