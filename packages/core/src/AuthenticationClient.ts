@@ -139,8 +139,12 @@ export declare namespace AuthenticationClient {
       }
     ) => Effect.Effect<Credentials.Credentials, AuthenticationError>
     /**
-     * `POST` a form with the client's authentication to `endpoint` (an
-     * absolute URL of the metadata, e.g. the device authorization endpoint).
+     * `POST` a form with the client's authentication to `endpoint`, which
+     * must be one of the metadata's `tokenEndpoint`,
+     * `deviceAuthorizationEndpoint` or `revocationEndpoint`, exactly as the
+     * metadata spells it: any other URL fails with an `AuthApiError`
+     * `unauthorized_client` (a `Configuration` fault) before anything is
+     * signed or sent, so that the client's credentials never go elsewhere.
      * A 2xx answers its parsed JSON body (`unknown`, for the caller's
      * Schema); an error answer is an `AuthApiError` (both error body
      * formats), no answer a `NetworkError`. Same scrubbing, size cap, no

@@ -429,6 +429,32 @@ describe("AuthenticationClient: tokenRequest and formRequest", () => {
       expect(html._tag === "AuthApiError" && html.code).toBe(AuthError.InvalidResponseCode)
     }))
 
+  it.effect("formRequest sends nothing to an endpoint its metadata does not list: a Configuration fault", () =>
+    Effect.gen(function*() {
+      const { make, seen } = discovered(withDocument(), {
+        clientSecret: Redacted.make(CLIENT_SECRET),
+        clientAuthentication: "client_secret_post"
+      })
+      const c = yield* make
+      for (
+        const endpoint of [
+          "http://evil.example/collect",
+          "https://evil.example/collect",
+          `${ISSUER}/device/../collect`,
+          c.metadata.jwksUri!,
+          c.metadata.authorizationEndpoint!,
+          "not a url"
+        ]
+      ) {
+        const error = yield* Effect.flip(c.formRequest(endpoint, { scope: "openid" }))
+        expect(error._tag).toBe("AuthApiError")
+        expect(AuthError.classify(error)).toBe("Configuration")
+        expect(error.message).toContain("not an endpoint of the provider's metadata")
+        expect(error.message).not.toContain(CLIENT_SECRET)
+      }
+      expect(seen.map((s) => s.url)).toEqual([openid])
+    }))
+
   it.effect("an endpoint's query is sent but never named in an error", () =>
     Effect.gen(function*() {
       const { make, seen } = discovered(withDocument(

@@ -223,6 +223,12 @@ const notOffered = (code: string, description: string) =>
 /** A request to an absolute URL: its query, if any, kept apart (never named in an error). */
 const post = (endpoint: string) => HttpClientRequest.post(URL.canParse(endpoint) ? new URL(endpoint) : endpoint)
 
+/** The endpoints `formRequest` posts to: those of the metadata that take the client's authentication. */
+const formEndpoints = (metadata: AuthenticationClient.Metadata): ReadonlyArray<string> =>
+  [metadata.tokenEndpoint, metadata.deviceAuthorizationEndpoint, metadata.revocationEndpoint].filter(
+    (endpoint): endpoint is string => endpoint !== undefined
+  )
+
 const build = (
   shared: Common,
   base: string,
@@ -323,8 +329,14 @@ const build = (
     clientId,
     metadata,
     tokenRequest,
+    // the client's credentials go only where the metadata says a form is posted
     formRequest: (endpoint, own, request) =>
-      send(endpoint, own, request?.parameters, { secrets: request?.secrets ?? [] }, decodeJson),
+      formEndpoints(metadata).includes(endpoint)
+        ? send(endpoint, own, request?.parameters, { secrets: request?.secrets ?? [] }, decodeJson)
+        : notOffered(
+          "unauthorized_client",
+          "the URL is not an endpoint of the provider's metadata that takes a form (token, device authorization, revocation)"
+        ),
     renewAuth: (refreshToken, renew) =>
       tokenRequest("refresh_token", {
         scope: renew?.scope,
