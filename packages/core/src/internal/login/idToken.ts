@@ -86,13 +86,14 @@ export const make = (
         HttpClientRequest.get(uri),
         { secrets: [] },
         (status, body) =>
-          Either.match(Either.flatMap(body, (json) => Either.mapLeft(decodeKeySet(json), () => "")), {
-            onLeft: () =>
-              Effect.fail(
-                new AuthApiError({ status, code: InvalidResponseCode, description: "not a JSON Web Key Set" })
-              ),
-            onRight: (set) => Effect.succeed(set as unknown as jose.JSONWebKeySet)
-          })
+          // why the body was not read (too large, not JSON), or that it is no key set
+          Either.match(
+            Either.flatMap(body, (json) => Either.mapLeft(decodeKeySet(json), () => "not a JSON Web Key Set")),
+            {
+              onLeft: (why) => Effect.fail(new AuthApiError({ status, code: InvalidResponseCode, description: why })),
+              onRight: (set) => Effect.succeed(set as unknown as jose.JSONWebKeySet)
+            }
+          )
       ).pipe(
         Effect.tap((keys) => Ref.set(cache, keys)),
         Effect.mapError((error) =>

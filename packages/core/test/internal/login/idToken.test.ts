@@ -192,6 +192,9 @@ describe("internal/login/idToken", () => {
       server.state.answer = { status: 200, body: { keys: [key.jwk], padding: "x".repeat(1024 * 1024) } }
       const huge = yield* Effect.flip(verifier.verify(token, { nonce }))
       expect(huge.reason).toBe("InvalidIdToken")
+      // what happened, not a verdict on keys nobody read
+      expect(huge.description).toContain(`the body exceeds ${1024 * 1024} bytes`)
+      expect(huge.description).not.toContain("not a JSON Web Key Set")
       expect(server.state.fetches).toBe(2)
     }))
 
