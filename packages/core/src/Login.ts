@@ -121,13 +121,16 @@ export interface DeviceOptions {
 /**
  * A device authorization in progress: show `userCode` and `verificationUri`
  * (or `verificationUriComplete`, which holds the code, e.g. as a QR code) to
- * the person, then run `credentials`.
+ * the person, then run `credentials`. Both URIs are `https:` (or `http:` on a
+ * loopback host) and `userCode` is at most 64 printable characters: an answer
+ * otherwise is refused (`Rejected`). `expiresAt` is the provider's
+ * `expires_in`, at most one hour from the start.
  *
  * `credentials` polls the token endpoint on the `Clock`: first after one
  * `interval` (5 s when the provider names none), `slow_down` adds 5 s for
  * good, transient failures are retried with backoff while the code lives. It
  * fails with `AccessDenied` (the person refused), `Expired` (the code
- * outlived `expiresAt`), `Transient` (the provider could not be reached until
+ * outlived `expiresAt`, a poll in flight then included), `Transient` (the provider could not be reached until
  * then) or `InvalidIdToken`. Interrupting it stops the polling; each run
  * polls anew.
  *

@@ -5,10 +5,16 @@
  * The first poll waits one interval (5 s when the server names none);
  * `authorization_pending` goes on, `slow_down` adds 5 s to the interval for
  * good; `access_denied` and `expired_token` end it, and so does the code's
- * lifetime. Transport faults, timeouts, 408, 429 and 5xx are retried with
- * exponential backoff (never faster than the interval) while the code lives,
- * and end as `Transient` when it runs out. Interrupting the polling stops it
- * (the sleep and the request in flight are both interruptible).
+ * lifetime (the server's `expires_in`, at most {@link maxLifetime}): a poll
+ * still in flight when it runs out ends as `Expired`. Transport faults,
+ * timeouts, 408, 429 and 5xx are retried with exponential backoff (never
+ * faster than the interval) while the code lives, and end as `Transient`
+ * when it runs out. Interrupting the polling stops it (the sleep and the
+ * request in flight are both interruptible).
+ *
+ * The answer is checked before anything is shown: `verification_uri` and
+ * `verification_uri_complete` are `https:` URLs (`http:` on a loopback host),
+ * `user_code` is at most 64 printable characters.
  *
  * @internal
  */
@@ -23,6 +29,7 @@ import type { AuthenticationError } from "../../AuthError.js"
 import { AuthApiError, classify, InvalidResponseCode, LoginFailed, toLoginFailed } from "../../AuthError.js"
 import type { Credentials } from "../../Credentials.js"
 import { ExpiresIn } from "../../Credentials.js"
+import { secureUrl } from "../endpoints.js"
 import * as Scope from "../scope.js"
 import { accept, defaultScope } from "./accept.js"
 import type { Client } from "./client.js"
@@ -36,6 +43,17 @@ export const defaultInterval = Duration.seconds(5)
 
 /** What `slow_down` adds to the interval (RFC 8628 §3.5). @internal */
 export const slowDownStep = Duration.seconds(5)
+
+/**
+ * The longest lifetime of a device code the polling honours, whatever the
+ * server's `expires_in` says (a person approves within minutes).
+ *
+ * @internal
+ */
+export const maxLifetime = Duration.hours(1)
+
+/** A user code shown to the person: printable characters (no control, format or line separator), 64 at most. */
+const printable = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]{1,64}$/u
 
 /** The longest wait between two polls after transient failures. */
 const maxBackoff = Duration.minutes(1)
@@ -104,9 +122,24 @@ export const start = (
     const answer = decoded.right
     const verificationUri = answer.verification_uri ?? answer.verification_url
     if (verificationUri === undefined) return yield* unreadable(endpoint, "has no verification_uri")
+    // shown to the person (or opened): https, or http on a loopback host; never javascript: or data:
+    for (
+      const [name, uri] of [
+        ["verification_uri", verificationUri],
+        ["verification_uri_complete", answer.verification_uri_complete]
+      ] as const
+    ) {
+      if (uri !== undefined && Either.isLeft(secureUrl(name, uri, { query: true }))) {
+        return yield* unreadable(endpoint, `has a ${name} that is not an https URL`)
+      }
+    }
+    // printed on a terminal: an escape sequence there would act on it
+    if (!printable.test(answer.user_code)) {
+      return yield* unreadable(endpoint, "has a user_code that is not up to 64 printable characters")
+    }
 
     const now = yield* Clock.currentTimeMillis
-    const expiresAt = now + answer.expires_in * 1000
+    const expiresAt = now + Math.min(answer.expires_in * 1000, Duration.toMillis(maxLifetime))
     const interval = answer.interval === undefined
       ? defaultInterval
       : Duration.max(Duration.seconds(answer.interval), Duration.seconds(1))
@@ -141,6 +174,15 @@ const poll = (
   const expired = () =>
     new LoginFailed({ reason: "Expired", description: "the device code expired before the person approved" })
 
+  const bounded: Effect.Effect<Credentials, AuthenticationError | LoginFailed> = Effect.flatMap(
+    Clock.currentTimeMillis,
+    (now) =>
+      Effect.timeoutFail(request, {
+        duration: Duration.millis(Math.max(grant.expiresAt - now, 0)),
+        onTimeout: expired
+      })
+  )
+
   const loop = (
     interval: Duration.Duration,
     wait: Duration.Duration,
@@ -153,9 +195,10 @@ const poll = (
       }
       return Effect.zipRight(
         Effect.sleep(wait),
-        Effect.matchEffect(request, {
+        // a poll in flight when the code expires is not waited for
+        Effect.matchEffect(bounded, {
           onSuccess: (credentials) => accept(verifier, credentials, { scope: grant.scope, nonce: undefined }),
-          onFailure: (error) => next(error, interval, failures)
+          onFailure: (error) => error._tag === "LoginFailed" ? Effect.fail(error) : next(error, interval, failures)
         })
       )
     })

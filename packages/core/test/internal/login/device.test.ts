@@ -190,6 +190,71 @@ describe("internal/login/device", () => {
       expect(noUri.reason).toBe("Rejected")
     }))
 
+  it.effect("a verification URI that is not https (or http on loopback), or a user code that is not printable, is refused", () =>
+    Effect.gen(function*() {
+      const refused = [
+        { verification_uri: "javascript:alert(1)" },
+        { verification_uri: "http://issuer.example/activate" },
+        { verification_uri: "data:text/html,hi" },
+        { verification_uri: "https://user:pw@issuer.example/activate" },
+        { verification_uri_complete: "javascript:alert(1)//?user_code=ABCD" },
+        { verification_uri_complete: "http://phish.example/activate?user_code=ABCD" },
+        { verification_url: "vbscript:x", verification_uri: undefined },
+        { user_code: "ABCD\u001b]0;owned\u0007" },
+        { user_code: "ABCD\nEFGH" },
+        { user_code: "ABCD\u202eHGFE" },
+        { user_code: "A".repeat(65) }
+      ]
+      for (const answer of refused) {
+        const error = yield* Effect.flip(
+          Device.start(scripted(["ok"], { expires_in: 60, ...answer }).client, verifier, {})
+        )
+        expect(error.reason).toBe("Rejected")
+        expect(error.code).toBe(AuthError.InvalidResponseCode)
+        expect(error.message).not.toContain("the-device-code")
+        expect(error.message).not.toContain("\u001b")
+      }
+      // accepted: a loopback http URI, a user code of any printable script, up to 64 characters
+      const accepted = yield* Device.start(
+        scripted(["ok"], {
+          expires_in: 60,
+          verification_uri: "http://127.0.0.1:3000/activate",
+          verification_uri_complete: "https://issuer.example/activate?user_code=WXYZ-1234",
+          user_code: "Ä".repeat(60) + " 1-2"
+        }).client,
+        verifier,
+        {}
+      )
+      expect(accepted.verificationUri).toBe("http://127.0.0.1:3000/activate")
+      expect(accepted.userCode).toBe("Ä".repeat(60) + " 1-2")
+    }))
+
+  it.effect("the code's lifetime honoured is at most an hour, whatever expires_in says", () =>
+    Effect.gen(function*() {
+      const { client, polls } = scripted(["pending"], { expires_in: 3_153_600_000, interval: 600 })
+      const authorization = yield* Device.start(client, verifier, { scope })
+      expect(DateTime.toEpochMillis(authorization.expiresAt)).toBe(Duration.toMillis(Device.maxLifetime))
+      const result = yield* run(client, 60_000)
+      expect(result._tag === "Left" && result.left.reason).toBe("Expired")
+      expect(polls.every((at) => at < 3_600_000)).toBe(true)
+      expect(yield* TestClock.currentTimeMillis).toBeLessThanOrEqual(3_600_000)
+    }))
+
+  it.effect("a poll in flight when the code expires ends as Expired: no answer is waited for past expiresAt", () =>
+    Effect.gen(function*() {
+      const { client, polls } = scripted(["pending"], { expires_in: 12 })
+      const hanging: Client = {
+        ...client,
+        tokenRequest: (...args) => Effect.flatMap(Effect.either(client.tokenRequest(...args)), () => Effect.never)
+      }
+      const authorization = yield* Device.start(hanging, verifier, { scope })
+      const fiber = yield* Effect.fork(Effect.either(authorization.credentials))
+      yield* TestClock.adjust("10 hours")
+      const result = yield* Fiber.join(fiber)
+      expect(result._tag === "Left" && result.left.reason).toBe("Expired")
+      expect(polls).toEqual([5_000])
+    }))
+
   it.effect("the device endpoint refusing the client is Configuration", () =>
     Effect.gen(function*() {
       const { client } = scripted(["ok"])
