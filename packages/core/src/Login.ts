@@ -231,6 +231,14 @@ export interface Options {
   readonly pendingLifetime?: Duration.DurationInput | undefined
   /** How far an id_token's `exp` and `iat` may be off: 30 seconds unless given. */
   readonly clockTolerance?: Duration.DurationInput | undefined
+  /**
+   * How long one request of a login (the device authorization, each poll,
+   * the code exchange) may wait for its answer: 30 seconds unless given. No
+   * answer within it is a transient failure: `Transient` for `device` and
+   * `complete`, retried while the code lives for a device poll. The
+   * `AuthenticationClient`'s own `timeout` applies too, when shorter.
+   */
+  readonly requestTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -238,7 +246,7 @@ export interface Options {
  * requests) and the `HttpClient` (which reads the provider's JWKS, kept
  * for the service's life and read again when a token names a key it does not
  * hold). Fails with `InvalidConfiguration` for an option that is not a finite
- * duration.
+ * duration (a `requestTimeout` of zero included).
  *
  * @since 0.4.0
  * @category constructors

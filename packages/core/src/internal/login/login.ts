@@ -8,8 +8,9 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { InvalidConfiguration, type LoginFailed } from "../../AuthError.js"
+import { InvalidConfiguration, type LoginFailed, NetworkError } from "../../AuthError.js"
 import type { Credentials } from "../../Credentials.js"
+import { named } from "../endpoints.js"
 import * as Authorize from "./authorize.js"
 import type { Client } from "./client.js"
 import * as Device from "./device.js"
@@ -19,7 +20,46 @@ import * as IdToken from "./idToken.js"
 export interface Settings {
   readonly pendingLifetime?: Duration.DurationInput | undefined
   readonly clockTolerance?: Duration.DurationInput | undefined
+  readonly requestTimeout?: Duration.DurationInput | undefined
 }
+
+/**
+ * How long one request of a login may wait for its answer, unless
+ * configured: the `AuthenticationClient` has no timeout by default (the
+ * `Renewer` bounds its renewals), and a login does not go through the Renewer.
+ *
+ * @internal
+ */
+export const defaultRequestTimeout = Duration.seconds(30)
+
+/**
+ * The client with every request bounded by `timeout`: no answer within it is
+ * a `NetworkError` `Timeout` (transient), as the client's own timeout gives;
+ * a shorter `timeout` of the client applies first.
+ *
+ * @internal
+ */
+export const bounded = (client: Client, timeout: Duration.Duration): Client => {
+  const within = <A, E>(effect: Effect.Effect<A, E>, endpoint: string): Effect.Effect<A, E | NetworkError> =>
+    Effect.timeoutFail(effect, {
+      duration: timeout,
+      onTimeout: () =>
+        new NetworkError({
+          reason: "Timeout",
+          description: `no answer to POST ${endpointName(endpoint)} within ${Duration.format(timeout)}`
+        })
+    })
+  return {
+    clientId: client.clientId,
+    metadata: client.metadata,
+    tokenRequest: (grantType, fields, options) =>
+      within(client.tokenRequest(grantType, fields, options), client.metadata.tokenEndpoint),
+    formRequest: (endpoint, fields, options) => within(client.formRequest(endpoint, fields, options), endpoint)
+  }
+}
+
+/** An endpoint as an error names it: origin and path, never the query. */
+const endpointName = (endpoint: string): string => URL.canParse(endpoint) ? named(new URL(endpoint)) : "the endpoint"
 
 /** @internal */
 export interface Service {
@@ -33,23 +73,32 @@ export interface Service {
 const setting = (
   name: string,
   input: Duration.DurationInput | undefined,
-  fallback: Duration.Duration
+  fallback: Duration.Duration,
+  minimum: "zero" | "positive" = "zero"
 ): Effect.Effect<Duration.Duration, InvalidConfiguration> => {
   if (input === undefined) return Effect.succeed(fallback)
   const negative = (typeof input === "number" && !(input >= 0)) ||
     (typeof input === "string" && input.trim().startsWith("-"))
   return Option.match(
-    Option.filter(negative ? Option.none() : Duration.decodeUnknown(input), Duration.isFinite),
+    Option.filter(
+      negative ? Option.none() : Duration.decodeUnknown(input),
+      (d) => Duration.isFinite(d) && (minimum === "zero" || Duration.greaterThan(d, Duration.zero))
+    ),
     {
       onSome: Effect.succeed,
-      onNone: () => Effect.fail(new InvalidConfiguration({ description: `${name} must be a finite duration` }))
+      onNone: () =>
+        Effect.fail(
+          new InvalidConfiguration({
+            description: `${name} must be a ${minimum === "positive" ? "positive, " : ""}finite duration`
+          })
+        )
     }
   )
 }
 
 /** @internal */
 export const make = (
-  client: Client,
+  unbounded: Client,
   http: HttpClient.HttpClient,
   settings: Settings | undefined
 ): Effect.Effect<Service, InvalidConfiguration> =>
@@ -64,6 +113,13 @@ export const make = (
       settings?.clockTolerance,
       Duration.seconds(IdToken.defaultClockTolerance)
     )
+    const requestTimeout = yield* setting(
+      "requestTimeout",
+      settings?.requestTimeout,
+      defaultRequestTimeout,
+      "positive"
+    )
+    const client = bounded(unbounded, requestTimeout)
     const metadata = client.metadata
     const verifier = yield* IdToken.make(http, {
       issuer: metadata.issuer,
