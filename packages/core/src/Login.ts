@@ -79,23 +79,27 @@ export declare namespace Login {
     /**
      * Starts a device authorization (RFC 8628): the user code and where to
      * enter it, and `credentials`, which polls until the person approves.
-     * Fails with `Configuration` when the provider has no device endpoint or
-     * refuses the client.
+     * Fails with `Configuration` when the provider has no device endpoint,
+     * refuses the client, or publishes no `jwks_uri` while the scope asks
+     * for `openid`.
      */
     readonly device: (options?: DeviceOptions) => Effect.Effect<DeviceAuthorization, LoginFailed>
     /**
      * The URL to send the person to, and the {@link PendingAuthorization} to
      * keep until the redirect comes back (in memory, or encoded into an
      * encrypted cookie). Fails with `Configuration` when the provider has no
-     * authorization endpoint, does not support PKCE S256, or the redirect URI
-     * is not an absolute URL without a fragment.
+     * authorization endpoint, does not support PKCE S256, publishes no
+     * `jwks_uri` while the scope asks for `openid`, or the redirect URI is
+     * not an absolute URL without a fragment.
      */
     readonly authorize: (options: AuthorizeOptions) => Effect.Effect<Authorization, LoginFailed>
     /**
      * Completes an authorization with the URL the provider redirected to (an
      * absolute URL, or a path with its query, read against the redirect
-     * URI): checks it, exchanges the code with the verifier and checks the
-     * id_token.
+     * URI): checks it, reads the provider's JWKS when `openid` was asked and
+     * it is not held yet (before the single-use code is spent: a JWKS that
+     * cannot be read is `Transient` and the same callback can be completed
+     * again), exchanges the code with the verifier and checks the id_token.
      */
     readonly complete: (
       pending: PendingAuthorization,

@@ -21,6 +21,9 @@ import type { Verifier } from "./idToken.js"
  */
 export const defaultScope = "openid offline_access"
 
+/** Whether `scope` asks for an id_token (`openid`), which the JWKS checks. @internal */
+export const asksIdToken = (scope: string): boolean => Scope.names(scope).includes("openid")
+
 /** @internal */
 export const accept = (
   verifier: Verifier,
@@ -30,7 +33,7 @@ export const accept = (
   Effect.gen(function*() {
     if (credentials.idToken !== undefined) {
       yield* verifier.verify(credentials.idToken, { nonce: asked.nonce })
-    } else if (Scope.names(asked.scope).includes("openid")) {
+    } else if (asksIdToken(asked.scope)) {
       return yield* new LoginFailed({
         reason: "InvalidIdToken",
         description: "the scope asked for openid and the answer has no id_token"

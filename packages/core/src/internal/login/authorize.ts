@@ -15,7 +15,7 @@ import * as Redacted from "effect/Redacted"
 import { LoginFailed, toLoginFailed } from "../../AuthError.js"
 import type { Credentials } from "../../Credentials.js"
 import * as Scope from "../scope.js"
-import { accept, defaultScope } from "./accept.js"
+import { accept, asksIdToken, defaultScope } from "./accept.js"
 import type { Client } from "./client.js"
 import type { Verifier } from "./idToken.js"
 import * as Pkce from "./pkce.js"
@@ -90,6 +90,9 @@ export const authorize = (
     if (problem !== undefined) return yield* configuration(problem)
 
     const scope = Scope.normalize(options.scope) ?? defaultScope
+    if (asksIdToken(scope) && client.metadata.jwksUri === undefined) {
+      return yield* configuration("the provider publishes no jwks_uri: an id_token (scope openid) cannot be checked")
+    }
     const state = Redacted.make(Pkce.randomValue())
     const nonce = Redacted.make(Pkce.randomValue())
     const codeVerifier = Pkce.verifier()
@@ -183,6 +186,8 @@ export const complete = (
     }
     const code = params.get("code")
     if (code === null || code.length === 0) return yield* invalidCallback("the callback has no code")
+    // the code is single-use: the keys that check the id_token are read before it is spent
+    if (asksIdToken(pending.scope)) yield* verifier.prepare
 
     const secret = Redacted.make(code)
     const credentials = yield* client.tokenRequest("authorization_code", {

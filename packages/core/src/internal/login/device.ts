@@ -31,7 +31,7 @@ import type { Credentials } from "../../Credentials.js"
 import { ExpiresIn } from "../../Credentials.js"
 import { secureUrl } from "../endpoints.js"
 import * as Scope from "../scope.js"
-import { accept, defaultScope } from "./accept.js"
+import { accept, asksIdToken, defaultScope } from "./accept.js"
 import type { Client } from "./client.js"
 import type { Verifier } from "./idToken.js"
 
@@ -111,6 +111,12 @@ export const start = (
       })
     }
     const scope = Scope.normalize(options?.scope) ?? defaultScope
+    if (asksIdToken(scope) && client.metadata.jwksUri === undefined) {
+      return yield* new LoginFailed({
+        reason: "Configuration",
+        description: "the provider publishes no jwks_uri: an id_token (scope openid) cannot be checked"
+      })
+    }
     const body = yield* client.formRequest(
       endpoint,
       { scope, audience: options?.audience },
@@ -223,5 +229,9 @@ const poll = (
     return Effect.fail(toLoginFailed(error))
   }
 
-  return loop(grant.interval, grant.interval, 0, undefined)
+  // the approval is single-use: the keys that check the id_token are read before the first poll
+  return Effect.zipRight(
+    asksIdToken(grant.scope) ? verifier.prepare : Effect.void,
+    loop(grant.interval, grant.interval, 0, undefined)
+  )
 }

@@ -7,7 +7,8 @@
  *
  * The JWKS is fetched through the `HttpClient` (not jose's own fetch), kept,
  * and fetched again once when a token names a key it does not hold (the
- * provider rotated its keys).
+ * provider rotated its keys). A read that fails transiently is retried three
+ * times (1 s, 2 s, 4 s apart); `prepare` reads it before a grant is spent.
  *
  * @internal
  */
@@ -19,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as jose from "jose"
 import { AuthApiError, classify, InvalidResponseCode, LoginFailed } from "../../AuthError.js"
@@ -46,6 +48,15 @@ export interface Verifier {
     idToken: Redacted.Redacted<string>,
     expected: { readonly nonce: Redacted.Redacted<string> | undefined }
   ) => Effect.Effect<void, LoginFailed>
+  /**
+   * Reads the JWKS unless it is held: run before a single-use grant is
+   * spent (the code exchange, the first device poll), so that a JWKS that
+   * cannot be read fails the login while it can still be retried, not after
+   * the tokens were issued. `Configuration` when the provider publishes no
+   * `jwks_uri` or signs only with refused algorithms, `Transient` when the
+   * JWKS cannot be reached (after a few retries).
+   */
+  readonly prepare: Effect.Effect<void, LoginFailed>
 }
 
 /** The leeway of `exp` and `iat`, in seconds. @internal */
@@ -63,8 +74,14 @@ export const allowedAlgorithms = (fromMetadata: ReadonlyArray<string> | undefine
 const KeySet = Schema.Struct({ keys: Schema.Array(Schema.Object) })
 const decodeKeySet = Schema.decodeUnknownEither(KeySet)
 
-/** How long reading the JWKS may take. */
+/** How long reading the JWKS may take, each attempt. */
 const jwksTimeout = Duration.seconds(30)
+
+/**
+ * The retries of a JWKS read that failed transiently (it is idempotent): 3,
+ * 1 s, 2 s and 4 s apart; with the timeout, a read gives up within 2¼ minutes.
+ */
+const jwksRetries = Schedule.intersect(Schedule.exponential(Duration.seconds(1)), Schedule.recurs(3))
 
 const invalid = (description: string) => new LoginFailed({ reason: "InvalidIdToken", description })
 
@@ -95,6 +112,7 @@ export const make = (
             }
           )
       ).pipe(
+        Effect.retry({ schedule: jwksRetries, while: (error) => classify(error) === "Transient" }),
         Effect.tap((keys) => Ref.set(cache, keys)),
         Effect.mapError((error) =>
           classify(error) === "Transient"
@@ -163,7 +181,23 @@ export const make = (
         }
       })
 
-    return { verify }
+    const prepare: Verifier["prepare"] = Effect.gen(function*() {
+      if (jwksUri === undefined) {
+        return yield* new LoginFailed({
+          reason: "Configuration",
+          description: "the provider publishes no jwks_uri: an id_token (scope openid) cannot be checked"
+        })
+      }
+      if (algorithms.length === 0) {
+        return yield* new LoginFailed({
+          reason: "Configuration",
+          description: "the provider signs id_tokens only with algorithms that are refused (none, HS*)"
+        })
+      }
+      if ((yield* Ref.get(cache)) === undefined) yield* fetchKeys(jwksUri)
+    })
+
+    return { verify, prepare }
   })
 
 const codeOf = (error: unknown): string | undefined =>

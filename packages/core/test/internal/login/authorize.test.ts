@@ -28,6 +28,7 @@ const setup = (
       issuer,
       tokenEndpoint: "https://issuer.example/token",
       authorizationEndpoint: "https://issuer.example/authorize?tenant=t1",
+      jwksUri: "https://issuer.example/jwks",
       authorizationResponseIssParameterSupported: true,
       ...metadata
     },
@@ -45,11 +46,13 @@ const setup = (
           }))
       })
   }
+  const events: Array<string> = []
   const verifier: Verifier = {
     verify: (_, expected) =>
-      Effect.sync(() => nonces.push(expected.nonce === undefined ? undefined : Redacted.value(expected.nonce)))
+      Effect.sync(() => nonces.push(expected.nonce === undefined ? undefined : Redacted.value(expected.nonce))),
+    prepare: Effect.sync(() => void events.push("prepare"))
   }
-  return { client, verifier, exchanges, nonces }
+  return { client, verifier, exchanges, nonces, events }
 }
 
 const callback = (params: Record<string, string> | Array<[string, string]>) =>
@@ -118,6 +121,39 @@ describe("internal/login/authorize", () => {
         const error = yield* Effect.flip(Authorize.authorize(setup().client, { redirectUri: uri }))
         expect(error.reason).toBe("Configuration")
       }
+    }))
+
+  it.effect("openid asked of a provider without a jwks_uri is Configuration in authorize, before any code exists", () =>
+    Effect.gen(function*() {
+      const { client } = setup({ jwksUri: undefined })
+      const error = yield* Effect.flip(Authorize.authorize(client, { redirectUri }))
+      expect(error.reason).toBe("Configuration")
+      expect(error.description).toContain("jwks_uri")
+      // without openid, no id_token is checked: the login goes on
+      yield* Authorize.authorize(client, { redirectUri, scope: "offline_access" })
+    }))
+
+  it.effect("complete reads the keys before the code is spent: a JWKS that cannot be read leaves the code unexchanged", () =>
+    Effect.gen(function*() {
+      const { client, events, exchanges, verifier } = setup()
+      const { pending } = yield* Authorize.authorize(client, { redirectUri })
+      const url = callback({ code: "the-code", state: Redacted.value(pending.state), iss: issuer })
+      const down: Verifier = {
+        ...verifier,
+        prepare: Effect.fail(new AuthError.LoginFailed({ reason: "Transient", description: "JWKS down" }))
+      }
+      expect((yield* Effect.flip(Authorize.complete(client, down, pending, url, lifetime))).reason).toBe("Transient")
+      expect(exchanges).toEqual([])
+      const tracked: Verifier = {
+        ...verifier,
+        prepare: Effect.zipRight(
+          Effect.sync(() => expect(exchanges).toEqual([])),
+          verifier.prepare
+        )
+      }
+      yield* Authorize.complete(client, tracked, pending, url, lifetime)
+      expect(events).toEqual(["prepare"])
+      expect(exchanges).toHaveLength(1)
     }))
 
   it.effect("complete exchanges the code with the verifier and checks the id_token with the nonce", () =>

@@ -29,6 +29,7 @@ const scripted = (
       issuer: "https://issuer.example/",
       tokenEndpoint: "https://issuer.example/token",
       deviceAuthorizationEndpoint: "https://issuer.example/device",
+      jwksUri: "https://issuer.example/jwks",
       authorizationResponseIssParameterSupported: false
     },
     formRequest: (endpoint, form) =>
@@ -78,7 +79,7 @@ const scripted = (
   return { client, polls, fields }
 }
 
-const verifier: Verifier = { verify: () => Effect.void }
+const verifier: Verifier = { verify: () => Effect.void, prepare: Effect.void }
 const scope = "profile offline_access"
 
 /** Runs the flow to its end, the clock moved by `step` until it ends. */
@@ -253,6 +254,35 @@ describe("internal/login/device", () => {
       const result = yield* Fiber.join(fiber)
       expect(result._tag === "Left" && result.left.reason).toBe("Expired")
       expect(polls).toEqual([5_000])
+    }))
+
+  it.effect("openid asked of a provider without a jwks_uri is Configuration before the device request", () =>
+    Effect.gen(function*() {
+      const { client, fields } = scripted(["ok"])
+      const noKeys: Client = { ...client, metadata: { ...client.metadata, jwksUri: undefined } }
+      const error = yield* Effect.flip(Device.start(noKeys, verifier, { scope: "openid offline_access" }))
+      expect(error.reason).toBe("Configuration")
+      expect(fields).toEqual([])
+    }))
+
+  it.effect("the keys are read before the first poll, when openid is asked: a JWKS down polls nothing", () =>
+    Effect.gen(function*() {
+      const { client, polls } = scripted(["ok"])
+      const down: Verifier = {
+        ...verifier,
+        prepare: Effect.fail(new AuthError.LoginFailed({ reason: "Transient", description: "JWKS down" }))
+      }
+      const authorization = yield* Device.start(client, down, { scope: "openid offline_access" })
+      const fiber = yield* Effect.fork(Effect.flip(authorization.credentials))
+      yield* TestClock.adjust("1 minute")
+      expect((yield* Fiber.join(fiber)).reason).toBe("Transient")
+      expect(polls).toEqual([])
+      // without openid no key is needed: the polling goes on
+      const plain = yield* Device.start(client, down, { scope })
+      const polled = yield* Effect.fork(plain.credentials)
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.join(polled)
+      expect(polls).toEqual([65_000])
     }))
 
   it.effect("the device endpoint refusing the client is Configuration", () =>

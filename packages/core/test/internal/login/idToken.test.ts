@@ -2,6 +2,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as jose from "jose"
@@ -167,7 +168,10 @@ describe("internal/login/idToken", () => {
       const { key, server, verifier } = yield* setup()
       const token = yield* sign(key, claims())
       server.state.answer = { status: 503, body: {} }
-      expect((yield* Effect.flip(verifier.verify(token, { nonce }))).reason).toBe("Transient")
+      const unreachable = yield* Effect.fork(Effect.flip(verifier.verify(token, { nonce })))
+      yield* TestClock.adjust("10 seconds") // the retries, 1 s, 2 s and 4 s apart
+      expect((yield* Fiber.join(unreachable)).reason).toBe("Transient")
+      expect(server.state.fetches).toBe(4)
       server.state.answer = { status: 404, body: {} }
       expect((yield* Effect.flip(verifier.verify(token, { nonce }))).reason).toBe("InvalidIdToken")
       server.state.answer = { status: 200, body: { keys: "none" } }
@@ -196,6 +200,37 @@ describe("internal/login/idToken", () => {
       expect(huge.description).toContain(`the body exceeds ${1024 * 1024} bytes`)
       expect(huge.description).not.toContain("not a JSON Web Key Set")
       expect(server.state.fetches).toBe(2)
+    }))
+
+  it.effect("prepare reads the JWKS once, retrying a transient failure with backoff; it is kept for verify", () =>
+    Effect.gen(function*() {
+      const { key, server, verifier } = yield* setup()
+      server.state.answer = { status: 503, body: {} }
+      const fiber = yield* Effect.fork(verifier.prepare)
+      yield* TestClock.adjust("1 second")
+      expect(server.state.fetches).toBe(2)
+      server.state.answer = { status: 200, body: { keys: [key.jwk] } }
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.join(fiber)
+      expect(server.state.fetches).toBe(3)
+      yield* verifier.prepare
+      yield* verifier.verify(yield* sign(key, claims()), { nonce })
+      expect(server.state.fetches).toBe(3)
+    }))
+
+  it.effect("prepare without a jwks_uri, or with only refused algorithms, is Configuration, reading nothing", () =>
+    Effect.gen(function*() {
+      const { server } = yield* setup()
+      for (const options of [{ jwksUri: undefined, algorithms: undefined }, { jwksUri, algorithms: ["HS256"] }]) {
+        const verifier = yield* IdToken.make(server.client, {
+          issuer,
+          clientId,
+          clockTolerance: IdToken.defaultClockTolerance,
+          ...options
+        })
+        expect((yield* Effect.flip(verifier.prepare)).reason).toBe("Configuration")
+      }
+      expect(server.state.fetches).toBe(0)
     }))
 
   it.effect("a token that is not a JWT is InvalidIdToken, not a defect", () =>

@@ -26,6 +26,7 @@ const flows = () => {
       issuer,
       tokenEndpoint: `${issuer}token`,
       authorizationEndpoint: `${issuer}authorize`,
+      jwksUri: `${issuer}jwks`,
       authorizationResponseIssParameterSupported: true
     },
     formRequest: () => Effect.die("not used"),
@@ -43,7 +44,7 @@ const flows = () => {
         )
       })
   }
-  const verifier: Verifier = { verify: () => Effect.void }
+  const verifier: Verifier = { verify: () => Effect.void, prepare: Effect.void }
   const service: Loopback.Flows<Authorize.Pending> = {
     authorize: (options) =>
       Effect.map(Authorize.authorize(client, options), ({ pending, url }) => ({ url: url.href, pending })),
