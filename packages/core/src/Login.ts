@@ -329,8 +329,12 @@ export interface LoopbackOptions {
  * with a short page that says whether it worked (no token, no code on it).
  *
  * Only a `GET /callback` with this login's `state` ends the wait; anything
- * else (a favicon, a stray or forged request) gets a 4xx. No redirect within
- * `timeout` is `LoginFailed` of reason `Timeout`; a server that is not on a
+ * else (a favicon, a stray or forged request) gets a 4xx. `open` runs beside
+ * the wait, within `timeout` (one that waits for the browser to exit holds
+ * nothing; it is interrupted when the login ends); one that dies ends the
+ * login as `Configuration`, since it is the only way the URL is shown. No
+ * redirect within `timeout` (counted from before `open`) is `LoginFailed` of
+ * reason `Timeout`; a server that is not on a
  * loopback address is `Configuration`. Provide the server's layer to this
  * effect alone, so that it stops listening when the login ends.
  *

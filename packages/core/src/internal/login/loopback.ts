@@ -5,7 +5,9 @@
  *
  * Only a `GET` of that path with this login's `state` is the callback; every
  * other request (a favicon, a stray or forged one) gets a 4xx and the wait
- * goes on. The code is exchanged on the caller's fiber, not the request's (a
+ * goes on. `open` runs beside the wait, within the timeout: one that never
+ * returns holds nothing; one that fails ends the wait (`Configuration`),
+ * since it is the only way the URL reaches the person. The code is exchanged on the caller's fiber, not the request's (a
  * browser that goes away does not interrupt it); the browser gets a short page
  * that says whether the login worked, and nothing else. The wait for the
  * callback is bounded by `timeout`; the app is removed from the server when
@@ -21,6 +23,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -131,9 +134,19 @@ export const loopback = <P extends Authorize.Pending>(
       return outcomePage(yield* Deferred.await(outcome))
     })
     yield* server.serve(app)
-    yield* options.open(url)
+    // `open` runs beside the wait and within the timeout (one that waits for
+    // the browser to exit, or never returns, does not hold the login); it is
+    // the only way the URL reaches the person: its failure ends the wait
+    const opening = yield* Effect.forkScoped(Effect.exit(options.open(url)))
+    const openFailed = Effect.flatMap(
+      Fiber.join(opening),
+      (exit) =>
+        Exit.isSuccess(exit)
+          ? Effect.never
+          : Effect.fail(configuration("open failed: the authorization URL could not be shown"))
+    )
 
-    const received = yield* Deferred.await(callback).pipe(
+    const received = yield* Effect.raceFirst(Deferred.await(callback), openFailed).pipe(
       Effect.timeoutFail({
         duration: timeout,
         onTimeout: () =>

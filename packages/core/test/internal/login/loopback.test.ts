@@ -159,6 +159,43 @@ describe("internal/login/loopback", () => {
       expect(error.reason).toBe("Timeout")
     }))
 
+  it.effect("open runs within the timeout, beside the wait: one that never returns neither blocks the callback nor the timeout", () =>
+    Effect.gen(function*() {
+      const { service } = flows()
+      const opened = yield* Deferred.make<string>()
+      // e.g. waits for the browser process to exit
+      const open = (url: string) => Effect.zipRight(Deferred.succeed(opened, url), Effect.never)
+      const hung = yield* Effect.fork(
+        Loopback.loopback(service, { open, timeout: "2 minutes" }).pipe(Effect.provide(ServerLive()))
+      )
+      yield* Deferred.await(opened)
+      yield* TestClock.adjust("2 minutes")
+      expect((yield* Effect.flip(Fiber.join(hung))).reason).toBe("Timeout")
+
+      const again = yield* Deferred.make<string>()
+      const completed = yield* Effect.fork(
+        Loopback.loopback(service, { open: (url) => Effect.zipRight(Deferred.succeed(again, url), Effect.never) })
+          .pipe(Effect.provide(ServerLive()))
+      )
+      const url = new URL(yield* Deferred.await(again))
+      const redirectUri = url.searchParams.get("redirect_uri")!
+      const state = url.searchParams.get("state")!
+      expect((yield* get(`${redirectUri}?code=c1&state=${state}&iss=${issuer}`)).status).toBe(200)
+      yield* Fiber.join(completed)
+    }))
+
+  it.effect("an open that dies (the only way the URL is shown) ends the wait as Configuration", () =>
+    Effect.gen(function*() {
+      const { service } = flows()
+      const error = yield* Effect.flip(
+        Loopback.loopback(service, { open: () => Effect.dieMessage("no browser") }).pipe(
+          Effect.provide(ServerLive())
+        )
+      )
+      expect(error.reason).toBe("Configuration")
+      expect(error.description).toContain("open")
+    }))
+
   it.effect("the default timeout is 5 minutes", () =>
     Effect.gen(function*() {
       const { fiber } = yield* start()
