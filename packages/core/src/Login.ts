@@ -158,7 +158,9 @@ export interface DeviceAuthorization {
  * as `prompt` and `login_hint`; `parameters` are extra query parameters that
  * never override the flow's own (`response_type`, `client_id`,
  * `redirect_uri`, `scope`, `state`, `nonce`, `code_challenge`, ...), e.g.
- * `{ access_type: "offline" }` for Google.
+ * `{ access_type: "offline" }` for Google. A `max_age` there (whole seconds)
+ * is kept in the pending authorization: the id_token must then have an
+ * `auth_time` no older than it (plus `clockTolerance`).
  *
  * @since 0.4.0
  * @category models
@@ -220,6 +222,8 @@ export class PendingAuthorization
     redirectUri: Schema.String,
     scope: Schema.String,
     audience: Schema.optionalWith(Schema.String, { exact: true }),
+    /** The `max_age` sent (`parameters.max_age`), in seconds, absent when none was: `auth_time` is checked against it. */
+    maxAge: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
     createdAt: Schema.DateTimeUtc
   })
 {}

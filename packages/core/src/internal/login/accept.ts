@@ -28,11 +28,15 @@ export const asksIdToken = (scope: string): boolean => Scope.names(scope).includ
 export const accept = (
   verifier: Verifier,
   credentials: Credentials,
-  asked: { readonly scope: string; readonly nonce: Redacted.Redacted<string> | undefined }
+  asked: {
+    readonly scope: string
+    readonly nonce: Redacted.Redacted<string> | undefined
+    readonly maxAge?: number | undefined
+  }
 ): Effect.Effect<Credentials, LoginFailed> =>
   Effect.gen(function*() {
     if (credentials.idToken !== undefined) {
-      yield* verifier.verify(credentials.idToken, { nonce: asked.nonce })
+      yield* verifier.verify(credentials.idToken, { nonce: asked.nonce, maxAge: asked.maxAge })
     } else if (asksIdToken(asked.scope)) {
       return yield* new LoginFailed({
         reason: "InvalidIdToken",

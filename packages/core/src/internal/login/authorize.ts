@@ -38,6 +38,8 @@ export interface Pending {
   readonly redirectUri: string
   readonly scope: string
   readonly audience?: string
+  /** The `max_age` sent, in seconds: the id_token's `auth_time` is checked against it. */
+  readonly maxAge?: number
   readonly createdAt: DateTime.Utc
 }
 
@@ -88,6 +90,11 @@ export const authorize = (
     }
     const problem = redirectUriProblem(options.redirectUri)
     if (problem !== undefined) return yield* configuration(problem)
+    const maxAgeParameter = options.parameters?.["max_age"]
+    if (maxAgeParameter !== undefined && !/^\d{1,10}$/.test(maxAgeParameter)) {
+      return yield* configuration("max_age must be a whole number of seconds")
+    }
+    const maxAge = maxAgeParameter === undefined ? undefined : Number(maxAgeParameter)
 
     const scope = Scope.normalize(options.scope) ?? defaultScope
     if (asksIdToken(scope) && client.metadata.jwksUri === undefined) {
@@ -127,7 +134,8 @@ export const authorize = (
         redirectUri: options.redirectUri,
         scope,
         createdAt,
-        ...(options.audience === undefined ? {} : { audience: options.audience })
+        ...(options.audience === undefined ? {} : { audience: options.audience }),
+        ...(maxAge === undefined ? {} : { maxAge })
       }
     }
   })
@@ -197,5 +205,9 @@ export const complete = (
     }, { presented: "authorization_code", secrets: [secret, pending.codeVerifier] }).pipe(
       Effect.mapError(toLoginFailed)
     )
-    return yield* accept(verifier, credentials, { scope: pending.scope, nonce: pending.nonce })
+    return yield* accept(verifier, credentials, {
+      scope: pending.scope,
+      nonce: pending.nonce,
+      maxAge: pending.maxAge
+    })
   })

@@ -46,7 +46,11 @@ export interface Verifier {
    */
   readonly verify: (
     idToken: Redacted.Redacted<string>,
-    expected: { readonly nonce: Redacted.Redacted<string> | undefined }
+    expected: {
+      readonly nonce: Redacted.Redacted<string> | undefined
+      /** The `max_age` the authorization request sent, in seconds: `auth_time` is then required and checked. */
+      readonly maxAge?: number | undefined
+    }
   ) => Effect.Effect<void, LoginFailed>
   /**
    * Reads the JWKS unless it is held: run before a single-use grant is
@@ -172,6 +176,15 @@ export const make = (
         }
         if (typeof payload.iat !== "number" || payload.iat * 1000 > now + options.clockTolerance * 1000) {
           return yield* invalid("the id_token's iat is in the future")
+        }
+        if (expected.maxAge !== undefined) {
+          const authTime = payload["auth_time"]
+          if (typeof authTime !== "number" || !Number.isFinite(authTime)) {
+            return yield* invalid("the id_token has no auth_time, which max_age requires")
+          }
+          if (now / 1000 - authTime > expected.maxAge + options.clockTolerance) {
+            return yield* invalid("the id_token's auth_time is older than max_age allows")
+          }
         }
         if (expected.nonce !== undefined) {
           const nonce = payload["nonce"]

@@ -1,9 +1,10 @@
-import { AuthError, Credentials } from "@effect-renewal/core"
+import { AuthError, Credentials, Login } from "@effect-renewal/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import { createHash } from "node:crypto"
 import * as Authorize from "../../../src/internal/login/authorize.js"
@@ -154,6 +155,38 @@ describe("internal/login/authorize", () => {
       yield* Authorize.complete(client, tracked, pending, url, lifetime)
       expect(events).toEqual(["prepare"])
       expect(exchanges).toHaveLength(1)
+    }))
+
+  it.effect("max_age in the parameters is kept in the pending authorization and checked against auth_time", () =>
+    Effect.gen(function*() {
+      const { client, verifier } = setup()
+      const maxAges: Array<number | undefined> = []
+      const recording: Verifier = {
+        ...verifier,
+        verify: (_, expected) => Effect.sync(() => void maxAges.push(expected.maxAge))
+      }
+      const { pending, url } = yield* Authorize.authorize(client, { redirectUri, parameters: { max_age: "300" } })
+      expect(url.searchParams.get("max_age")).toBe("300")
+      expect(pending.maxAge).toBe(300)
+      yield* Authorize.complete(
+        client,
+        recording,
+        pending,
+        callback({ code: "c", state: Redacted.value(pending.state), iss: issuer }),
+        lifetime
+      )
+      expect(maxAges).toEqual([300])
+      const bad = yield* Effect.flip(Authorize.authorize(client, { redirectUri, parameters: { max_age: "soon" } }))
+      expect(bad.reason).toBe("Configuration")
+      // a pending authorization encoded before max_age was kept still decodes
+      const json = Schema.parseJson(Login.PendingAuthorization)
+      const encoded = yield* Schema.encode(json)(new Login.PendingAuthorization(pending))
+      const old = JSON.parse(encoded)
+      delete old.maxAge
+      const decoded = yield* Schema.decode(json)(JSON.stringify(old))
+      expect(decoded.maxAge).toBeUndefined()
+      expect(decoded.redirectUri).toBe(redirectUri)
+      expect((yield* Schema.decode(json)(encoded)).maxAge).toBe(300)
     }))
 
   it.effect("complete exchanges the code with the verifier and checks the id_token with the nonce", () =>

@@ -233,6 +233,22 @@ describe("internal/login/idToken", () => {
       expect(server.state.fetches).toBe(0)
     }))
 
+  it.effect("with max_age asked, auth_time is required and no older than max_age plus the leeway", () =>
+    Effect.gen(function*() {
+      const { key, verifier } = yield* setup()
+      const now = start / 1000
+      for (const authTime of [undefined, now - 331, "recent"]) {
+        const error = yield* Effect.flip(
+          verifier.verify(yield* sign(key, claims({ auth_time: authTime })), { nonce, maxAge: 300 })
+        )
+        expect(error.reason).toBe("InvalidIdToken")
+        expect(error.description).toContain("auth_time")
+      }
+      yield* verifier.verify(yield* sign(key, claims({ auth_time: now - 329 })), { nonce, maxAge: 300 })
+      // without max_age, auth_time is not required
+      yield* verifier.verify(yield* sign(key, claims()), { nonce })
+    }))
+
   it.effect("a token that is not a JWT is InvalidIdToken, not a defect", () =>
     Effect.gen(function*() {
       const { verifier } = yield* setup()
