@@ -178,20 +178,24 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         Effect.flatMap(
           runner.watch((error) => started.release(Exit.fail(error))),
           (watch) =>
-            tracing.renewal(
-              span,
-              started,
-              request.forceRefresh,
-              watch,
-              Effect.ensuring(
-                knowledge.stale()
-                  ? Effect.flatMap(peek, (stored) => {
-                    const found = stored === undefined ? undefined : known(request, Option.getOrUndefined(stored))
-                    return found ?? store.withLock(key, renewal.renew(request, watch))
-                  })
-                  : store.withLock(key, renewal.renew(request, watch)),
-                Effect.sync(watch.stop)
-              ).pipe(Logs.renewal(tracing.session, watch, now))
+            Effect.zipRight(
+              Logs.onFlightFiber(tracing.session),
+              tracing.renewal(
+                span,
+                started,
+                request.forceRefresh,
+                watch,
+                Effect.ensuring(
+                  knowledge.stale()
+                    ? Effect.flatMap(peek, (stored) => {
+                      const found = stored === undefined ? undefined : known(request, Option.getOrUndefined(stored))
+                      return found ?? store.withLock(key, renewal.renew(request, watch))
+                    })
+                    : store.withLock(key, renewal.renew(request, watch)),
+                  Effect.sync(watch.stop)
+                ),
+                (outcome, reason) => Logs.renewalEnded(outcome, reason, watch, now)
+              )
             )
         ))
 
