@@ -1,6 +1,12 @@
 /**
- * A client of an Auth0 tenant's authentication API, over `@effect/platform`'s
- * `HttpClient`, named after Auth0's Android `AuthenticationAPIClient`.
+ * A client of an OAuth 2.0 / OpenID Connect provider's token endpoints, over
+ * `@effect/platform`'s `HttpClient`, named after Auth0's Android
+ * `AuthenticationAPIClient`. Any provider is found from its issuer URL
+ * ({@link layerDiscovery}: the discovery document says where its endpoints
+ * are); Auth0's `domain` form ({@link layer}) derives Auth0's endpoints and
+ * alone reaches its legacy `/delegation`. The client authenticates with
+ * nothing, a secret (`client_secret_post` / `_basic`) or a private key
+ * (`private_key_jwt`).
  *
  * One call is one attempt: retrying belongs to the `Renewer`, through its
  * `RenewalPolicy`. Every failure is typed: {@link AuthError.AuthApiError}
@@ -10,8 +16,8 @@
  * that `AuthError.classify` knows what an `invalid_grant` rejects.
  *
  * The `HttpClient` in context is decorated once, when the client is built:
- * the base URL is prepended to each endpoint path, `Accept: application/json`
- * is set, redirects are not followed, failures no longer hold the request
+ * `Accept: application/json` is set, redirects are not followed (the
+ * discovery document's included), failures no longer hold the request
  * (whose body and headers carry secrets), then `transformClient` (if given)
  * applies.
  *
@@ -27,7 +33,8 @@
  * in any case); `expires_in` is optional (see `defaultExpiresIn`). When an
  * answer to `renewAuth` is unusable but carries a `refresh_token`, the
  * `AuthApiError` keeps it in `issuedRefreshToken`: with rotation the server
- * has already replaced the one sent.
+ * has already replaced the one sent. Every `AuthApiError` names the method
+ * and URL that answered it (`endpoint`, never the query).
  *
  * @example
  * ```ts
@@ -37,8 +44,9 @@
  * import * as Layer from "effect/Layer"
  * import type * as Redacted from "effect/Redacted"
  *
- * const ClientLive = AuthenticationClient.layer({
- *   domain: "tenant.eu.auth0.com",
+ * // Any provider, from its issuer URL (here Auth0's, with its trailing "/")
+ * const ClientLive = AuthenticationClient.layerDiscovery({
+ *   issuer: "https://tenant.eu.auth0.com/",
  *   clientId: "my-client-id"
  * }).pipe(Layer.provide(FetchHttpClient.layer))
  *

@@ -28,9 +28,9 @@ const Store = TokenStore.layerFileSystem({ directory: ".tokens" }).pipe(
   Layer.provide([NodeFileSystem.layer, NodePath.layer, TokenCodec.layerEncryptedConfig()])
 )
 
-// The Auth0 tenant from AUTH0_DOMAIN, AUTH0_CLIENT_ID and (optional)
-// AUTH0_CLIENT_SECRET, reached with fetch.
-const Client = AuthenticationClient.layerConfig().pipe(Layer.provide(FetchHttpClient.layer))
+// The provider found from OIDC_ISSUER (its discovery document), the client from
+// OIDC_CLIENT_ID and (optional) OIDC_CLIENT_SECRET, reached with fetch.
+const Client = AuthenticationClient.layerDiscoveryConfig().pipe(Layer.provide(FetchHttpClient.layer))
 
 // Renew with the refresh token; one Renewer for the session key "default".
 export const RenewerLive = Renewer.layer().pipe(
@@ -38,14 +38,27 @@ export const RenewerLive = Renewer.layer().pipe(
 )
 // --- end layers ---
 
+// --- auth0 ---
+// AUTH0_DOMAIN, AUTH0_CLIENT_ID and (optional) AUTH0_CLIENT_SECRET
+export const Auth0Client = AuthenticationClient.layerConfig().pipe(Layer.provide(FetchHttpClient.layer))
+// --- end auth0 ---
+
 // --- options ---
 // The same client from explicit options, e.g. with a secret from your secret manager:
 export const clientFromOptions = (clientSecret: Redacted.Redacted<string>) =>
-  AuthenticationClient.layer({
-    domain: "tenant.eu.auth0.com", // or a full https:// URL; http:// only for loopback hosts
+  AuthenticationClient.layerDiscovery({
+    issuer: "https://sso.example.com/realms/demo", // https://; http:// only for loopback hosts
     clientId: "my-client-id",
     clientSecret,
     clientAuthentication: "client_secret_basic" // default: client_secret_post
+  }).pipe(Layer.provide(FetchHttpClient.layer))
+
+// Auth0's domain form, with a key instead of a secret (private_key_jwt)
+export const auth0WithKey = (privateKeyPem: Redacted.Redacted<string>) =>
+  AuthenticationClient.layer({
+    domain: "tenant.eu.auth0.com", // or a full https:// URL
+    clientId: "my-client-id",
+    privateKey: privateKeyPem // PKCS#8 PEM or a private JWK; RS256 for an RSA key
   }).pipe(Layer.provide(FetchHttpClient.layer))
 // --- end options ---
 
