@@ -19,7 +19,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import * as Jose from "jose"
+import { inspect } from "node:util"
 
 const ISSUER = "https://idp.example.com/tenant-a"
 const CLIENT_SECRET = "cs-0d9f8e7c6b"
@@ -131,6 +133,48 @@ describe("AuthenticationClient: the metadata of Auth0's domain form", () => {
       )
       expect(bare.metadata.issuer).toBe("https://tenant.eu.auth0.com/")
       expect(bare.metadata.tokenEndpoint).toBe("https://tenant.eu.auth0.com/oauth/token")
+    }))
+})
+
+describe("AuthenticationClient: errors name the request they were for", () => {
+  it.effect("a 404 on Auth0's token endpoint: POST and the URL, in the message and in endpoint", () =>
+    Effect.gen(function*() {
+      const { client } = server({})
+      const c = yield* AuthenticationClient.make({ domain: "tenant.example.com", clientId: "client-1" }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      const error = yield* Effect.flip(c.renewAuth(Redacted.make(REFRESH_TOKEN)))
+      expect(error._tag === "AuthApiError" && error.endpoint).toBe("POST https://tenant.example.com/oauth/token")
+      expect(error.message).toMatch(/^POST https:\/\/tenant\.example\.com\/oauth\/token answered 404 /)
+      const delegation = yield* Effect.flip(c.delegationWithIdToken(Redacted.make("idt-1")))
+      expect(delegation.message).toMatch(/^POST https:\/\/tenant\.example\.com\/delegation answered 404 /)
+    }))
+
+  it.effect("no answer within the timeout: the method and URL, without the query", () =>
+    Effect.gen(function*() {
+      const { make } = discovered(
+        withDocument(
+          document({
+            token_endpoint: "https://tokens.example.net/oauth2/token?tenant=a"
+          }),
+          { "https://tokens.example.net/oauth2/token": () => "fail" }
+        ),
+        { timeout: "5 seconds" }
+      )
+      const c = yield* make
+      const transport = yield* Effect.flip(c.renewAuth(Redacted.make(REFRESH_TOKEN)))
+      expect(transport.message).toBe("Network error: Transport failure on POST https://tokens.example.net/oauth2/token")
+      const hung = discovered({
+        [openid]: () => Response.json(document()),
+        "https://tokens.example.net/oauth2/token": () => new Response(new ReadableStream({ start: () => {} }))
+      }, { timeout: "5 seconds" })
+      const slow = yield* hung.make
+      const fiber = yield* Effect.fork(Effect.flip(slow.renewAuth(Redacted.make(REFRESH_TOKEN))))
+      yield* TestClock.adjust("5 seconds")
+      const timeout = yield* fiber.await.pipe(Effect.flatten)
+      expect(timeout.message).toBe(
+        "Request timed out: no answer to POST https://tokens.example.net/oauth2/token within 5s"
+      )
     }))
 })
 
@@ -531,6 +575,96 @@ describe("AuthenticationClient: client authentication on the wire", () => {
         expect(verified[0].jti).not.toBe(verified[1].jti)
       }))
   }
+
+  it.effect("private_key_jwt in Auth0's domain form: aud is the tenant's issuer, https://<domain>/", () =>
+    Effect.gen(function*() {
+      const pair = yield* Effect.promise(() => Jose.generateKeyPair("RS256", { extractable: true }))
+      const pem = yield* Effect.promise(() => Jose.exportPKCS8(pair.privateKey))
+      const { client, seen } = server({ "https://tenant.example.com/oauth/token": () => tokenAnswer() })
+      const c = yield* AuthenticationClient.make({
+        domain: "tenant.example.com",
+        clientId: "client-1",
+        privateKey: Redacted.make(pem)
+      }).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      yield* c.renewAuth(Redacted.make(REFRESH_TOKEN))
+      const { payload, protectedHeader } = yield* Effect.promise(() =>
+        Jose.jwtVerify(form(seen[0]).client_assertion, pair.publicKey, { currentDate: new Date(0) })
+      )
+      expect(protectedHeader.alg).toBe("RS256")
+      expect(protectedHeader.kid).toBeUndefined()
+      expect(payload.aud).toBe("https://tenant.example.com/")
+    }))
+
+  it.effect("no span and no error holds the assertion, a code or a verifier of tokenRequest", () =>
+    Effect.gen(function*() {
+      const pair = yield* Effect.promise(() => Jose.generateKeyPair("ES256", { extractable: true }))
+      const pem = yield* Effect.promise(() => Jose.exportPKCS8(pair.privateKey))
+      const code = "code-Xq7Lm2Np9Rt4"
+      const verifier = "verifier-Hb5Kc8Wd1Zf6Gj3Ys0Tv"
+      const assertions: Array<string> = []
+      const { make } = discovered(
+        withDocument(document(), {
+          "https://tokens.example.net/oauth2/token": (seen) => {
+            const { client_assertion, code, code_verifier } = form(seen)
+            assertions.push(client_assertion)
+            // echoed whole: unredacted, the first 300 characters would be kept
+            return Response.json({
+              error: "invalid_grant",
+              error_description: `echo ${code} ${code_verifier} ${client_assertion}`
+            }, { status: 400 })
+          }
+        }),
+        { privateKey: Redacted.make(pem) }
+      )
+      const c = yield* make
+      const spans: Array<unknown> = []
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind) => {
+          const record = { name, attributes: new Map<string, unknown>(), exit: undefined as unknown }
+          spans.push(record)
+          return {
+            _tag: "Span",
+            name,
+            spanId: `span-${spans.length}`,
+            traceId: "trace-1",
+            parent,
+            context,
+            status: { _tag: "Started", startTime },
+            attributes: record.attributes,
+            links: [...links],
+            sampled: true,
+            kind,
+            end: (_end, exit) => {
+              record.exit = exit
+            },
+            attribute: (key, value) => {
+              record.attributes.set(key, value)
+            },
+            event: () => {},
+            addLinks: () => {}
+          }
+        },
+        context: (f) => f()
+      })
+      const error = yield* Effect.flip(
+        c.tokenRequest("authorization_code", { code, code_verifier: verifier }, {
+          presented: "authorization_code",
+          secrets: [Redacted.make(code), Redacted.make(verifier)]
+        })
+      ).pipe(Effect.withTracer(tracer))
+      expect(spans.length).toBeGreaterThan(0)
+      expect(assertions).toHaveLength(1)
+      const rendered = [
+        inspect(spans, { depth: 20 }),
+        inspect(error, { depth: 20 }),
+        error.message,
+        JSON.stringify(error)
+      ]
+      for (const text of rendered) {
+        for (const secret of [assertions[0].slice(0, 120), code, verifier]) expect(text).not.toContain(secret)
+      }
+      expect(error.message).toContain("<redacted>")
+    }))
 
   it.effect("the assertion is kept out of errors, as the secret is", () =>
     Effect.gen(function*() {

@@ -240,3 +240,73 @@ export const browse = (
     }
     throw new Error(`more than ${maxHops} redirects from ${url}`)
   })
+
+/**
+ * A cookie-keeping browser for pages that need forms (the device flow's):
+ * `request` sends cookies it was given and keeps those it gets, following
+ * nothing by itself.
+ */
+const cookieBrowser = () => {
+  const jar = new Map<string, string>()
+  return async (url: string, init: { readonly form?: Record<string, string> } = {}): Promise<Response> => {
+    const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join("; ")
+    const response = await fetch(url, {
+      redirect: "manual",
+      method: init.form === undefined ? "GET" : "POST",
+      headers: {
+        ...(cookie === "" ? {} : { cookie }),
+        ...(init.form === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" })
+      },
+      ...(init.form === undefined ? {} : { body: new URLSearchParams(init.form).toString() })
+    })
+    for (const set of response.headers.getSetCookie()) {
+      const [pair = ""] = set.split(";")
+      const at = pair.indexOf("=")
+      const name = pair.slice(0, at).trim()
+      const value = pair.slice(at + 1).trim()
+      if (value === "") jar.delete(name)
+      else jar.set(name, value)
+    }
+    return response
+  }
+}
+
+const hiddenField = (html: string, name: string): string => {
+  const found = new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1]
+  if (found === undefined) throw new Error(`no ${name} field in the page: ${html.slice(0, 500)}`)
+  return found
+}
+
+/**
+ * The person at the device flow's verification page (oidc-provider's
+ * `/device`): opens `verification_uri_complete`, submits the user code,
+ * confirms it (or aborts, which denies), goes through the interaction (the
+ * provider's `interaction` handler answers it) and ends at the success page,
+ * whose text is returned.
+ */
+export const confirmDevice = (
+  verificationUriComplete: string,
+  options: { readonly abort?: boolean | undefined } = {}
+): Effect.Effect<string> =>
+  Effect.promise(async () => {
+    const request = cookieBrowser()
+    // the form oidc-provider posts by script: the user code and the xsrf token
+    const start = await (await request(verificationUriComplete)).text()
+    const action = new URL(/action="([^"]*)"/.exec(start)?.[1] ?? "", verificationUriComplete).href
+    const userCode = hiddenField(start, "user_code")
+    const confirmPage =
+      await (await request(action, { form: { xsrf: hiddenField(start, "xsrf"), user_code: userCode } }))
+        .text()
+    const xsrf = hiddenField(confirmPage, "xsrf")
+    let response = await request(action, {
+      form: options.abort === true
+        ? { xsrf, user_code: userCode, abort: "yes" }
+        : { xsrf, user_code: userCode, confirm: "yes" }
+    })
+    let url = action
+    for (let hop = 0; hop < 10 && response.status >= 300 && response.status < 400; hop++) {
+      url = new URL(response.headers.get("location") ?? "", url).href
+      response = await request(url)
+    }
+    return await response.text()
+  })

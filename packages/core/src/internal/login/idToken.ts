@@ -61,6 +61,9 @@ export const allowedAlgorithms = (fromMetadata: ReadonlyArray<string> | undefine
 const KeySet = Schema.Struct({ keys: Schema.Array(Schema.Object) })
 const decodeKeySet = Schema.decodeUnknownEither(KeySet)
 
+const parseJson = (text: string): Either.Either<unknown, undefined> =>
+  Either.try({ try: () => JSON.parse(text) as unknown, catch: () => undefined })
+
 const invalid = (description: string) => new LoginFailed({ reason: "InvalidIdToken", description })
 
 /** @internal */
@@ -75,19 +78,15 @@ export const make = (
 
     const fetchKeys = (uri: string): Effect.Effect<jose.JSONWebKeySet, LoginFailed> =>
       client.execute(HttpClientRequest.get(uri, { acceptJson: true })).pipe(
-        Effect.flatMap((response) =>
-          response.status >= 200 && response.status < 300
-            ? Effect.map(response.json, (body) => ({ status: response.status, body }))
-            : Effect.succeed({ status: response.status, body: undefined })
-        ),
+        Effect.flatMap((response) => Effect.map(response.text, (text) => ({ status: response.status, text }))),
         Effect.scoped,
         Effect.mapError(() =>
           new LoginFailed({
             reason: "Transient",
-            description: `the provider's JWKS (GET ${uri}) could not be read: no answer, or an unreadable one`
+            description: `the provider's JWKS (GET ${uri}) could not be read: no answer`
           })
         ),
-        Effect.flatMap(({ body, status }) => {
+        Effect.flatMap(({ status, text }) => {
           if (status >= 500 || status === 429 || status === 408) {
             return Effect.fail(
               new LoginFailed({ reason: "Transient", description: `GET ${uri} answered HTTP ${status}` })
@@ -96,7 +95,7 @@ export const make = (
           if (status < 200 || status >= 300) {
             return Effect.fail(invalid(`the id_token cannot be checked: GET ${uri} answered HTTP ${status}`))
           }
-          return Either.match(decodeKeySet(body), {
+          return Either.match(Either.flatMap(parseJson(text), decodeKeySet), {
             onLeft: () => Effect.fail(invalid(`the id_token cannot be checked: GET ${uri} is not a JSON Web Key Set`)),
             onRight: (set) => {
               const keys = set as unknown as jose.JSONWebKeySet

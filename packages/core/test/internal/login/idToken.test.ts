@@ -28,7 +28,7 @@ const jwksServer = (initial: { status: number; body: unknown }) => {
       expect(request.url).toBe(jwksUri)
       return HttpClientResponse.fromWeb(
         request,
-        new Response(JSON.stringify(state.answer.body), {
+        new Response(typeof state.answer.body === "string" ? state.answer.body : JSON.stringify(state.answer.body), {
           status: state.answer.status,
           headers: { "content-type": "application/json" }
         })
@@ -171,6 +171,8 @@ describe("internal/login/idToken", () => {
       server.state.answer = { status: 404, body: {} }
       expect((yield* Effect.flip(verifier.verify(token, { nonce }))).reason).toBe("InvalidIdToken")
       server.state.answer = { status: 200, body: { keys: "none" } }
+      expect((yield* Effect.flip(verifier.verify(token, { nonce }))).reason).toBe("InvalidIdToken")
+      server.state.answer = { status: 200, body: "<html>not json" }
       expect((yield* Effect.flip(verifier.verify(token, { nonce }))).reason).toBe("InvalidIdToken")
       server.state.answer = { status: 200, body: { keys: [key.jwk] } }
       yield* verifier.verify(token, { nonce })
