@@ -209,7 +209,11 @@ export interface ClearOptions {
  * @category models
  */
 export interface Options {
-  /** The session key in the `TokenStore`: `"default"` unless given. */
+  /**
+   * The session key: `"default"` unless given. Any string; its entries are
+   * kept under `TokenStore.entryKey(key)` and keys derived from it, apart
+   * from every other session's.
+   */
   readonly key?: string | undefined
   /** The `minTtl` of a `get` that does not give one: the policy's unless given. */
   readonly minTtl?: Duration.DurationInput | undefined

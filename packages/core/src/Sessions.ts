@@ -74,7 +74,8 @@ export class Sessions extends Context.Tag("@effect-renewal/core/Sessions")<Sessi
  */
 export declare namespace Sessions {
   /**
-   * The `Renewer`'s methods, by session key. After the service's scope is
+   * The `Renewer`'s methods, by session key (any string, see
+   * `Renewer.Options.key`). After the service's scope is
    * closed, `get` and `clear` fail with `RenewalFailed` of reason
    * `Shutdown`; `save`, `hasValid` and `renewer` are interrupted.
    *

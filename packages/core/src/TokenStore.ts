@@ -1,8 +1,9 @@
 /**
- * Where credentials are kept, by session key.
+ * Where credentials are kept, by store key ({@link entryKey} and
+ * {@link derivedKey} of a session key).
  *
  * - {@link layerMemory}: in the process, gone when it exits.
- * - {@link layerFileSystem}: one owner-only file per session key, written
+ * - {@link layerFileSystem}: one owner-only file per entry, written
  *   atomically, over `@effect/platform`'s `FileSystem`. It writes through the
  *   `TokenCodec` in context: plain JSON by default, encrypted with
  *   `TokenCodec.layerEncrypted`.
@@ -39,7 +40,9 @@ import * as KeyedLock from "./internal/keyedLock.js"
 import * as StoreKeys from "./internal/storeKeys.js"
 
 /**
- * A store of credentials keyed by a session key.
+ * A store of credentials keyed by store keys: {@link entryKey} of a session
+ * key for a session's own entry, {@link derivedKey} for the entries derived
+ * from it.
  *
  * @since 0.1.0
  * @category tags
@@ -54,8 +57,14 @@ export class TokenStore extends Context.Tag("@effect-renewal/core/TokenStore")<T
  */
 export declare namespace TokenStore {
   /**
-   * What a store does, for a session key. The `Renewer` is its usual client;
-   * a store of your own implements this interface (see `docs/storage.md`).
+   * What a store does, by store key. The `Renewer` is its usual client; a
+   * store of your own implements this interface (see `docs/storage.md`).
+   *
+   * Every `key` here is a store key, not a session key: the `Renewer` and
+   * `Sessions` turn a session key into one with {@link entryKey} and
+   * {@link derivedKey}; a program reading the store directly does the same.
+   * A key's session part (see {@link sessionKeyOf}) groups the entries of
+   * one session.
    *
    * @example
    * ```ts
@@ -64,8 +73,9 @@ export declare namespace TokenStore {
    * import * as Option from "effect/Option"
    *
    * // Who is logged in? Read the store directly, outside any Renewer.
-   * const isStored = (key: string) =>
-   *   Effect.flatMap(TokenStore.TokenStore, (store) => Effect.map(store.get(key), Option.isSome))
+   * const isStored = (sessionKey: string) =>
+   *   Effect.flatMap(TokenStore.TokenStore, (store) =>
+   *     Effect.map(store.get(TokenStore.entryKey(sessionKey)), Option.isSome))
    *
    * // A read and a write that no one else sharing the store interleaves with.
    * const copy = (from: string, to: string) =>
@@ -92,8 +102,9 @@ export declare namespace TokenStore {
      */
     readonly set: (key: string, credentials: Credentials) => Effect.Effect<void, StoreError>
     /**
-     * Removes what is stored under `key`, and under every key derived from it
-     * (see {@link derivedKey}); removing a missing entry succeeds.
+     * Removes what is stored under `key` and, for a session's own entry,
+     * under every key derived from it (every key whose {@link sessionKeyOf}
+     * is `key`); removing a missing entry succeeds.
      */
     readonly remove: (key: string) => Effect.Effect<void, StoreError>
     /**
@@ -123,21 +134,56 @@ export declare namespace TokenStore {
 }
 
 /**
- * The key of an entry that belongs to a session: the `Renewer` keeps the API
- * credentials of a session (another audience or scope) under
+ * The store key of a session's own entry (its login). A session key may be
+ * any string: U+0000, which separates a session from the entries derived
+ * from it (see {@link derivedKey}), U+0001, the escape, and every lone UTF-16
+ * surrogate (which UTF-8 would turn into U+FFFD) are written as U+0001 and
+ * the code unit in four lowercase hex digits. Every other character is kept,
+ * so a key with none of these is its own store key, as before 0.4.0.
+ *
+ * Distinct session keys have distinct store keys (and distinct UTF-8 bytes),
+ * none of which contains U+0000. The `Renewer` and `Sessions` take session
+ * keys and do this themselves; use it to reach a session's entry through
+ * the store directly.
+ *
+ * @example
+ * ```ts
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ *
+ * console.log(TokenStore.entryKey("alice") === "alice") // true
+ * console.log(TokenStore.entryKey("alice\u0000x") === "alice\u00010000x") // true
+ * console.log(TokenStore.entryKey("\ud800") === "\u0001d800") // true
+ * ```
+ *
+ * @since 0.4.0
+ * @category keys
+ */
+export const entryKey: (sessionKey: string) => string = StoreKeys.entryKey
+
+/**
+ * The store key of an entry that belongs to a session: the `Renewer` keeps
+ * the API credentials of a session (another audience or scope) under
  * `derivedKey(sessionKey, name)`, so that they survive a restart and are
- * shared like the session's own entry, and `remove(sessionKey)` removes them
- * with it. A session key must not contain U+0000, which separates the two
- * parts.
+ * shared like the session's own entry, and `remove(entryKey(sessionKey))`
+ * removes them with it.
+ *
+ * The key is `entryKey(sessionKey)`, U+0000, then `name` escaped the same
+ * way: whatever the two strings hold, no two (session, name) pairs share a
+ * store key, and no pair shares one with a session's own entry. Ordinary
+ * keys keep the form they had before 0.4.0 (`"alice\u0000orders"`).
  *
  * @example
  * ```ts
  * import * as TokenStore from "@effect-renewal/core/TokenStore"
  *
  * const key = TokenStore.derivedKey("alice", "orders")
- * console.log(key === "alice") // false
- * console.log(TokenStore.sessionKeyOf(key)) // "alice"
- * console.log(TokenStore.sessionKeyOf("alice")) // "alice"
+ * console.log(key === "alice\u0000orders") // true
+ * console.log(TokenStore.sessionKeyOf(key) === TokenStore.entryKey("alice")) // true
+ *
+ * // a session key holding U+0000 cannot pose as alice's entry
+ * const other = TokenStore.entryKey("alice\u0000orders")
+ * console.log(other === key) // false
+ * console.log(TokenStore.sessionKeyOf(other) === other) // true
  * ```
  *
  * @since 0.2.0
@@ -146,8 +192,19 @@ export declare namespace TokenStore {
 export const derivedKey: (sessionKey: string, name: string) => string = StoreKeys.derivedKey
 
 /**
- * The session key an entry's key belongs to: the key itself, or the session
- * key of a {@link derivedKey}.
+ * The store key of the session's own entry that a store key belongs to:
+ * everything before its first U+0000. For `derivedKey(sessionKey, name)`
+ * and for `entryKey(sessionKey)` it is `entryKey(sessionKey)`; a store
+ * groups a session's entries by it (and the SQL store keeps it in its own
+ * column).
+ *
+ * @example
+ * ```ts
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ *
+ * console.log(TokenStore.sessionKeyOf(TokenStore.derivedKey("alice", "orders"))) // "alice"
+ * console.log(TokenStore.sessionKeyOf("alice")) // "alice"
+ * ```
  *
  * @since 0.2.0
  * @category keys
@@ -253,13 +310,13 @@ export interface FileSystemOptions {
 }
 
 /**
- * A store with one file per session key in `options.directory`.
+ * A store with one file per entry in `options.directory`.
  *
- * - The file name is the SHA-256 of the session key in hex plus `.token`: a
- *   key never acts as a path (`../x`, `/etc/x` stay inside the directory).
- *   An entry derived from a session (see {@link derivedKey}) is
- *   `<session hash>.<SHA-256 of its key>.token`, so that removing the session
- *   finds it.
+ * - The file name is the SHA-256 of the store key's UTF-8 bytes in hex plus
+ *   `.token`: a key never acts as a path (`../x`, `/etc/x` stay inside the
+ *   directory). An entry derived from a session (see {@link derivedKey}) is
+ *   `<SHA-256 of its sessionKeyOf>.<SHA-256 of its key>.token`, so that
+ *   removing the session finds it.
  * - Entries are owner-only (`0o600`) and written atomically: to a temporary
  *   file in the same directory (`0o600`), synced, then renamed over the
  *   entry. A crash or a failure mid-write leaves the previous entry intact

@@ -54,8 +54,9 @@ for (const backend of backends) {
         const db = yield* database
         const s = yield* store(db)
         const api = derivedKey("alice", "api|read")
-        const nested = derivedKey(api, "x")
-        const odd = derivedKey("alice", "100%\u0000_")
+        // store keys below a derived key, and with U+0000 and % in the rest
+        const nested = `${api}\u0000x`
+        const odd = "alice\u0000100%\u0000_"
         const other = derivedKey("alice2", "api|read")
         for (const key of ["alice", api, nested, odd, "alice2", other, "alic"]) {
           yield* s.set(key, credentials(key))

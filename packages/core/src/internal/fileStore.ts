@@ -121,7 +121,7 @@ export const make = (
           yield* Effect.flatMap(fileOf("remove", key), removeFile(key))
         })
 
-    // One lock per entry, keyed by (directory, session key): the entry file is
+    // One lock per entry, keyed by (directory, store key): the entry file is
     // a function of both.
     const withLock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
       fileLocks.withLock(`${directory}${separator}${key}`, effect)

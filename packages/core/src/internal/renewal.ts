@@ -17,11 +17,12 @@ import {
 import { Credentials, merge } from "../Credentials.js"
 import * as Jwt from "../Jwt.js"
 import type { RenewalStrategy } from "../RenewalStrategy.js"
-import { derivedKey, type TokenStore } from "../TokenStore.js"
+import type { TokenStore } from "../TokenStore.js"
 import type { Knowledge } from "./knowledge.js"
 import * as Metrics from "./metrics.js"
 import type { Runner, Watch } from "./policy.js"
 import * as Scope from "./scope.js"
+import * as StoreKeys from "./storeKeys.js"
 import { annotateTarget } from "./tracing.js"
 
 /**
@@ -95,6 +96,7 @@ export interface Renewal {
 
 /** @internal */
 export const make = (options: {
+  /** The store key of the session's own entry (`TokenStore.entryKey`). */
   readonly key: string
   readonly store: TokenStore.Service
   readonly strategy: RenewalStrategy.Service
@@ -169,7 +171,7 @@ export const make = (options: {
           const login = stored.value
           const to = target(request, login.scope)
           yield* annotateTarget(to.name !== undefined)
-          const entry = to.name === undefined ? key : derivedKey(key, to.name)
+          const entry = to.name === undefined ? key : StoreKeys.derivedOf(key, to.name)
           const memo = to.name ?? ""
           const before = clock.unsafeCurrentTimeMillis()
           if (to.name === undefined) {

@@ -18,6 +18,7 @@ import * as RefreshAhead from "./refreshAhead.js"
 import * as Renewal from "./renewal.js"
 import * as Scope_ from "./scope.js"
 import * as SingleFlight from "./singleFlight.js"
+import * as StoreKeys from "./storeKeys.js"
 import * as Timers from "./timers.js"
 import * as Tracing from "./tracing.js"
 
@@ -61,7 +62,10 @@ export interface Internals {
 /** @internal */
 export const make = (options: Renewer.Options = {}, internals?: Internals) =>
   Effect.gen(function*() {
-    const key = options.key ?? "default"
+    const sessionKey = options.key ?? "default"
+    // the store key of the session's own entry: every store operation below
+    // goes by it, and the API credentials' keys derive from it
+    const key = StoreKeys.entryKey(sessionKey)
     const shared = yield* TokenStore
     const strategy = yield* RenewalStrategy
     const policy = yield* RenewalPolicy
@@ -79,7 +83,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
     // the store in spans: every operation this renewer makes goes through it
-    const tracing = Tracing.make(key, now, strategy.name)
+    const tracing = new Tracing.Tracing(key, Tracing.sessionHash(sessionKey), now, strategy.name)
     const store = tracing.store(shared)
     // Renewals and their timers run in a scope of their own, made with the
     // first renewal and closed by the finalizer below, after a request
@@ -386,7 +390,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
       )
 
     const service: Renewer.Renewer.Service = {
-      key,
+      key: sessionKey,
       get,
       save,
       hasValid,
