@@ -189,3 +189,13 @@ describe("Login against the emulator: authorization code with PKCE", () => {
       )
     ))
 })
+
+describe("Login.make", () => {
+  it.effect("settings that are not finite durations are an InvalidConfiguration, not a defect", () =>
+    Effect.gen(function*() {
+      for (const settings of [{ pendingLifetime: "Infinity" }, { clockTolerance: -1 }, { pendingLifetime: "soon" }]) {
+        const error = yield* Effect.flip(Login.make(settings as Login.Options))
+        expect(error._tag).toBe("InvalidConfiguration")
+      }
+    }).pipe(Effect.provide(Layer.orDie(Stack.discoveredClient().pipe(Layer.provideMerge(Emulator.layerMemory()))))))
+})

@@ -5,7 +5,9 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
 import * as Jose from "jose"
 
 const ISSUER = "https://emulator.effect-renewal.test/"
@@ -164,6 +166,28 @@ describe("JWKS and id_tokens", () => {
       }
     }).pipe(memory()))
 
+  it.effect("signing is synchronous: a delayed answer with an id_token has its sleep registered before the test adjusts the clock", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      const login = yield* emulator.login()
+      yield* emulator.faultOn("token", Emulator.Fault.latency("5 seconds"))
+      const fiber = yield* Effect.fork(
+        send(
+          HttpClientRequest.post(`${ISSUER}oauth/token`).pipe(HttpClientRequest.bodyUrlParams({
+            grant_type: "refresh_token",
+            client_id: "test-client-id",
+            refresh_token: login.refresh_token!
+          }))
+        )
+      )
+      // one adjust, no yields before it: a signature awaited on a Promise
+      // would register the sleep after the clock moved, and the join would hang
+      yield* TestClock.adjust("5 seconds")
+      const reply = yield* Fiber.join(fiber)
+      expect(reply.status).toBe(200)
+      expect(headerOf(reply.json.id_token).alg).toBe("RS256")
+    }).pipe(memory()))
+
   it.effect("access tokens stay HS256 with the signing secret", () =>
     Effect.gen(function*() {
       const emulator = yield* Emulator.Emulator
@@ -175,6 +199,34 @@ describe("JWKS and id_tokens", () => {
       )
       expect(verified.payload.sub).toBe("demo-user")
     }).pipe(memory({ signingSecret: "a-secret" })))
+})
+
+describe("idTokenAlgorithm HS256", () => {
+  it.effect("id_tokens signed with the signing secret, as the discovery document says; /delegation takes them", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      const document = (yield* get(`${ISSUER}.well-known/openid-configuration`)).json
+      expect(document.id_token_signing_alg_values_supported).toEqual(["HS256"])
+      const body = yield* emulator.login({ username: "dave" })
+      expect(headerOf(body.id_token!)).toEqual({ alg: "HS256", typ: "JWT" })
+      const now = yield* Clock.currentTimeMillis
+      const verified = yield* Effect.promise(() =>
+        Jose.jwtVerify(body.id_token!, new TextEncoder().encode("a-secret"), { currentDate: new Date(now) })
+      )
+      expect(verified.payload).toMatchObject({ sub: "dave", aud: "test-client-id", iss: ISSUER })
+      const delegation = (idToken: string) =>
+        send(
+          HttpClientRequest.post(`${ISSUER}delegation`).pipe(HttpClientRequest.bodyUrlParams({
+            client_id: "test-client-id",
+            grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            id_token: idToken
+          }))
+        )
+      expect((yield* delegation(body.id_token!)).status).toBe(200)
+      // an RS256 id_token of another emulator is not this tenant's
+      const other = yield* (yield* Emulator.make()).login()
+      expect((yield* delegation(other.id_token!)).status).toBe(401)
+    }).pipe(memory({ idTokenAlgorithm: "HS256", signingSecret: "a-secret" })))
 })
 
 describe("discovery over loopback", () => {

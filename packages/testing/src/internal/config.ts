@@ -19,6 +19,7 @@ export interface Config {
   /** `undefined`: no policy, every audience asked for is granted. */
   readonly audiences: ReadonlySet<string> | undefined
   readonly signingSecret: string
+  readonly idTokenAlgorithm: "RS256" | "HS256"
   readonly authorizationCodeMillis: number
   readonly deviceCodeSeconds: number
   readonly deviceIntervalSeconds: number
@@ -44,6 +45,7 @@ export const resolve = (options: Emulator.Emulator.Options | undefined): Config 
   audience: options?.audience ?? "https://api.effect-renewal.test",
   audiences: options?.audiences === undefined ? undefined : new Set(options.audiences),
   signingSecret: options?.signingSecret ?? "effect-renewal-emulator-signing-secret",
+  idTokenAlgorithm: options?.idTokenAlgorithm ?? "RS256",
   authorizationCodeMillis: millis(options?.authorizationCodeLifetime, 60_000),
   deviceCodeSeconds: seconds(options?.deviceCodeLifetime, "10 minutes"),
   deviceIntervalSeconds: seconds(options?.devicePollingInterval, "5 seconds")

@@ -19,7 +19,7 @@ export const paths = {
 export const endpoint = (issuer: string, path: string): string => new URL(path, issuer).href
 
 /** The document served at `/.well-known/openid-configuration`. @internal */
-export const document = (config: Pick<Config, "issuer" | "clientSecret">) => ({
+export const document = (config: Pick<Config, "issuer" | "clientSecret" | "idTokenAlgorithm">) => ({
   issuer: config.issuer,
   authorization_endpoint: endpoint(config.issuer, paths.authorization),
   token_endpoint: endpoint(config.issuer, paths.token),
@@ -36,7 +36,7 @@ export const document = (config: Pick<Config, "issuer" | "clientSecret">) => ({
   revocation_endpoint_auth_methods_supported: config.clientSecret === undefined
     ? ["none", "client_secret_post", "client_secret_basic"]
     : ["client_secret_post", "client_secret_basic"],
-  id_token_signing_alg_values_supported: ["RS256"],
+  id_token_signing_alg_values_supported: [config.idTokenAlgorithm],
   scopes_supported: ["openid", "profile", "email", "offline_access"],
   subject_types_supported: ["public"],
   claims_supported: ["iss", "sub", "aud", "exp", "iat", "nonce", "email"],

@@ -57,7 +57,7 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
             refreshToken: Jwt.opaqueToken(),
             now
           }))
-        return yield* Issuer.tokenBody(config, yield* Ref.get(keys), grant, now, input.nonce)
+        return Issuer.tokenBody(config, yield* Ref.get(keys), grant, now, input.nonce)
       })
 
     const login = (loginOptions?: Emulator.Emulator.LoginOptions) =>
@@ -82,7 +82,7 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
         const outcome = yield* Ref.modify(state, (s) => Tenant.refresh(config, s, input))
         return outcome._tag === "Rejected"
           ? oauthError(403, outcome.error, outcome.description)
-          : Protocol.json(200, yield* Issuer.tokenBody(config, yield* Ref.get(keys), outcome, now))
+          : Protocol.json(200, Issuer.tokenBody(config, yield* Ref.get(keys), outcome, now))
       })
 
     const clientIdOf = (request: Emulator.EmulatorRequest, params: Protocol.Params): string =>
@@ -168,11 +168,11 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
         const respond = (user: string) =>
           Effect.gen(function*() {
             const audience = param(params, "target") ?? config.clientId
-            return Protocol.json(200, yield* Issuer.delegationBody(config, yield* Ref.get(keys), user, audience, now))
+            return Protocol.json(200, Issuer.delegationBody(config, yield* Ref.get(keys), user, audience, now))
           })
         const presentedIdToken = param(params, "id_token")
         if (presentedIdToken !== undefined) {
-          const claims = yield* Keys.verify(yield* Ref.get(keys), presentedIdToken)
+          const claims = Issuer.verifyIdToken(config, yield* Ref.get(keys), presentedIdToken)
           if (claims === undefined || typeof claims.sub !== "string") {
             return oauthError(401, "invalid_token", "invalid signature")
           }

@@ -1,10 +1,10 @@
 /**
  * The tokens the tenant issues: HS256 access tokens (with `signingSecret`),
- * RS256 id_tokens (with the signing key published in the JWKS), and the wire
- * bodies that carry them. Each JWT has a fresh `jti`, so two tokens issued in
- * the same second differ.
+ * RS256 id_tokens (with the signing key published in the JWKS; HS256 with
+ * `signingSecret` when `idTokenAlgorithm` says so), and the wire bodies that
+ * carry them. Each JWT has a fresh `jti`, so two tokens issued in the same
+ * second differ.
  */
-import * as Effect from "effect/Effect"
 import type * as Emulator from "../Emulator.js"
 import type { Config } from "./config.js"
 import * as Jwt from "./jwt.js"
@@ -23,10 +23,10 @@ export interface Subject {
   readonly nonce?: string | undefined
 }
 
-/** An RS256 id_token. @internal */
-export const idToken = (config: Config, keys: Keys.Keys, subject: Subject, now: number): Effect.Effect<string> => {
+/** An id_token, RS256 unless `idTokenAlgorithm` is HS256. @internal */
+export const idToken = (config: Config, keys: Keys.Keys, subject: Subject, now: number): string => {
   const iat = seconds(now)
-  return Keys.sign(keys, {
+  const claims = {
     iss: config.issuer,
     sub: subject.user,
     aud: subject.audience,
@@ -35,8 +35,13 @@ export const idToken = (config: Config, keys: Keys.Keys, subject: Subject, now: 
     ...(subject.email !== undefined ? { email: subject.email } : {}),
     ...(subject.nonce !== undefined ? { nonce: subject.nonce } : {}),
     jti: Jwt.jwtId()
-  })
+  }
+  return config.idTokenAlgorithm === "HS256" ? Jwt.sign(claims, config.signingSecret) : Keys.sign(keys, claims)
 }
+
+/** The claims of an id_token this tenant signed, or `undefined`; not checked otherwise. @internal */
+export const verifyIdToken = (config: Config, keys: Keys.Keys, token: string): Jwt.Claims | undefined =>
+  config.idTokenAlgorithm === "HS256" ? Jwt.verify(token, config.signingSecret) : Keys.verify(keys, token)
 
 /**
  * The body of a successful token request: an access token for the grant's
@@ -51,36 +56,35 @@ export const tokenBody = (
   grant: Tenant.Grant,
   now: number,
   nonce?: string | undefined
-): Effect.Effect<Emulator.TokenResponseBody> =>
-  Effect.gen(function*() {
-    const iat = seconds(now)
-    const access_token = Jwt.sign({
-      iss: config.issuer,
-      sub: grant.user,
-      aud: grant.audience,
-      azp: config.clientId,
-      iat,
-      exp: iat + config.accessTokenSeconds,
-      scope: grant.scope,
-      jti: Jwt.jwtId()
-    }, config.signingSecret)
-    const id_token = Tenant.hasScope(grant.scope, "openid")
-      ? yield* idToken(config, keys, { user: grant.user, email: grant.email, audience: config.clientId, nonce }, now)
-      : undefined
-    return {
-      access_token,
-      ...(id_token !== undefined ? { id_token } : {}),
-      ...(grant.refreshToken !== undefined ? { refresh_token: grant.refreshToken } : {}),
-      token_type: "Bearer",
-      expires_in: config.accessTokenSeconds,
-      scope: grant.scope
-    }
-  })
+): Emulator.TokenResponseBody => {
+  const iat = seconds(now)
+  const access_token = Jwt.sign({
+    iss: config.issuer,
+    sub: grant.user,
+    aud: grant.audience,
+    azp: config.clientId,
+    iat,
+    exp: iat + config.accessTokenSeconds,
+    scope: grant.scope,
+    jti: Jwt.jwtId()
+  }, config.signingSecret)
+  return {
+    access_token,
+    ...(Tenant.hasScope(grant.scope, "openid")
+      ? {
+        id_token: idToken(config, keys, { user: grant.user, email: grant.email, audience: config.clientId, nonce }, now)
+      }
+      : {}),
+    ...(grant.refreshToken !== undefined ? { refresh_token: grant.refreshToken } : {}),
+    token_type: "Bearer",
+    expires_in: config.accessTokenSeconds,
+    scope: grant.scope
+  }
+}
 
 /** The body of a successful `/delegation` request. @internal */
-export const delegationBody = (config: Config, keys: Keys.Keys, user: string, audience: string, now: number) =>
-  Effect.map(idToken(config, keys, { user, audience }, now), (id_token) => ({
-    id_token,
-    token_type: "Bearer",
-    expires_in: config.idTokenSeconds
-  }))
+export const delegationBody = (config: Config, keys: Keys.Keys, user: string, audience: string, now: number) => ({
+  id_token: idToken(config, keys, { user, audience }, now),
+  token_type: "Bearer",
+  expires_in: config.idTokenSeconds
+})

@@ -108,6 +108,35 @@ describe("internal/login/loopback", () => {
       expect(after).toBe("refused")
     }))
 
+  it.effect("a second callback while the first is being completed is told the login is taken (409)", () =>
+    Effect.gen(function*() {
+      const { service } = flows()
+      const entered = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const slow: Loopback.Flows<Authorize.Pending> = {
+        ...service,
+        complete: (pending, url) =>
+          Deferred.succeed(entered, undefined).pipe(
+            Effect.zipRight(Deferred.await(gate)),
+            Effect.zipRight(service.complete(pending, url))
+          )
+      }
+      const opened = yield* Deferred.make<string>()
+      const fiber = yield* Effect.fork(
+        Loopback.loopback(slow, { open: (url) => Deferred.succeed(opened, url) }).pipe(Effect.provide(ServerLive()))
+      )
+      const url = new URL(yield* Deferred.await(opened))
+      const callback = `${url.searchParams.get("redirect_uri")}?code=c&state=${url.searchParams.get("state")}&iss=${
+        encodeURIComponent(issuer)
+      }`
+      const first = yield* Effect.fork(get(callback))
+      yield* Deferred.await(entered)
+      expect((yield* get(callback)).status).toBe(409)
+      yield* Deferred.succeed(gate, undefined)
+      expect((yield* Fiber.join(first)).status).toBe(200)
+      yield* Fiber.join(fiber)
+    }))
+
   it.effect("a failed login says so on the page, with the reason and nothing else", () =>
     Effect.gen(function*() {
       const { fiber, redirectUri, state } = yield* start()
