@@ -77,7 +77,8 @@ import type * as Delegation from "./Delegation.js"
 import * as internal from "./internal/authenticationClient.js"
 
 /**
- * The tag of the client service; {@link layer} and {@link layerConfig}
+ * The tag of the client service; {@link layerDiscovery},
+ * {@link layerDiscoveryConfig}, {@link layer} and {@link layerConfig}
  * provide it.
  *
  * @since 0.1.0
@@ -156,7 +157,8 @@ export declare namespace AuthenticationClient {
       }
     ) => Effect.Effect<unknown, AuthenticationError>
     /**
-     * `POST /oauth/token` with `grant_type=refresh_token`. The returned
+     * `POST` to `metadata.tokenEndpoint` (Auth0's `/oauth/token`) with
+     * `grant_type=refresh_token`. The returned
      * credentials have a `refreshToken` only if the server rotated it, and a
      * `scope` only if the response has one.
      */
