@@ -1,6 +1,7 @@
 import type { Credentials } from "@effect-renewal/core"
 import { Jwt, Login, Renewer } from "@effect-renewal/core"
 import * as Emulator from "@effect-renewal/testing/Emulator"
+import * as Fixtures from "@effect-renewal/testing/Fixtures"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -186,6 +187,27 @@ describe("Login against the emulator: authorization code with PKCE", () => {
           Login.layer().pipe(Layer.provide([Stack.discoveredClient().pipe(Layer.provide(Provider)), OtherEmulator])),
           Provider
         ).pipe(Layer.orDie)
+      )
+    ))
+})
+
+describe("Login with Auth0's domain form of the client (metadata derived, not discovered)", () => {
+  it.effect("the authorization code and the device flow work from the derived endpoints", () =>
+    Effect.gen(function*() {
+      const login = yield* Login.Login
+      const emulator = yield* Emulator.Emulator
+      const { pending, url } = yield* login.authorize({ redirectUri })
+      expect(url.startsWith(`${emulator.issuer}authorize?`)).toBe(true)
+      const credentials = yield* login.complete(pending, yield* Stack.followAuthorize(url))
+      expect(credentials.idToken).toBeDefined()
+      const authorization = yield* login.device()
+      const fiber = yield* Effect.fork(authorization.credentials)
+      yield* emulator.approveDevice(authorization.userCode)
+      yield* TestClock.adjust("5 seconds")
+      expect((yield* Fiber.join(fiber)).refreshToken).toBeDefined()
+    }).pipe(
+      Effect.provide(
+        Login.layer().pipe(Layer.provideMerge(Fixtures.layerClient()), Layer.provideMerge(Emulator.layerMemory()))
       )
     ))
 })
