@@ -7,6 +7,7 @@ import * as FiberId from "effect/FiberId"
 import * as Schedule from "effect/Schedule"
 import { type AuthenticationError, classify, type LoginRequired, NetworkError, RenewalFailed } from "../AuthError.js"
 import type { Policy } from "../RenewalPolicy.js"
+import * as Logs from "./logs.js"
 import type { Timers } from "./timers.js"
 
 /**
@@ -126,10 +127,11 @@ export const make = (policy: Policy, clock: Clock.Clock, timers: Timers): Runner
         const left = deadlineAt - now()
         if (left <= 0) return Effect.fail(deadlineExceeded(watched.last))
         watched.attempts++
-        if (left <= attemptMillis) return Effect.interruptible(attempt)
+        const sent = Logs.lateAnswer(Effect.interruptible(attempt), now, Math.min(now() + attemptMillis, deadlineAt))
+        if (left <= attemptMillis) return sent
         return Effect.flatMap(
           timers.schedule(now() + attemptMillis, () => watched.release(attemptTimedOut())),
-          (cancel) => Effect.ensuring(Effect.interruptible(attempt), Effect.sync(cancel))
+          (cancel) => Effect.ensuring(sent, Effect.sync(cancel))
         )
       })
 
@@ -149,7 +151,7 @@ export const make = (policy: Policy, clock: Clock.Clock, timers: Timers): Runner
         if (!retryable(first)) return Effect.fail(first)
         return Effect.flatMap(Schedule.driver(schedule(deadlineAt)), (driver) => {
           const retry = (error: Extract<E, AuthenticationError>): Effect.Effect<A, E | RenewalFailed> =>
-            Effect.matchEffect(Effect.interruptible(driver.next(error)), {
+            Effect.matchEffect(Effect.interruptible(Logs.retry(driver.next(error), error, watched, now)), {
               onFailure: () => Effect.fail(error), // the schedule is exhausted
               onSuccess: () => Effect.catchAll(once, (next) => retryable(next) ? retry(next) : Effect.fail(next))
             })

@@ -9,6 +9,7 @@ import * as Stream from "effect/Stream"
 import type { RenewerError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import type * as Renewer from "../Renewer.js"
+import * as Logs from "./logs.js"
 
 /**
  * Refresh ahead, resolved: millis before expiry at which a renewal starts
@@ -47,7 +48,8 @@ export interface Settings {
 export const run = (renewer: Renewer.Renewer.Service, settings: Settings): Effect.Effect<void> =>
   renewer.changes.pipe(
     Stream.flatMap((current) => Stream.fromEffect(plan(renewer, settings, current)), { switch: true }),
-    Stream.runDrain
+    Stream.runDrain,
+    Logs.forSession(renewer.key)
   )
 
 const plan = (
@@ -65,8 +67,9 @@ const plan = (
     const now = yield* Clock.currentTimeMillis
     const wait = expiresAt - settings.lead - jitter - now
     if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+    yield* Logs.refreshAhead(expiresAt - (yield* Clock.currentTimeMillis))
     yield* renewer.get(options).pipe(
-      Effect.tapError(report),
+      Effect.tapError(report(renewer.key)),
       Effect.retry({
         while: retried,
         schedule: Schedule.spaced(Duration.millis(settings.retryInterval))
@@ -83,14 +86,4 @@ const retried = (error: RenewerError): boolean =>
   (error._tag === "RenewalFailed" && error.reason !== "TtlUnreachable" && error.reason !== "Shutdown" &&
     error.reason !== "InvalidRequest")
 
-const report = (error: RenewerError) =>
-  Effect.logWarning(
-    retried(error)
-      ? "refresh ahead: the renewal failed, it will be tried again"
-      : error._tag === "RenewalFailed" && error.reason === "TtlUnreachable"
-      ? "refresh ahead: lead and jitter exceed the lifetime of renewed credentials; callers renew at expiry"
-      : "refresh ahead: the renewal failed, nothing more is tried until the credentials change",
-    // not the message: a StoreError's names the session key, and a log line
-    // in a span becomes a span event
-    error._tag === "StoreError" ? `${error.operation}: ${error.description}` : error.message
-  ).pipe(Effect.annotateLogs("effect-renewal", "refresh-ahead"))
+const report = (key: string) => (error: RenewerError) => Logs.refreshAheadFailed(key, error, retried(error))

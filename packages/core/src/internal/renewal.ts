@@ -19,6 +19,7 @@ import * as Jwt from "../Jwt.js"
 import type { RenewalStrategy } from "../RenewalStrategy.js"
 import type { TokenStore } from "../TokenStore.js"
 import type { Knowledge } from "./knowledge.js"
+import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import type { Runner, Watch } from "./policy.js"
 import * as Scope from "./scope.js"
@@ -114,6 +115,7 @@ export const make = (options: {
   const saveLogin = (credentials: Credentials) =>
     store.set(key, credentials).pipe(
       Effect.mapError((error) => new StoreError({ ...error, unsaved: credentials })),
+      Effect.tapError(Logs.unsaved(key)),
       Effect.tap(() => knowledge.publish(credentials))
     )
 
@@ -125,14 +127,8 @@ export const make = (options: {
     const kept = new Credentials(rest, true)
     return Effect.zipRight(store.set(key, kept), Effect.sync(() => knowledge.publish(kept))).pipe(
       Effect.zipRight(Metric.increment(Metrics.refreshTokensDropped)),
-      // not the error's message: it names the session key, and a log line
-      // inside a span becomes an event of that span
-      Effect.catchAll((error) =>
-        Effect.logWarning(
-          "could not drop a rejected refresh token",
-          `token store ${error.operation} failed: ${error.description}`
-        )
-      )
+      Effect.zipRight(Logs.refreshTokenDropped),
+      Effect.catchAll(Logs.refreshTokenNotDropped(key))
     )
   }
 
@@ -142,7 +138,9 @@ export const make = (options: {
   const keepIssued = (login: Credentials, error: LoginRequired | AuthenticationError | RenewalFailed) =>
     error._tag === "AuthApiError" && error.issuedRefreshToken !== undefined &&
       !sameToken(error.issuedRefreshToken, login.refreshToken)
-      ? saveLogin(new Credentials({ ...login, refreshToken: error.issuedRefreshToken }, true))
+      ? saveLogin(new Credentials({ ...login, refreshToken: error.issuedRefreshToken }, true)).pipe(
+        Effect.zipRight(Logs.issuedRefreshTokenKept)
+      )
       : Effect.void
 
   const attempt = (login: Credentials, to: Target, request: Request, watch: Watch) =>
@@ -227,7 +225,8 @@ export const make = (options: {
             const { refreshToken: _, ...api } = withScope(fresh, scope)
             result = new Credentials(api, true)
             yield* store.set(entry, result).pipe(
-              Effect.mapError((error) => new StoreError({ ...error, unsaved: result }))
+              Effect.mapError((error) => new StoreError({ ...error, unsaved: result })),
+              Effect.tapError(Logs.unsaved(key))
             )
             knowledge.setApi(to.name, result)
           }
@@ -240,7 +239,10 @@ export const make = (options: {
           }
           return result
         })
-      return Effect.flatMap(restore(store.get(key)), (stored) => from(stored, false))
+      return Effect.zipRight(
+        Logs.lockTaken(watch, () => clock.unsafeCurrentTimeMillis()),
+        Effect.flatMap(restore(store.get(key)), (stored) => from(stored, false))
+      )
     })
 
   return { renew }

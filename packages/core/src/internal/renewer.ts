@@ -13,6 +13,7 @@ import { RenewalStrategy } from "../RenewalStrategy.js"
 import type * as Renewer from "../Renewer.js"
 import { TokenStore } from "../TokenStore.js"
 import * as Knowledge from "./knowledge.js"
+import * as Logs from "./logs.js"
 import * as Policy from "./policy.js"
 import * as RefreshAhead from "./refreshAhead.js"
 import * as Renewal from "./renewal.js"
@@ -200,7 +201,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
                   })
                   : store.withLock(key, renewal.renew(request, watch)),
                 Effect.sync(watch.stop)
-              )
+              ).pipe(Logs.renewal(tracing.session, watch, now))
             )
         ))
 
@@ -267,7 +268,9 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         if (found === undefined) return Effect.fail(error)
         const expiresAt = DateTime.toEpochMillis(found.expiresAt)
         const at = now()
-        return at < expiresAt && at < expiresAt - request.minTtl + bound ? Effect.succeed(found) : Effect.fail(error)
+        return at < expiresAt && at < expiresAt - request.minTtl + bound
+          ? Effect.as(Logs.staleServed(tracing.session, error, found, at), found)
+          : Effect.fail(error)
       })
 
     // the hot path: one synchronous check of a plain reference (no span, no

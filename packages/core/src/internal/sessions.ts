@@ -9,6 +9,7 @@ import { RenewalStrategy } from "../RenewalStrategy.js"
 import type * as Renewer from "../Renewer.js"
 import type * as Sessions from "../Sessions.js"
 import { TokenStore } from "../TokenStore.js"
+import * as Logs from "./logs.js"
 import type * as Renewal from "./renewal.js"
 import * as RenewerInternal from "./renewer.js"
 
@@ -194,7 +195,7 @@ export const make = (
               if (since === undefined || since < 0 || since + ttl > now) return Effect.void
               usage.delete(key)
               live.delete(key)
-              return RcMap.invalidate(renewers, key)
+              return Effect.zipRight(Logs.sessionReleased(key, now - since), RcMap.invalidate(renewers, key))
             }), { discard: true }),
           clock.sleep(Duration.millis(Math.max(1, next - now)))
         ),

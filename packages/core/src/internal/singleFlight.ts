@@ -2,6 +2,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 
@@ -106,9 +107,14 @@ class SingleFlightImpl<A, E> implements SingleFlight<A, E> {
           span: undefined
         }
         flights.set(key, flight)
-        // forked interruptible, like the caller was: the scope may close
+        // forked interruptible, like the caller was: the scope may close. Its
+        // failure goes to the callers, not to the log as an unhandled error
+        // (whose line would show a StoreError's message: the session key).
         const forked = Effect.flatMap(this.scope, (scope) =>
-          Effect.forkIn(restore(Effect.suspend(() => run(flight))), scope))
+          Effect.withUnhandledErrorLogLevel(
+            Effect.forkIn(restore(Effect.suspend(() => run(flight))), scope),
+            noLog
+          ))
         return Effect.flatMap(forked, (fiber) => {
           running.add(fiber)
           // The observer settles the callers however the run ends, even when
@@ -150,3 +156,5 @@ class SingleFlightImpl<A, E> implements SingleFlight<A, E> {
  */
 export const make = <A, E>(scope: Effect.Effect<Scope.Scope>, onShutdown: () => E): SingleFlight<A, E> =>
   new SingleFlightImpl(scope, onShutdown)
+
+const noLog = Option.none()
