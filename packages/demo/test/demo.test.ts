@@ -50,6 +50,8 @@ describe("pnpm demo", () => {
       expect(report?.leakingLines).toEqual([])
       expect(report?.tokenValues).toBeGreaterThanOrEqual(20)
       expect(tokenLike(output)).toEqual([])
+      // The client was found by discovery from the emulator's issuer, its own loopback URL.
+      expect(output).toMatch(/AuthenticationClient\.layerDiscovery\(\{ issuer: "http:\/\/127\.0\.0\.1:\d+\/" \}\)/)
       // The logins: the user code is shown as a CLI shows it; no redirect's code or state is.
       expect(output).toMatch(
         /To log in, open http:\/\/127\.0\.0\.1:\d+\/activate and enter the code [A-Z]{4}-[A-Z]{4}\n/
