@@ -691,7 +691,14 @@ const contention = Effect.gen(function*() {
       return { store: name, rounds: measured, reuse: last.reuseDetections - first.reuseDetections }
     }).pipe(
       Effect.scoped,
-      Effect.provide(Emulator.layerServer({ rotation: true, reuseInterval: 0, accessTokenLifetime: lifetime })),
+      Effect.provide(
+        Emulator.layerServer({
+          rotation: true,
+          reuseInterval: 0,
+          accessTokenLifetime: lifetime,
+          idTokenAlgorithm: "HS256"
+        })
+      ),
       Effect.catchAll((error) =>
         Effect.succeed({
           store: name,

@@ -378,11 +378,15 @@ export class LoginFailed extends Data.TaggedError("LoginFailed")<{
  * credentials that could not be saved are in `unsaved`, so that nothing the
  * server issued is lost.
  *
+ * `operation` `"open"` (since 0.4.0): the store could not be opened while its
+ * layer was built (its directory, database, driver or tables); `key` is then
+ * `"*"`.
+ *
  * @since 0.1.0
  * @category errors
  */
 export class StoreError extends Data.TaggedError("StoreError")<{
-  readonly operation: "get" | "set" | "remove" | "lock" | "encode" | "decode"
+  readonly operation: "get" | "set" | "remove" | "lock" | "encode" | "decode" | "open"
   readonly key: string
   readonly description: string
   readonly unsaved?: Credentials | undefined
@@ -670,3 +674,44 @@ export const isNetworkError = (u: unknown): boolean =>
  * @category predicates
  */
 export const isTransient = (u: unknown): boolean => isAuthenticationError(u) && classify(u) === "Transient"
+
+/**
+ * An error that a later attempt may fix by itself, nobody having to act in
+ * between: a client error that {@link isTransient} says is transient, or a
+ * {@link RenewalFailed} of reason `Transient` or `Deadline` (the network or
+ * the server failed, and the `Renewer`'s policy has already retried).
+ *
+ * Everything else needs someone first: a {@link LoginRequired} the user, a
+ * `RenewalFailed` `Configuration` or `Unexpected` a fix of the client or the
+ * server, `AudienceMismatch`, `TtlUnreachable` or `InvalidRequest` another
+ * request, `Shutdown` a new `Renewer`, and a {@link StoreError} the store
+ * (and its `unsaved` credentials saved).
+ *
+ * The `Renewer` decides with it what stale-if-error may hide (a `get` then
+ * answers with credentials it has) and what refresh ahead tries again after
+ * its `retryInterval`.
+ *
+ * @example
+ * ```ts
+ * import * as AuthError from "@effect-renewal/core/AuthError"
+ * import * as Renewer from "@effect-renewal/core/Renewer"
+ * import * as Effect from "effect/Effect"
+ * import * as Schedule from "effect/Schedule"
+ *
+ * // A job that must start with a token: what a later attempt may fix is tried
+ * // again a minute later, anything else is reported at once.
+ * const token = Effect.flatMap(Renewer.Renewer, (renewer) => renewer.get()).pipe(
+ *   Effect.retry({ while: AuthError.isRetryable, schedule: Schedule.spaced("1 minute"), times: 5 })
+ * )
+ *
+ * const down = new AuthError.RenewalFailed({ reason: "Deadline", description: "renewal did not finish within 30s" })
+ * console.log(AuthError.isRetryable(down)) // true
+ * const lost = new AuthError.LoginRequired({ reason: "RefreshTokenRejected", description: "invalid_grant" })
+ * console.log(AuthError.isRetryable(lost)) // false
+ * ```
+ *
+ * @since 0.4.0
+ * @category predicates
+ */
+export const isRetryable = (u: unknown): boolean =>
+  isTransient(u) || (u instanceof RenewalFailed && (u.reason === "Transient" || u.reason === "Deadline"))

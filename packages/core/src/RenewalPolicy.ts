@@ -29,9 +29,11 @@
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import type { AuthenticationError } from "./AuthError.js"
+import { type AuthenticationError, InvalidConfiguration } from "./AuthError.js"
+import * as Durations from "./internal/durations.js"
 
 /**
  * The settings of renewal, each always given: what {@link RenewalPolicy}
@@ -66,7 +68,12 @@ export interface Policy {
    * may have rotated the refresh token: keep it well above the deadline.
    */
   readonly abandonAfter: Duration.Duration
-  /** How much lifetime credentials must have left, when a `get` does not say. */
+  /**
+   * How much lifetime credentials must have left, when neither a `get` nor
+   * the `Renewer` says: at most half the lifetime renewed credentials were
+   * issued with (tokens that live shorter than it are served for the first
+   * half of their life).
+   */
   readonly minTtl: Duration.Duration
   /** A `Retry-After` longer than this is not waited for: the renewal fails. */
   readonly maxRetryAfter: Duration.Duration
@@ -82,7 +89,7 @@ export interface Policy {
  *
  * // about 500ms, 1s, 2s, 4s, 5s, 5s between the attempts: 7 attempts in all
  * const retry = RenewalPolicy.exponentialBackoff({ base: "500 millis", max: "5 seconds", retries: 6 })
- * const policy = RenewalPolicy.make({ retry, deadline: "1 minute" })
+ * const Policy = RenewalPolicy.layer({ retry, deadline: "1 minute" })
  * ```
  *
  * @since 0.1.0
@@ -149,34 +156,54 @@ export interface Options {
 }
 
 /**
- * The default policy with some settings replaced.
+ * The default policy with some settings replaced. A setting that cannot be
+ * used fails with `InvalidConfiguration` naming it: a duration that is not
+ * one (`"soon"`), negative, not finite or above 100 years, and an
+ * `attemptTimeout` or `deadline` of zero.
  *
  * @example
  * ```ts
  * import * as RenewalPolicy from "@effect-renewal/core/RenewalPolicy"
  * import * as Duration from "effect/Duration"
+ * import * as Effect from "effect/Effect"
  *
- * const policy = RenewalPolicy.make({ minTtl: "2 minutes" })
+ * const policy = Effect.runSync(RenewalPolicy.make({ minTtl: "2 minutes" }))
  * console.log(Duration.toSeconds(policy.minTtl)) // 120
  * console.log(Duration.toSeconds(policy.deadline)) // 30, the default
+ *
+ * const wrong = Effect.runSync(Effect.flip(RenewalPolicy.make({ deadline: -1 })))
+ * console.log(wrong.message) // "Invalid configuration: the RenewalPolicy's deadline must be a duration of at least zero"
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Policy => ({
-  retry: options.retry ?? defaultPolicy.retry,
-  attemptTimeout: Duration.decode(options.attemptTimeout ?? defaultPolicy.attemptTimeout),
-  deadline: Duration.decode(options.deadline ?? defaultPolicy.deadline),
-  abandonAfter: Duration.decode(options.abandonAfter ?? defaultPolicy.abandonAfter),
-  minTtl: Duration.decode(options.minTtl ?? defaultPolicy.minTtl),
-  maxRetryAfter: Duration.decode(options.maxRetryAfter ?? defaultPolicy.maxRetryAfter)
-})
+export const make = (options: Options = {}): Effect.Effect<Policy, InvalidConfiguration> => {
+  const setting = (field: Exclude<keyof Options, "retry">, positive: boolean) =>
+    Effect.suspend(() => {
+      const input = options[field]
+      if (input === undefined) return Effect.succeed(defaultPolicy[field])
+      const millis = Durations.decode(input, `the RenewalPolicy's ${field}`, { positive })
+      return typeof millis === "number"
+        ? Effect.succeed(Duration.millis(millis))
+        : Effect.fail(new InvalidConfiguration({ description: millis }))
+    })
+  return Effect.all({
+    retry: Effect.succeed(options.retry ?? defaultPolicy.retry),
+    attemptTimeout: setting("attemptTimeout", true),
+    deadline: setting("deadline", true),
+    abandonAfter: setting("abandonAfter", false),
+    minTtl: setting("minTtl", false),
+    maxRetryAfter: setting("maxRetryAfter", false)
+  })
+}
 
 /**
- * Provides a policy to everything built after it.
+ * Provides a policy to everything built after it; fails with
+ * `InvalidConfiguration` when a setting cannot be used (see {@link make}).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<RenewalPolicy> => Layer.succeed(RenewalPolicy, make(options))
+export const layer = (options: Options): Layer.Layer<RenewalPolicy, InvalidConfiguration> =>
+  Layer.effect(RenewalPolicy, make(options))

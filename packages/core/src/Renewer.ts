@@ -36,7 +36,8 @@
  *
  * const program = Effect.gen(function*() {
  *   const renewer = yield* Renewer.Renewer
- *   // valid for at least the default minTtl (30s): renewed and saved first if needed
+ *   // valid for at least the default minTtl (30s, or half the tokens' lifetime if
+ *   // they live shorter): renewed and saved first if needed
  *   const credentials = yield* renewer.get()
  *   return credentials.accessToken
  * }).pipe(
@@ -54,7 +55,7 @@ import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import type { RenewerError, StoreError } from "./AuthError.js"
+import type { RenewalFailed, RenewerError, StoreError } from "./AuthError.js"
 import type { Credentials } from "./Credentials.js"
 import * as internal from "./internal/renewer.js"
 import type { RenewalStrategy } from "./RenewalStrategy.js"
@@ -128,8 +129,10 @@ export declare namespace Renewer {
     /**
      * Whether `get` can succeed without a new login: credentials are stored
      * and either have `minTtl` left or hold a refresh token. No request is made.
+     * An unusable `minTtl` fails with `RenewalFailed` of reason
+     * `InvalidRequest`, as `get` does.
      */
-    readonly hasValid: (minTtl?: Duration.DurationInput) => Effect.Effect<boolean, StoreError>
+    readonly hasValid: (minTtl?: Duration.DurationInput) => Effect.Effect<boolean, StoreError | RenewalFailed>
     /**
      * Removes the stored credentials, API credentials included; with
      * `revoke`, first revokes the refresh token at the server. The local
@@ -215,7 +218,13 @@ export interface Options {
    * from every other session's.
    */
   readonly key?: string | undefined
-  /** The `minTtl` of a `get` that does not give one: the policy's unless given. */
+  /**
+   * The `minTtl` of a `get` that does not give one, strict: credentials that
+   * cannot live that long fail with `TtlUnreachable`. Unless given, the
+   * policy's, bounded by half the lifetime renewed credentials were issued
+   * with (so that tokens living shorter than the policy's `minTtl` are
+   * served, and renewed in their second half).
+   */
   readonly minTtl?: Duration.DurationInput | undefined
   /**
    * Opt-in: renew in the background before the credentials expire, while

@@ -34,7 +34,7 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import type { RenewerError, StoreError } from "./AuthError.js"
+import type { RenewalFailed, RenewerError, StoreError } from "./AuthError.js"
 import type { Credentials } from "./Credentials.js"
 import * as internal from "./internal/sessions.js"
 import type { RenewalStrategy } from "./RenewalStrategy.js"
@@ -88,7 +88,10 @@ export declare namespace Sessions {
     /** `Renewer.save` for the session `key`: stores the credentials of a login. */
     readonly save: (key: string, credentials: Credentials) => Effect.Effect<void, StoreError>
     /** `Renewer.hasValid` for the session `key`; no request is made. */
-    readonly hasValid: (key: string, minTtl?: Duration.DurationInput) => Effect.Effect<boolean, StoreError>
+    readonly hasValid: (
+      key: string,
+      minTtl?: Duration.DurationInput
+    ) => Effect.Effect<boolean, StoreError | RenewalFailed>
     /** `Renewer.clear` for the session `key`: removes its credentials, revoking first with `revoke`. */
     readonly clear: (key: string, options?: Renewer.ClearOptions) => Effect.Effect<void, RenewerError>
     /**

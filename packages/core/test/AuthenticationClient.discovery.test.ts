@@ -10,6 +10,7 @@
  */
 import { AuthenticationClient, AuthError, RenewalStrategy, Renewer, TokenStore } from "@effect-renewal/core"
 import { Emulator, Fixtures } from "@effect-renewal/testing"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -741,4 +742,44 @@ describe("Renewer: a wrong client id", () => {
         )
       )
     ))
+})
+
+describe("AuthenticationClient: discovery against the emulator", () => {
+  it.effect("in memory: the emulator's issuer is discovered, and a renewal and a revocation use its endpoints", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      const client = yield* AuthenticationClient.makeDiscovery({ issuer: emulator.issuer, clientId: emulator.clientId })
+      expect(client.metadata).toMatchObject({
+        issuer: emulator.issuer,
+        tokenEndpoint: `${emulator.issuer}oauth/token`,
+        deviceAuthorizationEndpoint: `${emulator.issuer}oauth/device/code`,
+        jwksUri: `${emulator.issuer}.well-known/jwks.json`,
+        authorizationResponseIssParameterSupported: true
+      })
+      const login = yield* Fixtures.login()
+      const renewed = yield* client.renewAuth(login.refreshToken!)
+      expect(Redacted.value(renewed.accessToken)).not.toBe(Redacted.value(login.accessToken))
+      yield* client.revoke(renewed.refreshToken ?? login.refreshToken!)
+      const log = yield* emulator.requests
+      expect(log.map((entry) => entry.path)).toEqual([
+        "/.well-known/openid-configuration",
+        "/oauth/token",
+        "/oauth/revoke"
+      ])
+    }).pipe(Effect.provide(Emulator.layerMemory())))
+
+  it.scopedLive("on loopback over fetch: the server's own http://127.0.0.1 issuer is discovered and renews", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      expect(emulator.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/)
+      const client = yield* AuthenticationClient.makeDiscovery({
+        issuer: emulator.issuer,
+        clientId: emulator.clientId,
+        timeout: "10 seconds"
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      expect(client.metadata.tokenEndpoint).toBe(`${emulator.issuer}oauth/token`)
+      const login = yield* Fixtures.login()
+      const renewed = yield* client.renewAuth(login.refreshToken!)
+      expect(renewed.tokenType).toBe("Bearer")
+    }).pipe(Effect.provide(Emulator.layerServer())))
 })

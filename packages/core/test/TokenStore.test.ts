@@ -335,6 +335,21 @@ layer(NodeLayer)("TokenStore.fileSystem", (it) => {
       assert.deepStrictEqual(yield* fs.readDirectory(directory), files)
     }))
 
+  it.scoped("a directory that cannot be prepared fails the store's making with StoreError open, naming the path", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const { root } = yield* freshDirectory
+      const file = path.join(root, "a-file")
+      yield* fs.writeFileString(file, "")
+      const notADirectory = yield* Effect.flip(TokenStore.makeFileSystem({ directory: file }))
+      assert.deepStrictEqual([notADirectory.operation, notADirectory.key], ["open", "*"])
+      assert.include(notADirectory.description, file)
+      // under a file, the directory cannot be created at all
+      const underAFile = yield* Effect.flip(TokenStore.makeFileSystem({ directory: path.join(file, "tokens") }))
+      assert.deepStrictEqual([underAFile.operation, underAFile.key], ["open", "*"])
+    }))
+
   it.scoped("writes JSON by default, and ciphertext with the encrypted codec", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem

@@ -4,6 +4,7 @@
  * check what was observed.
  */
 import type * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+import type * as AuthError from "@effect-renewal/core/AuthError"
 import type { Credentials } from "@effect-renewal/core/Credentials"
 import * as Login from "@effect-renewal/core/Login"
 import * as RenewalPolicy from "@effect-renewal/core/RenewalPolicy"
@@ -49,7 +50,7 @@ export const emulatorOptions: Emulator.Emulator.ServerOptions = {
 }
 
 /** Short backoff so that a burst of faults is ridden out in about two seconds. */
-export const policy: Layer.Layer<RenewalPolicy.RenewalPolicy> = RenewalPolicy.layer({
+export const policy: Layer.Layer<RenewalPolicy.RenewalPolicy, AuthError.InvalidConfiguration> = RenewalPolicy.layer({
   retry: RenewalPolicy.exponentialBackoff({ base: "100 millis", max: "1 second", retries: 5 }),
   minTtl: settings.minTtl,
   attemptTimeout: "5 seconds",

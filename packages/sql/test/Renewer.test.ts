@@ -96,3 +96,31 @@ for (const backend of backends) {
       }))
   })
 }
+
+for (const backend of backends) {
+  describe.skipIf(!backend.enabled)(`A Renewer over a SqlTokenStore on ${backend.name} under TestClock`, () => {
+    // the store's watch (a LISTEN confirmed by a probe, or a poll) runs on
+    // the database's time, not on a clock the test never moves
+    it.effect("builds, and its first get answers", () =>
+      Effect.gen(function*() {
+        const db = yield* backend.database()
+        const s = yield* store(db)
+        const server = rotatingServer()
+        const fresh = new Credentials.Credentials({
+          accessToken: Redacted.make("first"),
+          refreshToken: Redacted.make("refresh-first"),
+          tokenType: "Bearer",
+          expiresAt: DateTime.unsafeMake(3_600_000)
+        })
+        yield* s.set("alice", fresh)
+        const renewer = yield* Layer.build(
+          Renewer.layer({ key: "alice" }).pipe(
+            Layer.provide(Layer.succeed(TokenStore, s)),
+            Layer.provide(Layer.succeed(RenewalStrategy.RenewalStrategy, server.strategy))
+          )
+        ).pipe(Effect.map(Context.get(Renewer.Renewer)))
+        expect(Redacted.value((yield* renewer.get()).accessToken)).toBe("first")
+        expect(server.state.renewals).toBe(0)
+      }).pipe(Effect.scoped), 20_000)
+  })
+}

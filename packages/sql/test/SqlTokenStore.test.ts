@@ -9,6 +9,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
@@ -210,8 +211,33 @@ for (const backend of backends) {
         expect(Exit.isFailure(exit)).toBe(true)
         const error = yield* Effect.flip(exit)
         expect(error).toBeInstanceOf(StoreError)
-        expect(error.description).toMatch(/lock was lost|entry changed/)
+        expect(error.description).toMatch(/taken over|entry changed/)
         expect(Option.map(yield* b.get("alice"), refreshTokenOf)).toEqual(Option.some("refresh-v2"))
+      }))
+
+    it.scopedLive("a holder whose heartbeat finds its lock taken over is refused, and told so", () =>
+      Effect.gen(function*() {
+        const db = yield* database
+        const sql = yield* rawClient(db)
+        // the heartbeat warns when it finds the lock taken over
+        const warned = yield* Deferred.make<void>()
+        const logger = Logger.make(({ message }) => {
+          if (String(message).includes("took its lock over")) Deferred.unsafeDone(warned, Exit.void)
+        })
+        const a = yield* store(db, { lockLease: "300 millis" })
+        yield* a.set("alice", credentials("v1"))
+        const error = yield* a.withLock(
+          "alice",
+          Effect.gen(function*() {
+            yield* a.get("alice")
+            yield* sql`UPDATE ${sql(`${db.prefix}_locks`)} SET owner = ${"another holder"}`
+            yield* Deferred.await(warned)
+            return yield* Effect.flip(a.set("alice", credentials("stale")))
+          })
+        ).pipe(Effect.provide(Logger.add(logger)))
+        expect(error.description).toContain("taken over")
+        expect(error.operation).toBe("set")
+        expect(Option.map(yield* a.get("alice"), refreshTokenOf)).toEqual(Option.some("refresh-v1"))
       }))
 
     it.scopedLive("compare-and-set: a holder cannot overwrite or remove an entry written since it read it", () =>

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Str from "effect/String"
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { backends, credentials, pgUrl, randomPrefix, rawClient, refreshTokenOf, runPg, store } from "./support.js"
@@ -127,12 +127,47 @@ describe("SqlTokenStore layers with their own client", () => {
       }
     }))
 
-  it.scopedLive("layerSqlite: a file that cannot be opened is a StoreError, not a defect", () =>
+  it.scopedLive("layerSqlite: a file that cannot be created is a StoreError (open) naming the path and the OS error", () =>
     Effect.gen(function*() {
       const error = yield* build(SqlTokenStore.layerSqlite({ filename: "/nonexistent-directory/tokens.db" })).pipe(
         Effect.flip
       )
       expect(error._tag).toBe("StoreError")
+      if (error._tag !== "StoreError") return
+      expect(error.operation).toBe("open")
+      expect(error.key).toBe("*")
+      expect(error.message).toContain("/nonexistent-directory/tokens.db")
+      expect(error.message).toContain("ENOENT")
+    }))
+
+  it.scopedLive("layerSqlite: a file that is not a database is a StoreError (open) naming the path and SQLite's error", () =>
+    Effect.gen(function*() {
+      const directory = mkdtempSync(join(tmpdir(), "effect-renewal-notdb-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+      const filename = join(directory, "tokens.db")
+      writeFileSync(filename, "this is not a database, and it is long enough to have a header".repeat(20))
+      const error = yield* build(SqlTokenStore.layerSqlite({ filename })).pipe(Effect.flip)
+      expect(error._tag).toBe("StoreError")
+      if (error._tag !== "StoreError") return
+      expect(error.operation).toBe("open")
+      expect(error.message).toContain(filename)
+      expect(error.message).toContain("SQLITE_NOTADB")
+    }))
+
+  it.scopedLive("tables that cannot be created: a StoreError (open), not a write of key \"*\"", () =>
+    Effect.gen(function*() {
+      const db = yield* backends[0].database()
+      const filename = db.target.slice("sqlite:".length)
+      // an empty database file, opened read-only
+      yield* Effect.scoped(Layer.build(db.client()))
+      const readOnly = Layer.orDie(SqliteClient.layer({ filename, readonly: true }))
+      const error = yield* build(SqlTokenStore.layer({ tablePrefix: db.prefix }).pipe(Layer.provide(readOnly))).pipe(
+        Effect.flip
+      )
+      expect(error._tag).toBe("StoreError")
+      if (error._tag !== "StoreError") return
+      expect(error.operation).toBe("open")
+      expect(error.message).toContain("creating the tables")
     }))
 
   it.scopedLive.skipIf(!runPg)("layerPgConfig reads a redacted URL from Config", () =>
@@ -153,5 +188,10 @@ describe("SqlTokenStore layers with their own client", () => {
       expect(error._tag).toBe("StoreError")
       expect(String(error)).not.toContain("hunter2")
       expect(JSON.stringify(error)).not.toContain("hunter2")
+      if (error._tag !== "StoreError") return
+      // what failed, where and why: the host, port, user and database, and the OS error
+      expect(error.operation).toBe("open")
+      expect(error.message).toContain("postgres://someone@127.0.0.1:1/none")
+      expect(error.message).toContain("ECONNREFUSED")
     }))
 })

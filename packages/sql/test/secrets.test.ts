@@ -3,28 +3,44 @@
  * log line, and no session key reaches a span's attributes: `@effect/sql`
  * records the statements' text, so every value must be a parameter.
  */
+import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
+import * as Renewer from "@effect-renewal/core/Renewer"
 import { derivedKey } from "@effect-renewal/core/TokenStore"
+import { TokenStore } from "@effect-renewal/core/TokenStore"
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
 import * as Tracer from "effect/Tracer"
-import { backends, credentials, store } from "./support.js"
+import { inspect } from "node:util"
+import { sessionHash } from "../src/internal/redaction.js"
+import { backends, credentials, rawClient, store } from "./support.js"
 
 const session = "session-key-4b1d"
 const secret = "tok-9f3a7c"
 
+interface Recorded {
+  readonly name: string
+  readonly attributes: Map<string, unknown>
+  exit?: unknown
+  /** What an OpenTelemetry exporter sends: the status message and the exception event (as `@effect/opentelemetry` makes them). */
+  status?: string
+  exception?: string
+}
+
 const recorder = () => {
-  const recorded: Array<{ readonly name: string; readonly attributes: Map<string, unknown>; exit?: unknown }> = []
+  const recorded: Array<Recorded> = []
   const tracer = Tracer.make({
     span: (name, parent, context, links, startTime, kind) => {
-      const entry: { readonly name: string; readonly attributes: Map<string, unknown>; exit?: unknown } = {
-        name,
-        attributes: new Map()
-      }
+      const entry: Recorded = { name, attributes: new Map() }
       recorded.push(entry)
-      return {
+      const span: Tracer.Span = {
         _tag: "Span",
         name,
         spanId: `span-${recorded.length}`,
@@ -36,8 +52,21 @@ const recorder = () => {
         links: [...links],
         sampled: true,
         kind,
-        end: (_, exit) => {
+        end: (endTime, exit) => {
+          // as a real span: ended once, and its status says so
+          if (span.status._tag === "Ended") return
+          ;(span as { status: Tracer.SpanStatus }).status = {
+            _tag: "Ended",
+            startTime,
+            endTime,
+            exit
+          }
           entry.exit = exit
+          if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
+            const first = Cause.prettyErrors(exit.cause)[0]
+            entry.status = first?.message
+            entry.exception = `${first?.name} ${first?.message} ${Cause.pretty(exit.cause, { renderErrorCause: true })}`
+          }
         },
         attribute: (key, value) => {
           entry.attributes.set(key, value)
@@ -47,6 +76,7 @@ const recorder = () => {
         },
         addLinks: () => {}
       }
+      return span
     },
     context: (f) => f()
   })
@@ -104,6 +134,126 @@ for (const backend of backends) {
           expect(`${span.name} ${text(span.exit)}`).not.toContain(secret)
         }
         for (const line of lines) expect(line).not.toContain(secret)
+      }))
+  })
+}
+
+// a session key as an application may choose it: an e-mail address
+const user = "someone.private@example.org"
+
+describe("the session hash of the SQL store's spans and logs", () => {
+  it("is FNV-1a 64 (core's): known vectors", () => {
+    expect(sessionHash("")).toBe("cbf29ce484222325")
+    expect(sessionHash("a")).toBe("af63dc4c8601ec8c")
+    expect(sessionHash("foobar")).toBe("85944171f73967e8")
+  })
+})
+
+for (const backend of backends) {
+  describe.skipIf(!backend.enabled)(`SqlTokenStore on ${backend.name}, failing and succeeding`, () => {
+    it.scopedLive("names the session only by its hash in every span (attributes, status, events, exit) and log line", () =>
+      Effect.gen(function*() {
+        const { lines, logger, recorded, tracer } = recorder()
+        const db = yield* backend.database()
+        const sql = yield* rawClient(db)
+        const entries = sql(`${db.prefix}_entries`)
+        const locks = sql(`${db.prefix}_locks`)
+        const api = derivedKey(user, "api")
+        const failures: Array<string> = []
+        const fails = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
+          Effect.flatMap(Effect.flip(effect), (error) => Effect.sync(() => failures.push(error._tag)))
+        const work = Effect.gen(function*() {
+          const a = yield* store(db, { lockTimeout: "150 millis", changePollInterval: "20 millis" })
+          const b = yield* store(db, { lockTimeout: "150 millis" })
+          const heard = yield* Queue.unbounded<void>()
+          yield* a.watch!(user, Queue.offer(heard, undefined))
+          // succeeding
+          yield* b.set(user, credentials(secret))
+          yield* b.set(api, credentials(`${secret}-api`))
+          yield* Queue.take(heard)
+          yield* a.withLock(user, Effect.zipRight(a.get(user), a.set(user, credentials(`${secret}-1`))))
+          // compare-and-set refused
+          yield* fails(a.withLock(
+            user,
+            Effect.gen(function*() {
+              yield* a.get(api)
+              yield* b.set(api, credentials(`${secret}-2`))
+              yield* a.set(api, credentials(`${secret}-3`))
+            })
+          ))
+          // a lock wait that times out
+          const locked = yield* Deferred.make<void>()
+          const release = yield* Deferred.make<void>()
+          const holder = yield* Effect.fork(
+            b.withLock(user, Effect.zipRight(Deferred.succeed(locked, undefined), Deferred.await(release)))
+          )
+          yield* Deferred.await(locked)
+          yield* fails(a.withLock(user, Effect.void))
+          yield* Deferred.succeed(release, undefined)
+          yield* holder.await
+          // a lock whose holder died: taken over
+          yield* sql`INSERT INTO ${locks} (lock_key, owner, expires_at) VALUES (${user}, ${"dead"}, 0)`
+          yield* a.withLock(user, a.get(user))
+          // a row that does not decode
+          yield* sql`UPDATE ${entries} SET value = ${"not an entry"} WHERE session_key = ${user}`
+          yield* fails(a.get(user))
+          // the database fails every statement
+          yield* sql`DROP TABLE ${locks}`
+          yield* sql`DROP TABLE ${entries}`
+          yield* fails(a.get(user))
+          yield* fails(a.set(api, credentials(`${secret}-4`)))
+          yield* fails(a.remove(user))
+          yield* fails(a.withLock(user, Effect.void))
+          // a Renewer over the failing store: its renewal fails in the store
+          const renewer = yield* Layer.build(
+            Renewer.layer({ key: user }).pipe(
+              Layer.provide(Layer.succeed(TokenStore, a)),
+              Layer.provide(Layer.succeed(
+                RenewalStrategy.RenewalStrategy,
+                RenewalStrategy.RenewalStrategy.of({
+                  renew: () => Effect.succeed(credentials(`${secret}-5`)),
+                  revoke: () => Effect.void
+                })
+              ))
+            )
+          ).pipe(Effect.map(Context.get(Renewer.Renewer)))
+          yield* fails(renewer.get({ forceRefresh: true }))
+          yield* fails(renewer.save(credentials(`${secret}-6`)))
+          // what the fibers the store forked (lease, listener, poller) log meanwhile
+          yield* Effect.sleep("100 millis")
+        })
+        yield* work.pipe(
+          Effect.withTracer(tracer),
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+          Logger.withMinimumLogLevel(LogLevel.All)
+        )
+        expect(failures.length).toBe(9)
+        expect(failures.every((tag) => tag === "StoreError")).toBe(true)
+        const hash = sessionHash(user)
+        const spans = recorded.filter((span) => span.name.startsWith("SqlTokenStore."))
+        expect(spans.some((span) => span.status !== undefined)).toBe(true)
+        expect(spans.every((span) => span.attributes.get("effect-renewal.session") === hash)).toBe(true)
+        for (const span of recorded) {
+          const all = [
+            span.name,
+            text([...span.attributes]),
+            span.status ?? "",
+            span.exception ?? "",
+            inspect(span.exit, { depth: 20 }),
+            text(span.exit)
+          ].join(" ")
+          expect(all).not.toContain(user)
+          expect(all).not.toContain(secret)
+        }
+        for (const line of lines) {
+          expect(line).not.toContain(user)
+          expect(line).not.toContain(secret)
+        }
+        // the lock wait and the takeover are told, with the session's hash
+        expect(lines.some((line) => line.includes("level=DEBUG") && line.includes("waiting") && line.includes(hash)))
+          .toBe(true)
+        expect(lines.some((line) => line.includes("level=WARN") && line.includes("took over") && line.includes(hash)))
+          .toBe(true)
       }))
   })
 }

@@ -206,7 +206,8 @@ export const layerMemory = (options: {
     Layer.provideMerge(options.store ?? TokenStore.layerMemory),
     Layer.provideMerge(layerClient()),
     Layer.provideMerge(Emulator.layerMemory(options.emulator)),
-    Layer.provide(RenewalPolicy.layer(options.policy ?? {}))
+    // a policy the test configured wrongly is the test's defect
+    Layer.provide(Layer.orDie(RenewalPolicy.layer(options.policy ?? {})))
   )
 
 /**

@@ -165,12 +165,12 @@ const ensureDirectory = (fs: FileSystem.FileSystem, directory: string): Effect.E
     const info = yield* fs.stat(directory)
     if (info.type !== "Directory") {
       return yield* new StoreError({
-        operation: "set",
+        operation: "open",
         key: "*",
         description: `token store path is not a directory: ${directory}`
       })
     }
-  }).pipe(Effect.catchIf((e) => !(e instanceof StoreError), platformErrorToStoreError("set", "*")))
+  }).pipe(Effect.catchIf((e) => !(e instanceof StoreError), platformErrorToStoreError("open", "*")))
 
 const syncDirectory = (fs: FileSystem.FileSystem, directory: string): Effect.Effect<void> =>
   Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (handle) => handle.sync)).pipe(

@@ -125,11 +125,36 @@ const sanitized = (request: HttpClientRequest.HttpClientRequest): HttpClientRequ
   })
 
 /**
+ * The headers the `http.client` span records, of the request and of the
+ * answer: only those known to carry no secret and to say something worth
+ * seeing in a trace (the body's type, length and encoding, caching, the
+ * server's date, how long to wait, Auth0's rate limits). Any other is left
+ * out, named or not: a server or a proxy may echo a token or the client
+ * secret in a header of its own (`x-debug-token`) or a cookie (`set-cookie`),
+ * the request's `authorization` holds the client secret, and
+ * `www-authenticate` may repeat the token it complains about.
+ */
+const spanHeaders: ReadonlySet<string> = new Set([
+  "accept",
+  "cache-control",
+  "content-encoding",
+  "content-length",
+  "content-type",
+  "date",
+  "retry-after",
+  "user-agent",
+  "x-ratelimit-limit",
+  "x-ratelimit-remaining",
+  "x-ratelimit-reset"
+])
+
+/**
  * The `http.client` span of one exchange, in place of the platform's: that
  * one ends with the platform's exit, which holds the request and its body
  * (JSON bodies are even rendered as text). This one has the platform's name
- * (`HttpClient.SpanNameGenerator`) and attributes, the request's headers
- * redacted (`authorization` always), trace propagation when
+ * (`HttpClient.SpanNameGenerator`) and attributes, but records only the
+ * headers of {@link spanHeaders} (redacted still by
+ * `Headers.currentRedactedNames`), trace propagation when
  * `HttpClient.currentTracerPropagation` allows it, and ends with the status
  * alone, or with the `NetworkError`.
  */
@@ -144,7 +169,8 @@ const traced = (
       return execute(Headers.empty)
     }
     const redactedNames = fiber.getFiberRef(Headers.currentRedactedNames)
-    const headers = Headers.redact(request.headers, [...redactedNames, "authorization"])
+    const recorded = (headers: Headers.Headers) =>
+      Object.entries(Headers.redact(headers, redactedNames)).filter(([name]) => spanHeaders.has(name))
     const attributes: Record<string, unknown> = {
       "http.request.method": request.method,
       "server.address": url.origin,
@@ -153,7 +179,7 @@ const traced = (
       "url.path": url.pathname,
       "url.scheme": url.protocol.slice(0, -1)
     }
-    for (const [name, value] of Object.entries(headers)) attributes[`http.request.header.${name}`] = String(value)
+    for (const [name, value] of recorded(request.headers)) attributes[`http.request.header.${name}`] = String(value)
     return Effect.flatMap(HttpClient.SpanNameGenerator, (name) =>
       Effect.flatMap(
         Effect.makeSpan(name(request), { kind: "client", captureStackTrace: false, attributes }),
@@ -168,8 +194,7 @@ const traced = (
                   Effect.sync(() => {
                     if (Exit.isSuccess(exit)) {
                       span.attribute("http.response.status_code", exit.value.status)
-                      const answered = Headers.redact(exit.value.headers, redactedNames)
-                      for (const [name, value] of Object.entries(answered)) {
+                      for (const [name, value] of recorded(exit.value.headers)) {
                         span.attribute(`http.response.header.${name}`, String(value))
                       }
                     }

@@ -5,13 +5,15 @@ import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type { Credentials } from "../Credentials.js"
+import * as MinTtl from "./minTtl.js"
 
 /**
  * What a `Renewer` knows of its session in the store, so that `get` need not
  * read it: the login's credentials as last read or written (the hot path
  * hands them out while they have the default `minTtl` left), the API
  * credentials last seen per target, and the lifetime the last renewal of each
- * target brought (a `minTtl` at or above it cannot be met by renewing again).
+ * target brought (a `minTtl` at or above it cannot be met by renewing again;
+ * half of it bounds the default `minTtl`, see `MinTtl.required`).
  *
  * Every write this renewer makes is published (`changes`), and so is every
  * read that finds the store changed by someone else. A read started before a
@@ -42,6 +44,12 @@ export interface Knowledge {
   lifetime(target: string): number | undefined
   setLifetime(target: string, millis: number): void
   /**
+   * Millis of lifetime credentials for a target key were last issued with,
+   * by a renewal of this renewer: the server's setting, so kept when the
+   * store changes or a new login is saved (unlike `lifetime`).
+   */
+  issued(target: string): number | undefined
+  /**
    * The store says someone else may have changed the entry: nothing known is
    * handed out until the store is read again (a read started before this
    * call is not taken: `version()` moves).
@@ -68,13 +76,16 @@ class KnowledgeImpl implements Knowledge {
   private count = 0
   private apis: Map<string, Credentials> | undefined
   private lifetimes: Map<string, number> | undefined
+  private issuedLifetimes: Map<string, number> | undefined
   private hub: PubSub.PubSub<Option.Option<Credentials>> | undefined
   private stream: Stream.Stream<Option.Option<Credentials>> | undefined
 
   constructor(
     initial: Option.Option<Credentials>,
     private readonly defaultMinTtlMillis: number,
-    private readonly now: () => number
+    private readonly now: () => number,
+    /** Whether the default minTtl is bounded by the lifetime (see `MinTtl.required`). */
+    private readonly bounded: boolean = false
   ) {
     this.remember(Option.getOrUndefined(initial))
   }
@@ -86,7 +97,8 @@ class KnowledgeImpl implements Knowledge {
     this.known = credentials
     this.freshUntil = credentials === undefined
       ? -Infinity
-      : DateTime.toEpochMillis(credentials.expiresAt) - this.defaultMinTtlMillis
+      : DateTime.toEpochMillis(credentials.expiresAt) -
+        MinTtl.required(this.defaultMinTtlMillis, this.bounded, this.issued(""))
     this.success = credentials === undefined ? undefined : Effect.succeed(credentials)
   }
 
@@ -137,6 +149,11 @@ class KnowledgeImpl implements Knowledge {
 
   setLifetime(target: string, millis: number): void {
     ;(this.lifetimes ??= new Map()).set(target, millis)
+    ;(this.issuedLifetimes ??= new Map()).set(target, millis)
+  }
+
+  issued(target: string): number | undefined {
+    return this.issuedLifetimes?.get(target)
   }
 
   invalidate(): void {
@@ -187,8 +204,9 @@ class KnowledgeImpl implements Knowledge {
 export const make = (
   initial: Option.Option<Credentials>,
   defaultMinTtlMillis: number,
-  now: () => number
-): Knowledge => new KnowledgeImpl(initial, defaultMinTtlMillis, now)
+  now: () => number,
+  bounded?: boolean
+): Knowledge => new KnowledgeImpl(initial, defaultMinTtlMillis, now, bounded)
 
 const token = (redacted: Redacted.Redacted<string> | undefined) =>
   redacted === undefined ? undefined : Redacted.value(redacted)

@@ -6,7 +6,7 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { RenewerError } from "../AuthError.js"
+import { isRetryable, type RenewerError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import type * as Renewer from "../Renewer.js"
 import * as Logs from "./logs.js"
@@ -37,11 +37,13 @@ export interface Settings {
  * credentials from the hot path while it runs. The renewal's result is a
  * change, which plans the next one.
  *
- * A transient failure (the renewer's policy has already retried it) is
- * logged and tried again after `retryInterval`, until the credentials
- * change; a `LoginRequired` is logged and nothing more is tried until a new
- * login is saved. A renewal that cannot bring `lead` (the lifetime is too
- * short) is logged once per credentials.
+ * A failure a later attempt may fix (`AuthError.isRetryable`: transient,
+ * and the renewer's policy has already retried it) is logged and tried again
+ * after `retryInterval`, until the credentials change; any other (a
+ * `LoginRequired`, a `StoreError`, a `RenewalFailed` of another reason) is
+ * logged and nothing more is tried until the credentials change. A renewal
+ * that cannot bring `lead` (the lifetime is too short) is logged once per
+ * credentials.
  *
  * @internal
  */
@@ -71,7 +73,7 @@ const plan = (
     yield* renewer.get(options).pipe(
       Effect.tapError(report(renewer.key)),
       Effect.retry({
-        while: retried,
+        while: isRetryable,
         schedule: Schedule.spaced(Duration.millis(settings.retryInterval))
       }),
       Effect.ignore
@@ -81,9 +83,4 @@ const plan = (
   })
 }
 
-const retried = (error: RenewerError): boolean =>
-  error._tag === "StoreError" ||
-  (error._tag === "RenewalFailed" && error.reason !== "TtlUnreachable" && error.reason !== "Shutdown" &&
-    error.reason !== "InvalidRequest")
-
-const report = (key: string) => (error: RenewerError) => Logs.refreshAheadFailed(key, error, retried(error))
+const report = (key: string) => (error: RenewerError) => Logs.refreshAheadFailed(key, error, isRetryable(error))

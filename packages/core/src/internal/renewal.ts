@@ -21,6 +21,7 @@ import type { TokenStore } from "../TokenStore.js"
 import type { Knowledge } from "./knowledge.js"
 import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
+import * as MinTtl from "./minTtl.js"
 import type { Runner, Watch } from "./policy.js"
 import * as Scope from "./scope.js"
 import * as StoreKeys from "./storeKeys.js"
@@ -39,6 +40,8 @@ export interface Request {
   /** The scope asked; `undefined`: the login's. */
   readonly scope: string | undefined
   readonly minTtl: number
+  /** `minTtl` is the default one: bounded by the lifetime (see `MinTtl.required`). */
+  readonly bounded?: boolean | undefined
   readonly forceRefresh: boolean
   readonly parameters: Readonly<Record<string, string>> | undefined
 }
@@ -75,9 +78,15 @@ export const target = (request: Request, loginScope: string | undefined): Target
   }
 }
 
-/** Whether `credentials` meet `request` at `now` (epoch millis). @internal */
-export const satisfies = (credentials: Credentials, request: Request, now: number): boolean =>
-  !request.forceRefresh && DateTime.toEpochMillis(credentials.expiresAt) - request.minTtl > now
+/**
+ * Whether `credentials` meet `request` at `now` (epoch millis), given the
+ * lifetime their target's credentials were last issued with.
+ *
+ * @internal
+ */
+export const satisfies = (credentials: Credentials, request: Request, now: number, issued?: number): boolean =>
+  !request.forceRefresh &&
+  DateTime.toEpochMillis(credentials.expiresAt) - MinTtl.required(request.minTtl, request.bounded, issued) > now
 
 /**
  * The renewal itself, run inside the store's lock for the session key:
@@ -173,15 +182,16 @@ export const make = (options: {
           const memo = to.name ?? ""
           const before = clock.unsafeCurrentTimeMillis()
           if (to.name === undefined) {
-            if (satisfies(login, request, before)) return login
+            if (satisfies(login, request, before, knowledge.issued(memo))) return login
           } else {
             const kept = Option.getOrUndefined(yield* restore(store.get(entry)))
             knowledge.setApi(to.name, kept)
-            if (kept !== undefined && satisfies(kept, request, before)) return kept
+            if (kept !== undefined && satisfies(kept, request, before, knowledge.issued(memo))) return kept
           }
           const lifetime = knowledge.lifetime(memo)
-          if (!request.forceRefresh && lifetime !== undefined && request.minTtl >= lifetime) {
-            return yield* ttlUnreachable(lifetime, request.minTtl, "no renewal was attempted")
+          const minTtl = MinTtl.required(request.minTtl, request.bounded, lifetime)
+          if (!request.forceRefresh && lifetime !== undefined && minTtl >= lifetime) {
+            return yield* ttlUnreachable(lifetime, minTtl, "no renewal was attempted")
           }
 
           const stopped = closing()
@@ -230,10 +240,10 @@ export const make = (options: {
             )
             knowledge.setApi(to.name, result)
           }
-          if (!satisfies(result, { ...request, forceRefresh: false }, now)) {
+          if (!satisfies(result, { ...request, forceRefresh: false }, now, knowledge.issued(memo))) {
             return yield* ttlUnreachable(
               lifetimeLeft(result, now),
-              request.minTtl,
+              MinTtl.required(request.minTtl, request.bounded, knowledge.issued(memo)),
               "the renewed credentials were saved"
             )
           }

@@ -1,19 +1,21 @@
 import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
-import { classify, RenewalFailed, type RenewerError, type StoreError } from "../AuthError.js"
+import { classify, isRetryable, RenewalFailed, type RenewerError, type StoreError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import { RenewalPolicy } from "../RenewalPolicy.js"
 import { RenewalStrategy } from "../RenewalStrategy.js"
 import type * as Renewer from "../Renewer.js"
 import { TokenStore } from "../TokenStore.js"
+import * as Durations from "./durations.js"
 import * as Knowledge from "./knowledge.js"
 import * as Logs from "./logs.js"
+import * as MinTtl from "./minTtl.js"
 import * as Policy from "./policy.js"
 import * as RefreshAhead from "./refreshAhead.js"
 import * as Renewal from "./renewal.js"
@@ -22,8 +24,6 @@ import * as SingleFlight from "./singleFlight.js"
 import * as StoreKeys from "./storeKeys.js"
 import * as Timers from "./timers.js"
 import * as Tracing from "./tracing.js"
-
-const maxMillis = 100 * 365 * 24 * 3600 * 1000
 
 const liveClock = Clock.make()
 
@@ -34,20 +34,8 @@ const shutdown = () =>
 
 /** A `minTtl` option in millis, or why it cannot be used. @internal */
 export const decodeMinTtl = (input: unknown, name = "minTtl"): number | RenewalFailed => {
-  // Duration reads NaN and negative amounts as zero: they are mistakes
-  if (
-    (typeof input === "number" && !(input >= 0)) ||
-    (typeof input === "string" && /^\s*-/.test(input)) ||
-    (Array.isArray(input) && input.some((part) => typeof part !== "number" || !(part >= 0)))
-  ) {
-    return invalid(`${name} must be a duration of at least zero`)
-  }
-  const decoded = Duration.decodeUnknown(input)
-  if (Option.isNone(decoded)) return invalid(`${name} is not a duration`)
-  const millis = Duration.toMillis(decoded.value)
-  return Number.isFinite(millis) && millis >= 0 && millis <= maxMillis
-    ? millis
-    : invalid(`${name} must be a finite duration of at most 100 years`)
+  const millis = Durations.decode(input, name)
+  return typeof millis === "number" ? millis : invalid(millis)
 }
 
 /**
@@ -123,7 +111,9 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     // what the store held when the layer was built (a store that cannot be
     // read now is read again by the first `get`)
     const initial = yield* Effect.orElseSucceed(store.get(key), () => Option.none<Credentials>())
-    knowledge = Knowledge.make(initial, defaultMinTtl, now)
+    // the default minTtl is bounded by the lifetime, one given is not (see MinTtl.required)
+    const bounded = options.minTtl === undefined
+    knowledge = Knowledge.make(initial, defaultMinTtl, now, bounded)
     if (changedEarly) knowledge.invalidate()
     const flights = SingleFlight.make<Credentials, RenewerError>(renewalsScope, shutdown)
     const revocations = SingleFlight.make<void, RenewalFailed>(renewalsScope, shutdown)
@@ -213,8 +203,13 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     }
     const known = (request: Renewal.Request, login: Credentials | undefined) => {
       const found = knownFor(request, login)
-      return found !== undefined && Renewal.satisfies(found, request, now()) ? Effect.succeed(found) : undefined
+      return found !== undefined && Renewal.satisfies(found, request, now(), issuedFor(request, login))
+        ? Effect.succeed(found)
+        : undefined
     }
+    // the lifetime credentials for the request's target were last issued with
+    const issuedFor = (request: Renewal.Request, login: Credentials | undefined) =>
+      knowledge.issued(Renewal.target(request, login?.scope).name ?? "")
 
     // Joins a renewal in flight for the same target (a forced refresh only a
     // forced one). If its outcome does not meet this caller's minTtl, this
@@ -235,11 +230,16 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         const again = () => fallback ? slow({ ...request, forceRefresh: false }, false, span) : undefined
         return Effect.matchEffect(tracing.join(span, current), {
           onSuccess: (credentials) =>
-            Renewal.satisfies(credentials, { ...request, forceRefresh: false }, now())
+            Renewal.satisfies(
+                credentials,
+                { ...request, forceRefresh: false },
+                now(),
+                issuedFor(request, knowledge.login())
+              )
               ? Effect.succeed(credentials)
               : again() ?? Effect.fail(Renewal.ttlUnreachable(
                 Renewal.lifetimeLeft(credentials, now()),
-                request.minTtl,
+                MinTtl.required(request.minTtl, request.bounded, issuedFor(request, knowledge.login())),
                 "no renewal was attempted"
               )),
           onFailure: (error) =>
@@ -253,6 +253,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
       audience: undefined,
       scope: undefined,
       minTtl: defaultMinTtl,
+      bounded,
       forceRefresh: false,
       parameters: undefined
     }
@@ -262,13 +263,14 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     // Never for a forced refresh: it asks for other credentials than these
     // (e.g. after an API rejected them).
     const orStale = (request: Renewal.Request, bound: number, effect: Effect.Effect<Credentials, RenewerError>) =>
-      bound <= 0 || request.forceRefresh ? effect : Effect.catchIf(effect, transient, (error) => {
+      bound <= 0 || request.forceRefresh ? effect : Effect.catchIf(effect, isRetryable, (error) => {
         // what the store says may have changed (a logout elsewhere) is never handed out
         const found = knowledge.stale() ? undefined : knownFor(request, knowledge.login())
         if (found === undefined) return Effect.fail(error)
         const expiresAt = DateTime.toEpochMillis(found.expiresAt)
         const at = now()
-        return at < expiresAt && at < expiresAt - request.minTtl + bound
+        const minTtl = MinTtl.required(request.minTtl, request.bounded, issuedFor(request, knowledge.login()))
+        return at < expiresAt && at < expiresAt - minTtl + bound
           ? Effect.as(Logs.staleServed(tracing.session, error, found, at), found)
           : Effect.fail(error)
       })
@@ -300,6 +302,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         audience: getOptions.audience,
         scope: getOptions.scope,
         minTtl,
+        bounded: bounded && getOptions.minTtl === undefined,
         forceRefresh: getOptions.forceRefresh === true,
         parameters: getOptions.parameters
       }
@@ -327,17 +330,23 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         )
       )
 
-    const hasValid = (minTtl?: Duration.DurationInput): Effect.Effect<boolean, StoreError> =>
+    const hasValid = (minTtl?: Duration.DurationInput): Effect.Effect<boolean, StoreError | RenewalFailed> =>
       Effect.gen(function*() {
+        // an unusable minTtl fails as `get` does, before anything is read
+        const millis = minTtl === undefined ? defaultMinTtl : decodeMinTtl(minTtl)
+        if (typeof millis !== "number") return yield* millis
         // read without the lock: a renewal may finish meanwhile
         const before = knowledge.version()
         const stored = yield* store.get(key)
         if (knowledge.version() === before) knowledge.observe(stored)
         if (Option.isNone(stored)) return false
         if (stored.value.refreshToken !== undefined) return true
-        const millis = minTtl === undefined ? defaultMinTtl : decodeMinTtl(minTtl)
-        return typeof millis === "number" &&
-          Renewal.satisfies(stored.value, { ...defaultRequest, minTtl: millis }, now())
+        return Renewal.satisfies(
+          stored.value,
+          { ...defaultRequest, minTtl: millis, bounded: bounded && minTtl === undefined },
+          now(),
+          knowledge.issued("")
+        )
       })
 
     // Revocation runs under the policy like a renewal: on a fiber of its own
@@ -410,9 +419,6 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     }
     return service
   })
-
-const transient = (error: RenewerError): boolean =>
-  error._tag === "RenewalFailed" && (error.reason === "Transient" || error.reason === "Deadline")
 
 const decodeRefreshAhead = (options: Renewer.RefreshAheadOptions): RefreshAhead.Settings | RenewalFailed => {
   const lead = decodeMinTtl(options.lead, "refreshAhead.lead")

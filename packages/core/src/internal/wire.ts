@@ -282,9 +282,14 @@ export const redactor = (secrets: ReadonlyArray<Redacted.Redacted<string>>): (te
 
 const encodings = (value: string): ReadonlyArray<string> => {
   const base64 = Encoding.encodeBase64(value)
+  // A lone surrogate travels as U+FFFD (UTF-8 has no encoding for it): so it
+  // is sent in a form body and a header, and so a server may echo it. On the
+  // value as is, `encodeURIComponent` throws.
+  const wellFormed = value.replace(loneSurrogate, "\uFFFD")
   return [
     value,
-    encodeURIComponent(value),
+    wellFormed,
+    encodeURIComponent(wellFormed),
     new URLSearchParams({ s: value }).toString().slice("s=".length),
     JSON.stringify(value).slice(1, -1),
     base64,
@@ -312,5 +317,7 @@ const embeddedBase64 = (value: string): ReadonlyArray<string> => {
   }
   return forms
 }
+
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
 
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")

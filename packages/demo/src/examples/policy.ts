@@ -2,7 +2,7 @@
  * docs/semantics.md: a RenewalPolicy for the Renewer.
  */
 import { RenewalPolicy, RenewalStrategy, Renewer } from "@effect-renewal/core"
-import type { AuthenticationClient, TokenStore } from "@effect-renewal/core"
+import type { AuthenticationClient, AuthError, TokenStore } from "@effect-renewal/core"
 import * as Layer from "effect/Layer"
 
 // --- policy ---
@@ -17,7 +17,7 @@ const Policy = RenewalPolicy.layer({
 // The Renewer reads the policy when it is built: provide it to its layer.
 export const RenewerLive: Layer.Layer<
   Renewer.Renewer,
-  never,
+  AuthError.InvalidConfiguration,
   TokenStore.TokenStore | AuthenticationClient.AuthenticationClient
 > = Renewer.layer({ key: "alice" }).pipe(
   Layer.provide(RenewalStrategy.refreshToken),

@@ -30,7 +30,8 @@ export const sessionsStory: Story = {
       const keys = Array.from({ length: users }, (_, i) => `user-${String(i + 1).padStart(4, "0")}`)
       const logins = yield* Effect.forEach(keys, (key) =>
         Effect.gen(function*() {
-          const login = yield* Fixtures.login({ username: key })
+          // no openid: 2,000 RS256 id_tokens nobody reads would make this a story of RSA, not of the bound
+          const login = yield* Fixtures.login({ username: key, scope: "offline_access" })
           yield* ledger.addCredentials(login)
           yield* sessions.save(key, login)
           return login

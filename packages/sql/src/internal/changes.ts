@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Encoding from "effect/Encoding"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { scrubCause } from "./redaction.js"
 import type { Tables } from "./schema.js"
 
 /**
@@ -39,7 +40,10 @@ export const makeWatchers = (): Watchers => {
     Effect.forEach(
       effects,
       (effect) =>
-        Effect.catchAllCause(effect, (cause) => Effect.logDebug("SqlTokenStore: a change watcher failed", cause)),
+        Effect.catchAllCause(
+          effect,
+          (cause) => Effect.logDebug("SqlTokenStore: a change watcher failed", scrubCause(cause))
+        ),
       { discard: true }
     )
 
@@ -122,11 +126,14 @@ export const sqlitePoller =
         if (rows.length < 1000) return
       }
     })
+    // the rows name session keys: not for `@effect/sql`'s spans (a span
+    // every `interval` would say nothing anyway)
+    const poll = Effect.withTracerEnabled(pollOnce, false)
     return Effect.gen(function*() {
-      if ((yield* Effect.either(pollOnce))._tag === "Left") late = true
+      if ((yield* Effect.either(poll))._tag === "Left") late = true
       yield* Deferred.succeed(ready, undefined)
       return yield* Effect.sleep(interval).pipe(
-        Effect.zipRight(pollOnce),
+        Effect.zipRight(poll),
         Effect.catchAllCause((cause) => Effect.logDebug("SqlTokenStore: polling for changes failed", cause)),
         Effect.forever
       )

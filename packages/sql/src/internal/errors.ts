@@ -9,11 +9,14 @@ import type { SqlError } from "@effect/sql/SqlError"
  *
  * @internal
  */
-export const fromSqlError = (operation: StoreError["operation"], key: string) => (error: SqlError): StoreError => {
-  const code = (error.cause as { readonly code?: unknown } | undefined)?.code
-  return new StoreError({
-    operation,
-    key,
-    description: `database error${typeof code === "string" ? ` (${code})` : ""}: ${error.message}`
-  })
-}
+export const fromSqlError =
+  (operation: StoreError["operation"], key: string, doing?: string) => (error: SqlError): StoreError => {
+    const code = (error.cause as { readonly code?: unknown } | undefined)?.code
+    return new StoreError({
+      operation,
+      key,
+      description: `database error${doing === undefined ? "" : ` ${doing}`}${
+        typeof code === "string" ? ` (${code})` : ""
+      }: ${error.message}`
+    })
+  }

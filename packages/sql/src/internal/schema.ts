@@ -1,6 +1,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 
@@ -57,6 +58,19 @@ export const now = (sql: SqlClient.SqlClient, dialect: Dialect): Statement.Fragm
       ? "(extract(epoch from clock_timestamp()) * 1000)::bigint"
       : "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
   )
+
+const liveClock = Clock.make()
+
+/**
+ * `effect` on the live clock, whatever `Clock` the application provides (a
+ * `TestClock` in its tests): what the store times by the database (a lease's
+ * heartbeat, the watch's probes and polls, the sweeper) runs in real time,
+ * like the database.
+ *
+ * @internal
+ */
+export const onDatabaseTime = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withClock(effect, liveClock)
 
 /**
  * The statements that create the tables when missing.

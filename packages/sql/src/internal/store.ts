@@ -19,6 +19,9 @@ import { fromSqlError } from "./errors.js"
 import type { Location } from "./keys.js"
 import { derivedPrefix, locationOf, lockKeyOf } from "./keys.js"
 import * as Lease from "./lease.js"
+import { traced } from "./redaction.js"
+import type { Version } from "./rows.js"
+import { nextVersion, parseVersion, unreadableValue, versionText, versionValue } from "./rows.js"
 import * as Schema from "./schema.js"
 
 /**
@@ -39,15 +42,21 @@ export const defaults = {
 
 const versionKey = (location: Location): string => `${location.session}\u0000${location.sub}`
 
-type Version = number | bigint | string
-
 const rejected = (operation: StoreError["operation"], key: string, held: Lease.Held) =>
   new StoreError({
     operation,
     key,
-    description: held.lost
-      ? "the lock was lost (its lease expired and another holder took it): not written"
-      : "the entry changed since this lock holder read it, or the lock was lost (its lease expired): not written"
+    description: held.takenOver
+      ? "the lock was taken over (this holder's lease expired and another holder took the lock): not written"
+      : "the entry changed since this lock holder read it, or this holder's lease expired: not written"
+  })
+
+const badVersion = (key: string) =>
+  new StoreError({
+    operation: "get",
+    key,
+    description:
+      "the entry's version is not a 64-bit integer: the row was not written by this store (a write replaces it)"
   })
 
 /** @internal */
@@ -79,7 +88,7 @@ export const make = (
       return yield* new InvalidConfiguration({ description: "SqlTokenStore supports SQLite and PostgreSQL only" })
     }
     if (options.createTables !== false) {
-      yield* Effect.mapError(Schema.createTables(sql, dialect, t), fromSqlError("set", "*"))
+      yield* Effect.mapError(Schema.createTables(sql, dialect, t), fromSqlError("open", "*", "creating the tables"))
     }
 
     const lease = Duration.decode(options.lockLease ?? defaults.lockLease)
@@ -94,6 +103,13 @@ export const make = (
     // The locks this fiber holds, by lock key.
     const heldRef = FiberRef.unsafeMake<ReadonlyMap<string, Lease.Held>>(new Map())
 
+    // the version a write under `held` returned: what its next write compares
+    const remember = (held: Lease.Held, location: Location, raw: unknown): void => {
+      const written = parseVersion(raw)
+      if (written === undefined) held.versions.delete(versionKey(location))
+      else held.versions.set(versionKey(location), written)
+    }
+
     const heldFor = (key: string): Effect.Effect<Lease.Held | undefined> =>
       Effect.map(FiberRef.get(heldRef), (held) => held.get(lockKeyOf(key)) ?? held.get(lockKeyOf(sessionKeyOf(key))))
 
@@ -101,6 +117,8 @@ export const make = (
     const locks = sql(t.locks)
     const now = Schema.now(sql, dialect)
     const pg = dialect === "pg"
+    const bumped = nextVersion(sql, dialect, "e.version")
+    const version = versionText(sql, "version")
     const nextRevision = pg
       ? sql.literal("")
       : sql`, revision = (SELECT COALESCE(MAX(revision), 0) + 1 FROM ${entries})`
@@ -112,7 +130,8 @@ export const make = (
         AND expires_at > ${now})`
 
     // PostgreSQL: the writing statement notifies the session key, delivered
-    // when it commits.
+    // when it commits. `write` returns `session_key`; the statement's result
+    // (recorded by `@effect/sql`'s span) is only `columns`.
     const notifying = <A extends object>(write: Statement.Statement<A>, columns: string): Statement.Statement<A> =>
       pg
         ? sql<A>`WITH w AS (${write}) SELECT ${
@@ -123,8 +142,9 @@ export const make = (
     const get = (key: string): Effect.Effect<Option.Option<Credentials>, StoreError> =>
       Effect.gen(function*() {
         const location = locationOf(key)
-        const rows = yield* sql<{ readonly value: string | null; readonly version: Version }>`
-          SELECT value, version FROM ${entries}
+        // any type in any column: a row may have been written by another program
+        const rows = yield* sql<{ readonly value: unknown; readonly version: unknown }>`
+          SELECT value, ${version} AS version FROM ${entries}
           WHERE session_key = ${location.session} AND sub_key = ${location.sub}`.pipe(
           Effect.mapError(fromSqlError("get", key)),
           // `@effect/sql`'s span would end with the rows in its exit: the
@@ -132,47 +152,59 @@ export const make = (
           Effect.withTracerEnabled(false)
         )
         const held = yield* heldFor(key)
-        if (held !== undefined) held.versions.set(versionKey(location), rows.length === 0 ? 0 : Number(rows[0].version))
-        const value = rows[0]?.value
-        return value === undefined || value === null ? Option.none() : Option.some(yield* codec.decode(key, value))
-      }).pipe(Effect.withSpan("SqlTokenStore.get"))
+        if (rows.length === 0) {
+          if (held !== undefined) held.versions.set(versionKey(location), 0n)
+          return Option.none()
+        }
+        const read = parseVersion(rows[0].version)
+        if (read === undefined) return yield* badVersion(key)
+        if (held !== undefined) held.versions.set(versionKey(location), read)
+        const value = rows[0].value
+        if (value === null || value === undefined) return Option.none()
+        const unreadable = unreadableValue(value)
+        if (unreadable !== undefined) {
+          return yield* new StoreError({ operation: "decode", key, description: unreadable })
+        }
+        return Option.some(
+          yield* codec.decode(key, value as string).pipe(
+            // a codec of the application's that throws on bytes it did not write
+            Effect.catchAllDefect(() =>
+              new StoreError({ operation: "decode", key, description: "the codec failed on the stored entry" })
+            )
+          )
+        )
+      }).pipe((effect) => traced("SqlTokenStore.get", key, effect))
 
     const set = (key: string, credentials: Credentials): Effect.Effect<void, StoreError> =>
       Effect.gen(function*() {
         const location = locationOf(key)
         const value = yield* codec.encode(key, credentials)
         const held = yield* heldFor(key)
-        if (held === undefined) {
-          yield* notifying(
-            sql`INSERT INTO ${entries} AS e (session_key, sub_key, value, version, updated_at${revisionColumn})
-              VALUES (${location.session}, ${location.sub}, ${value}, 1, ${now}${revisionValue})
-              ON CONFLICT (session_key, sub_key) DO UPDATE SET value = excluded.value,
-                version = e.version + 1, updated_at = excluded.updated_at${nextRevision}
-              RETURNING session_key`,
-            "session_key"
-          ).pipe(Effect.mapError(fromSqlError("set", key)))
-          return
-        }
-        // Compare-and-set: written only while this holder's lease is valid
-        // and the entry is still at the version it read or wrote (a missing
-        // row: nobody wrote it since).
-        const expected = held.versions.get(versionKey(location))
-        const check = expected === undefined ? sql.literal("") : sql`WHERE e.version = ${expected}`
+        // Inside `withLock`, compare-and-set: written only while this
+        // holder's lease is valid and the entry is still at the version it
+        // read or wrote (a missing row: nobody wrote it since).
+        const expected = held === undefined ? undefined : held.versions.get(versionKey(location))
+        const guard = held === undefined ? sql.literal("1 = 1") : leaseHeld(held)
+        const check = expected === undefined
+          ? sql.literal("")
+          : sql`WHERE e.version = ${versionValue(sql, dialect, expected)}`
+        // (SQLite parses `INSERT ... SELECT ... ON CONFLICT` only with a `WHERE`)
         const rows = yield* notifying(
-          sql<{ readonly version: Version; readonly session_key: string }>`
+          sql<{ readonly version: unknown }>`
             INSERT INTO ${entries} AS e (session_key, sub_key, value, version, updated_at${revisionColumn})
             SELECT CAST(${location.session} AS TEXT), CAST(${location.sub} AS TEXT), CAST(${value} AS TEXT), 1,
               ${now}${revisionValue}
-            WHERE ${leaseHeld(held)}
+            WHERE ${guard}
             ON CONFLICT (session_key, sub_key) DO UPDATE SET value = excluded.value,
-              version = e.version + 1, updated_at = excluded.updated_at${nextRevision}
+              version = ${bumped}, updated_at = excluded.updated_at${nextRevision}
             ${check}
-            RETURNING version, session_key`,
-          "version, session_key"
+            RETURNING ${version} AS version${sql.literal(pg ? ", session_key" : "")}`,
+          "version"
         ).pipe(Effect.mapError(fromSqlError("set", key)))
+        if (held === undefined) return
         if (rows.length !== 1) return yield* rejected("set", key, held)
-        held.versions.set(versionKey(location), Number(rows[0].version))
-      }).pipe(Effect.withSpan("SqlTokenStore.set"))
+        remember(held, location, rows[0].version)
+      }).pipe((effect) => traced("SqlTokenStore.set", key, effect))
 
     const remove = (key: string): Effect.Effect<void, StoreError> =>
       Effect.gen(function*() {
@@ -190,13 +222,18 @@ export const make = (
           : expected === undefined
           ? sql`AND ${leaseHeld(held)}`
           : sql`AND ${leaseHeld(held)} AND COALESCE((SELECT x.version FROM ${entries} x
-              WHERE x.session_key = ${location.session} AND x.sub_key = ${location.sub}), 0) = ${expected}`
+              WHERE x.session_key = ${location.session} AND x.sub_key = ${location.sub}), 0) = ${
+            versionValue(sql, dialect, expected)
+          }`
         const update = notifying(
-          sql<{ readonly sub_key: string; readonly version: Version; readonly session_key: string }>`
-            UPDATE ${entries} AS e SET value = NULL, version = e.version + 1, updated_at = ${now}${nextRevision}
+          sql<{ readonly sub_key: string; readonly version: unknown }>`
+            UPDATE ${entries} AS e SET value = NULL, version = ${bumped}, updated_at = ${now}${nextRevision}
             WHERE ${which} ${guard}
-            RETURNING sub_key, version, session_key`,
-          "sub_key, version, session_key"
+            RETURNING sub_key, ${version} AS version${sql.literal(pg ? ", session_key" : "")}`,
+          "sub_key, version"
+        ).pipe(
+          // the rows name the entries' keys (`sub_key`): not for a span
+          Effect.withTracerEnabled(false)
         )
         // PostgreSQL (READ COMMITTED) evaluates the guard's subqueries on the
         // statement's snapshot, not on a row changed meanwhile: the entry's
@@ -207,34 +244,32 @@ export const make = (
           update
         ))).pipe(Effect.mapError(fromSqlError("remove", key)))
         if (held === undefined) return
-        for (const row of rows) {
-          held.versions.set(versionKey({ session: location.session, sub: row.sub_key }), Number(row.version))
-        }
+        for (const row of rows) remember(held, { session: location.session, sub: row.sub_key }, row.version)
         if (rows.length > 0) {
           // only derived entries existed: the entry itself is known to be absent
-          if (!rows.some((row) => row.sub_key === location.sub)) held.versions.set(versionKey(location), 0)
+          if (!rows.some((row) => row.sub_key === location.sub)) held.versions.set(versionKey(location), 0n)
           return
         }
         // Nothing removed: nothing to remove, or refused?
-        const state = yield* sql<{ readonly held: Version | boolean; readonly version: Version }>`
+        const state = yield* sql<{ readonly held: unknown; readonly version: unknown }>`
           SELECT CASE WHEN ${leaseHeld(held)} THEN 1 ELSE 0 END AS held,
-            COALESCE((SELECT x.version FROM ${entries} x
-              WHERE x.session_key = ${location.session} AND x.sub_key = ${location.sub}), 0) AS version`.pipe(
+            CAST(COALESCE((SELECT x.version FROM ${entries} x
+              WHERE x.session_key = ${location.session} AND x.sub_key = ${location.sub}), 0) AS TEXT) AS version`.pipe(
           Effect.mapError(fromSqlError("remove", key))
         )
-        const current = Number(state[0]?.version ?? 0)
+        const current: Version | undefined = parseVersion(state[0]?.version ?? "0")
         if (Number(state[0]?.held ?? 0) !== 1 || (expected !== undefined && expected !== current)) {
           return yield* rejected("remove", key, held)
         }
-        held.versions.set(versionKey(location), current)
-      }).pipe(Effect.withSpan("SqlTokenStore.remove"))
+        if (current !== undefined) held.versions.set(versionKey(location), current)
+      }).pipe((effect) => traced("SqlTokenStore.remove", key, effect))
 
     const withLock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const timeout = lockTimeout ?? (yield* RenewalPolicy).deadline
           const held = yield* leases.acquire(key, lockKeyOf(key), timeout, restore)
-          const heartbeat = yield* Effect.fork(Effect.interruptible(leases.keepAlive(held)))
+          const heartbeat = yield* Effect.fork(Effect.interruptible(leases.keepAlive(key, held)))
           return yield* restore(
             Effect.locallyWith(effect, heldRef, (current) => new Map(current).set(held.lockKey, held))
           ).pipe(Effect.ensuring(Effect.zipRight(Fiber.interrupt(heartbeat), leases.release(held))))
@@ -254,7 +289,7 @@ export const make = (
       Effect.catchAllCause((cause) => Effect.logDebug("SqlTokenStore: sweeping old rows failed", cause)),
       Effect.repeat(Schedule.spaced(Duration.millis(Math.max(60_000, retention / 4))))
     )
-    yield* Effect.forkIn(Effect.interruptible(sweep), scope)
+    yield* Effect.forkIn(Effect.interruptible(Schema.onDatabaseTime(sweep)), scope)
 
     const watchers = Changes.makeWatchers()
     const listener = pg ? yield* Effect.serviceOption(Changes.PgListener) : Option.none()
@@ -268,7 +303,11 @@ export const make = (
         Duration.decode(options.listenProbeInterval ?? defaults.listenProbeInterval)
       )
       : undefined
-    const start = source === undefined ? undefined : Changes.makeStarter(source, watchers, scope)
+    // the watch's probes and polls follow the database's time: under a
+    // `TestClock` the first `watch` would wait for ever for a LISTEN's probe
+    const start = source === undefined
+      ? undefined
+      : Changes.makeStarter((watchers, ready) => Schema.onDatabaseTime(source(watchers, ready)), watchers, scope)
 
     const service: TokenStore.Service = {
       get,

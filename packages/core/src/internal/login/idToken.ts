@@ -14,13 +14,15 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as jose from "jose"
-import { LoginFailed } from "../../AuthError.js"
+import { AuthApiError, classify, InvalidResponseCode, LoginFailed } from "../../AuthError.js"
+import * as Http from "../http.js"
 import { equalSecrets } from "./pkce.js"
 
 /** @internal */
@@ -61,8 +63,8 @@ export const allowedAlgorithms = (fromMetadata: ReadonlyArray<string> | undefine
 const KeySet = Schema.Struct({ keys: Schema.Array(Schema.Object) })
 const decodeKeySet = Schema.decodeUnknownEither(KeySet)
 
-const parseJson = (text: string): Either.Either<unknown, undefined> =>
-  Either.try({ try: () => JSON.parse(text) as unknown, catch: () => undefined })
+/** How long reading the JWKS may take. */
+const jwksTimeout = Duration.seconds(30)
 
 const invalid = (description: string) => new LoginFailed({ reason: "InvalidIdToken", description })
 
@@ -76,33 +78,32 @@ export const make = (
     const algorithms = allowedAlgorithms(options.algorithms)
     const jwksUri = options.jwksUri
 
+    // Through the exchange every request of the client goes through: no
+    // redirect followed, the body capped, a bounded wait, the `http.client` span.
+    const exchange = Http.make(client, { timeout: jwksTimeout, maxResponseBytes: Http.maxBodyBytes, secrets: [] })
     const fetchKeys = (uri: string): Effect.Effect<jose.JSONWebKeySet, LoginFailed> =>
-      client.execute(HttpClientRequest.get(uri, { acceptJson: true })).pipe(
-        Effect.flatMap((response) => Effect.map(response.text, (text) => ({ status: response.status, text }))),
-        Effect.scoped,
-        Effect.mapError(() =>
-          new LoginFailed({
-            reason: "Transient",
-            description: `the provider's JWKS (GET ${uri}) could not be read: no answer`
+      exchange.send(
+        HttpClientRequest.get(uri),
+        { secrets: [] },
+        (status, body) =>
+          Either.match(Either.flatMap(body, (json) => Either.mapLeft(decodeKeySet(json), () => "")), {
+            onLeft: () =>
+              Effect.fail(
+                new AuthApiError({ status, code: InvalidResponseCode, description: "not a JSON Web Key Set" })
+              ),
+            onRight: (set) => Effect.succeed(set as unknown as jose.JSONWebKeySet)
           })
-        ),
-        Effect.flatMap(({ status, text }) => {
-          if (status >= 500 || status === 429 || status === 408) {
-            return Effect.fail(
-              new LoginFailed({ reason: "Transient", description: `GET ${uri} answered HTTP ${status}` })
-            )
-          }
-          if (status < 200 || status >= 300) {
-            return Effect.fail(invalid(`the id_token cannot be checked: GET ${uri} answered HTTP ${status}`))
-          }
-          return Either.match(Either.flatMap(parseJson(text), decodeKeySet), {
-            onLeft: () => Effect.fail(invalid(`the id_token cannot be checked: GET ${uri} is not a JSON Web Key Set`)),
-            onRight: (set) => {
-              const keys = set as unknown as jose.JSONWebKeySet
-              return Effect.as(Ref.set(cache, keys), keys)
-            }
-          })
-        })
+      ).pipe(
+        Effect.tap((keys) => Ref.set(cache, keys)),
+        Effect.mapError((error) =>
+          classify(error) === "Transient"
+            ? new LoginFailed({
+              reason: "Transient",
+              description: `the provider's JWKS could not be read: ${error.message}`,
+              cause: error
+            })
+            : invalid(`the id_token cannot be checked: ${error.message}`)
+        )
       )
 
     const check = (

@@ -178,6 +178,23 @@ describe("internal/login/idToken", () => {
       yield* verifier.verify(token, { nonce })
     }))
 
+  it.effect("a JWKS answer that redirects, or weighs more than 1 MiB, is not followed nor read: the keys are refused", () =>
+    Effect.gen(function*() {
+      const { key, server, verifier } = yield* setup()
+      const token = yield* sign(key, claims())
+      server.state.answer = { status: 302, body: { keys: [key.jwk] } }
+      const redirected = yield* Effect.flip(verifier.verify(token, { nonce }))
+      expect([redirected.reason, redirected.description]).toEqual([
+        "InvalidIdToken",
+        expect.stringContaining(`GET ${jwksUri}`)
+      ])
+      // a published key padded past the cap
+      server.state.answer = { status: 200, body: { keys: [key.jwk], padding: "x".repeat(1024 * 1024) } }
+      const huge = yield* Effect.flip(verifier.verify(token, { nonce }))
+      expect(huge.reason).toBe("InvalidIdToken")
+      expect(server.state.fetches).toBe(2)
+    }))
+
   it.effect("a token that is not a JWT is InvalidIdToken, not a defect", () =>
     Effect.gen(function*() {
       const { verifier } = yield* setup()
