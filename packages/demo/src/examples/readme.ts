@@ -19,7 +19,7 @@ const RenewerLive = Renewer.layer().pipe(
 
 const callApi = Effect.gen(function*() {
   const renewer = yield* Renewer.Renewer
-  const credentials = yield* renewer.get() // valid for at least the policy's minTtl; renewed if not
+  const credentials = yield* renewer.get() // valid for at least the default minTtl; renewed if not
   return credentials.accessToken // Redacted: use it as a bearer token, never log it
 }).pipe(
   Effect.catchTag("LoginRequired", () => Effect.logInfo("ask the user to log in again"))
