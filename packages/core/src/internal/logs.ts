@@ -6,6 +6,7 @@ import * as LogLevel from "effect/LogLevel"
 import { type AuthenticationError, classify, type RenewerError, type StoreError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import type { Watch } from "./policy.js"
+import { entryKey } from "./storeKeys.js"
 import { attributes, outcomeOf, sessionHash } from "./tracing.js"
 
 /**
@@ -62,7 +63,7 @@ const line = (
 
 /** `effect` with every line it logs naming the session by its hash. @internal */
 export const forSession = (key: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.annotateLogs(effect, attributes.session, sessionHash(key))
+  Effect.annotateLogs(effect, attributes.session, sessionHash(entryKey(key)))
 
 /**
  * A renewal (run inside `effect`): its lines name the session; at its end,
@@ -250,6 +251,6 @@ export const refreshAheadFailed = (key: string, error: RenewerError, retried: bo
 /** `Sessions` released the renewer of a session idle for `idle` millis (`Debug`). @internal */
 export const sessionReleased = (key: string, idle: number): Effect.Effect<void> =>
   line(LogLevel.Debug, "sessions: idle renewer released", () => ({
-    [attributes.session]: sessionHash(key),
+    [attributes.session]: sessionHash(entryKey(key)),
     [annotations.duration]: idle
   }))

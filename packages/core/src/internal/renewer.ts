@@ -72,7 +72,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
     // the store in spans: every operation this renewer makes goes through it
-    const tracing = new Tracing.Tracing(key, Tracing.sessionHash(sessionKey), now, strategy.name)
+    const tracing = new Tracing.Tracing(key, Tracing.sessionHash(key), now, strategy.name)
     const store = tracing.store(shared)
     // Renewals and their timers run in a scope of their own, made with the
     // first renewal and closed by the finalizer below, after a request
