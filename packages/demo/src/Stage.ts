@@ -50,13 +50,17 @@ export const emulatorOptions: Emulator.Emulator.ServerOptions = {
 }
 
 /** Short backoff so that a burst of faults is ridden out in about two seconds. */
-export const policy: Layer.Layer<RenewalPolicy.RenewalPolicy, AuthError.InvalidConfiguration> = RenewalPolicy.layer({
+export const policyOptions = {
   retry: RenewalPolicy.exponentialBackoff({ base: "100 millis", max: "1 second", retries: 5 }),
   minTtl: settings.minTtl,
   attemptTimeout: "5 seconds",
   deadline: "10 seconds",
   maxRetryAfter: "5 seconds"
-})
+} as const
+
+export const policy: Layer.Layer<RenewalPolicy.RenewalPolicy, AuthError.InvalidConfiguration> = RenewalPolicy.layer(
+  policyOptions
+)
 
 export interface StageService {
   /** The temporary directory of the store's database. */
