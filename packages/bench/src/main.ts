@@ -317,7 +317,7 @@ const report = () => {
       fmt(100 * storm.sessionsPerSecond / storm.rawPerSecond)
     } % of the emulator's raw capacity (target: at least 80 %). The emulator counted ${
       fmt(storm.requestsLastRound)
-    } token requests in the last round (one per session). (It answers one request at a time, so its in-flight count cannot show the bound here: \`Sessions.test.ts\` and the demo's story 8 give it a latency and show that exactly \`maxConcurrentRenewals\` requests overlap.)`
+    } token requests in the last round (one per session). (It answers one request at a time, so its in-flight count cannot show the bound here: \`Sessions.test.ts\` and the demo's story of 1,000 users give it a latency and show that exactly \`maxConcurrentRenewals\` requests overlap.)`
   )
   say()
   const idle = memory("sessions-idle")

@@ -38,6 +38,7 @@ import type { Credentials } from "./Credentials.js"
 import * as FileStore from "./internal/fileStore.js"
 import * as KeyedLock from "./internal/keyedLock.js"
 import * as StoreKeys from "./internal/storeKeys.js"
+import * as Tracing from "./internal/tracing.js"
 
 /**
  * A store of credentials keyed by store keys: {@link entryKey} of a session
@@ -210,6 +211,28 @@ export const derivedKey: (sessionKey: string, name: string) => string = StoreKey
  * @category keys
  */
 export const sessionKeyOf: (key: string) => string = StoreKeys.sessionKeyOf
+
+/**
+ * The short hash by which spans and log lines name the session of a store
+ * key: FNV-1a 64 of its session part ({@link sessionKeyOf}), 16 hex digits.
+ * The same for a session's own entry and every entry derived from it, and in
+ * every store (the SQL store's spans use it too), so that one session reads
+ * alike everywhere. Not a secret: it tells sessions apart, and a key that can
+ * be guessed can be checked against it.
+ *
+ * @example
+ * ```ts
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ *
+ * const own = TokenStore.sessionHash(TokenStore.entryKey("alice"))
+ * console.log(own === TokenStore.sessionHash(TokenStore.derivedKey("alice", "orders"))) // true
+ * console.log(own.length) // 16
+ * ```
+ *
+ * @since 0.4.0
+ * @category keys
+ */
+export const sessionHash = (key: string): string => Tracing.sessionHash(StoreKeys.sessionKeyOf(key))
 
 // ---------------------------------------------------------------------------
 // memory

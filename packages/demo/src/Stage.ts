@@ -6,6 +6,7 @@
 import type * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
 import type * as AuthError from "@effect-renewal/core/AuthError"
 import type { Credentials } from "@effect-renewal/core/Credentials"
+import * as Login from "@effect-renewal/core/Login"
 import * as RenewalPolicy from "@effect-renewal/core/RenewalPolicy"
 import type * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
 import * as Renewer from "@effect-renewal/core/Renewer"
@@ -13,6 +14,7 @@ import type * as TokenStore from "@effect-renewal/core/TokenStore"
 import * as Emulator from "@effect-renewal/testing/Emulator"
 import * as Fixtures from "@effect-renewal/testing/Fixtures"
 import type * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpClient from "@effect/platform/HttpClient"
 import type * as Path from "@effect/platform/Path"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
@@ -34,22 +36,31 @@ export const settings = {
 /** An API the refresh tokens may ask for besides the login's audience. */
 export const ordersApi = "https://orders.example.test"
 
-/** The emulated tenant: refresh token rotation, short-lived access tokens. */
+/**
+ * The emulated tenant: refresh token rotation, short-lived access tokens, and
+ * device codes polled every second (the smallest `interval` there is), so
+ * that a device-flow login takes seconds.
+ */
 export const emulatorOptions: Emulator.Emulator.ServerOptions = {
   rotation: true,
   audiences: [ordersApi],
   accessTokenLifetime: settings.accessTokenLifetime,
-  idTokenLifetime: settings.idTokenLifetime
+  idTokenLifetime: settings.idTokenLifetime,
+  devicePollingInterval: "1 second"
 }
 
 /** Short backoff so that a burst of faults is ridden out in about two seconds. */
-export const policy: Layer.Layer<RenewalPolicy.RenewalPolicy, AuthError.InvalidConfiguration> = RenewalPolicy.layer({
+export const policyOptions = {
   retry: RenewalPolicy.exponentialBackoff({ base: "100 millis", max: "1 second", retries: 5 }),
   minTtl: settings.minTtl,
   attemptTimeout: "5 seconds",
   deadline: "10 seconds",
   maxRetryAfter: "5 seconds"
-})
+} as const
+
+export const policy: Layer.Layer<RenewalPolicy.RenewalPolicy, AuthError.InvalidConfiguration> = RenewalPolicy.layer(
+  policyOptions
+)
 
 export interface StageService {
   /** The temporary directory of the store's database. */
@@ -58,6 +69,19 @@ export interface StageService {
   readonly store: StoreSpec
   /** The store's encryption key (worker processes need it too). */
   readonly codecKey: Redacted.Redacted<string>
+  /**
+   * The `HttpClient` of the run, observed by the `TokenLedger`: whatever
+   * goes through it (the logins' answers, the renewals') is known to the
+   * final self-check.
+   */
+  readonly http: HttpClient.HttpClient
+  /**
+   * The emulator as Auth0, through the client's `domain` form (which derives
+   * Auth0's endpoints instead of discovering them): the only form that
+   * reaches Auth0's legacy `/delegation`. The stories' `AuthenticationClient`
+   * is the discovered one.
+   */
+  readonly auth0Client: AuthenticationClient.AuthenticationClient.Service
 }
 
 export class Stage extends Context.Tag("@effect-renewal/demo/Stage")<Stage, StageService>() {}
@@ -111,6 +135,17 @@ export const logIn = (renewer: Renewer.Renewer.Service, options?: Emulator.Emula
     yield* renewer.save(credentials)
     return credentials
   })
+
+/**
+ * Runs `effect` with a `Login` over the story's `AuthenticationClient` (the
+ * discovered one) and the ledger's `HttpClient` (which also reads the JWKS).
+ * A fresh one per story: its JWKS cache starts empty.
+ */
+export const provideLogin = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(
+    Stage,
+    ({ http }) => Effect.provide(effect, Login.layer().pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, http))))
+  )
 
 /** Sleeps until the access token of `credentials` has expired (plus a margin). */
 export const untilExpired = (credentials: Credentials) =>

@@ -23,8 +23,8 @@ export const fingerprint = (token: Redacted.Redacted<string> | undefined): strin
   return value === undefined ? "none" : `#${createHash("sha256").update(value).digest("hex").slice(0, 6)}`
 }
 
-/** The token values of the wire bodies the client receives. */
-const tokenFields = ["access_token", "id_token", "refresh_token"] as const
+/** The secret values of the wire bodies the client receives (tokens, and the device flow's device code). */
+const tokenFields = ["access_token", "id_token", "refresh_token", "device_code"] as const
 
 export class TokenLedger extends Effect.Service<TokenLedger>()("@effect-renewal/demo/TokenLedger", {
   sync: () => {
@@ -65,6 +65,14 @@ export class TokenLedger extends Effect.Service<TokenLedger>()("@effect-renewal/
             // `text` is cached by the response: the reader after us gets the same body.
             Effect.ignore(Effect.map(response.text, addBody))
           )
+        ),
+      /** Whether every one of `secrets` (those defined) is remembered. */
+      knows: (...secrets: ReadonlyArray<Secret>) =>
+        Effect.sync(() =>
+          secrets.every((secret) => {
+            const value = reveal(secret)
+            return value === undefined || values.has(value)
+          })
         ),
       /** The lines that contain a remembered value (the lines, never the values). */
       leaks: (lines: ReadonlyArray<string>) =>

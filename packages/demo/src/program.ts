@@ -1,6 +1,7 @@
 /**
- * The demo as an Effect: eight stories against the emulator on loopback, a
- * summary table, and a self-check that no token value was printed.
+ * The demo as an Effect: ten stories against the emulator on loopback (two
+ * logins first, as a user starts), a summary table, and a self-check that no
+ * token value was printed.
  *
  * `run` returns the report; `program` fails with `DemoFailed` unless every
  * story behaved as described and the self-check passed.
@@ -15,6 +16,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as Path from "@effect/platform/Path"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -24,6 +26,8 @@ import { storeLayer, type StoreSpec } from "./processes/protocol.js"
 import { type Check, emulatorOptions, policy, settings, Stage, type Story, type StoryContext } from "./Stage.js"
 import { apiCredentials } from "./stories/apiCredentials.js"
 import { delegation } from "./stories/delegation.js"
+import { deviceLogin } from "./stories/deviceLogin.js"
+import { loopbackLogin } from "./stories/loopbackLogin.js"
 import { processesStory } from "./stories/processes.js"
 import { revoked } from "./stories/revoked.js"
 import { rotation } from "./stories/rotation.js"
@@ -33,6 +37,8 @@ import { transientFaults } from "./stories/transientFaults.js"
 import { TokenLedger } from "./TokenLedger.js"
 
 export const stories: ReadonlyArray<Story> = [
+  deviceLogin,
+  loopbackLogin,
   rotation,
   delegation,
   singleFlight,
@@ -135,16 +141,33 @@ export const runStories = (toRun: ReadonlyArray<Story>): Effect.Effect<Report, u
     // Every response the client receives goes through the ledger: each token
     // the server issues is known to the final self-check.
     const http = ledger.observe(yield* HttpClient.HttpClient)
-    const Client = AuthenticationClient.layer({ domain: server.url, clientId: emulator.clientId }).pipe(
-      Layer.provide(Layer.succeed(HttpClient.HttpClient, http))
+    const Http = Layer.succeed(HttpClient.HttpClient, http)
+    // The client finds the provider's endpoints from its issuer (the emulator's
+    // own URL on loopback), by its discovery document.
+    const Client = AuthenticationClient.layerDiscovery({ issuer: emulator.issuer, clientId: emulator.clientId }).pipe(
+      Layer.provide(Http)
     )
     const context = yield* Layer.build(Layer.mergeAll(Store, Client))
+    const discovered = Context.get(context, AuthenticationClient.AuthenticationClient).metadata
+    // Auth0's domain form, for the story of its legacy /delegation.
+    const auth0Client = yield* AuthenticationClient.make({ domain: server.url, clientId: emulator.clientId }).pipe(
+      Effect.provide(Http)
+    )
 
     yield* say(
       "effect-renewal demo",
-      `   Emulated Auth0 tenant on ${server.url}: access tokens live ${
+      `   Emulated OpenID provider (an Auth0 tenant) on ${server.url}: access tokens live ${
         Duration.format(settings.accessTokenLifetime)
       }, refresh tokens rotate; renewal minTtl ${Duration.format(settings.minTtl)}.`,
+      `   AuthenticationClient.layerDiscovery({ issuer: "${discovered.issuer}" }) read its discovery document: token endpoint ${
+        new URL(discovered.tokenEndpoint).pathname
+      }, device ${
+        discovered.deviceAuthorizationEndpoint === undefined
+          ? "none"
+          : new URL(discovered.deviceAuthorizationEndpoint).pathname
+      }, authorization ${
+        discovered.authorizationEndpoint === undefined ? "none" : new URL(discovered.authorizationEndpoint).pathname
+      }.`,
       `   Credentials are kept in the SQLite store, encrypted (AES-256-GCM, key generated for this run), in ${store.filename}.`,
       "   Tokens are never printed: #abc123 stands for the first 6 hex digits of a token's SHA-256."
     )
@@ -154,7 +177,7 @@ export const runStories = (toRun: ReadonlyArray<Story>): Effect.Effect<Report, u
       rows.push(
         yield* runStory(index + 1, story).pipe(
           Effect.provide(context),
-          Effect.provideService(Stage, { directory, store, codecKey: storeKey })
+          Effect.provideService(Stage, { directory, store, codecKey: storeKey, http, auth0Client })
         )
       )
     }
@@ -170,7 +193,7 @@ export const runStories = (toRun: ReadonlyArray<Story>): Effect.Effect<Report, u
     yield* say(
       "",
       clean
-        ? `Self-check: none of the ${values} secrets issued or seen (tokens, store key) appears in the ${printed.length} lines printed.`
+        ? `Self-check: none of the ${values} secrets issued or seen (tokens, device and authorization codes, store key) appears in the ${printed.length} lines printed.`
         : `Self-check FAILED: ${leakingLines.length} printed line(s) contain a token value (lines ${
           leakingLines.join(", ")
         }).`

@@ -5,8 +5,7 @@
  */
 import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
 import * as Renewer from "@effect-renewal/core/Renewer"
-import { derivedKey } from "@effect-renewal/core/TokenStore"
-import { TokenStore } from "@effect-renewal/core/TokenStore"
+import { derivedKey, entryKey, sessionHash, TokenStore } from "@effect-renewal/core/TokenStore"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -19,7 +18,6 @@ import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
 import * as Tracer from "effect/Tracer"
 import { inspect } from "node:util"
-import { sessionHash } from "../src/internal/redaction.js"
 import { backends, credentials, rawClient, store } from "./support.js"
 
 const session = "session-key-4b1d"
@@ -150,6 +148,43 @@ describe("the session hash of the SQL store's spans and logs", () => {
 })
 
 for (const backend of backends) {
+  describe.skipIf(!backend.enabled)(`the session hash of a Renewer over SqlTokenStore on ${backend.name}`, () => {
+    it.scopedLive("is one for the Renewer's spans and the store's, whatever the session key holds", () =>
+      Effect.gen(function*() {
+        const { recorded, tracer } = recorder()
+        const db = yield* backend.database()
+        // a key whose store key is escaped (U+0000, U+0001)
+        const odd = "someone\u0000private\u0001"
+        const work = Effect.gen(function*() {
+          const shared = yield* store(db)
+          const renewer = yield* Layer.build(
+            Renewer.layer({ key: odd }).pipe(
+              Layer.provide(Layer.succeed(TokenStore, shared)),
+              Layer.provide(Layer.succeed(
+                RenewalStrategy.RenewalStrategy,
+                RenewalStrategy.RenewalStrategy.of({
+                  renew: () => Effect.succeed(credentials(`${secret}-r`, `${secret}-rr`)),
+                  revoke: () => Effect.void
+                })
+              ))
+            )
+          ).pipe(Effect.map(Context.get(Renewer.Renewer)))
+          yield* renewer.save(credentials(secret, secret))
+          yield* renewer.get({ forceRefresh: true })
+        })
+        yield* work.pipe(Effect.withTracer(tracer))
+        const hashes = new Set(
+          recorded.flatMap((span) => {
+            const hash = span.attributes.get("effect-renewal.session")
+            return hash === undefined ? [] : [hash]
+          })
+        )
+        expect(recorded.some((span) => span.name.startsWith("SqlTokenStore."))).toBe(true)
+        expect(recorded.some((span) => span.name === "effect-renewal.renewal")).toBe(true)
+        expect([...hashes]).toEqual([sessionHash(entryKey(odd))])
+      }))
+  })
+
   describe.skipIf(!backend.enabled)(`SqlTokenStore on ${backend.name}, failing and succeeding`, () => {
     it.scopedLive("names the session only by its hash in every span (attributes, status, events, exit) and log line", () =>
       Effect.gen(function*() {

@@ -1,12 +1,13 @@
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
+import * as HashMap from "effect/HashMap"
 import * as LogLevel from "effect/LogLevel"
 import { type AuthenticationError, classify, type RenewerError, type StoreError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import type { Watch } from "./policy.js"
-import { attributes, outcomeOf, sessionHash } from "./tracing.js"
+import { entryKey } from "./storeKeys.js"
+import { attributes, sessionHash } from "./tracing.js"
 
 /**
  * What the `Renewer` tells a logger, in one place: one function per event,
@@ -62,28 +63,41 @@ const line = (
 
 /** `effect` with every line it logs naming the session by its hash. @internal */
 export const forSession = (key: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.annotateLogs(effect, attributes.session, sessionHash(key))
+  Effect.annotateLogs(effect, attributes.session, sessionHash(entryKey(key)))
 
 /**
- * A renewal (run inside `effect`): its lines name the session; at its end,
- * at `Debug`, its outcome (`success`, `already_valid`, the error's tag), the
- * error's reason, the requests sent and how long it took. (No log span: it
- * would cost a renewal as much again as the annotation, at any level.)
+ * A renewal, run on its flight's own fiber: from here on, every line that
+ * fiber logs names the session (the annotation is set on the fiber, not
+ * around an effect: the fiber ends with the renewal, and an
+ * `Effect.annotateLogs` would cost each renewal a FiberRef set and its
+ * restoring, as much again as the rest of the flight).
  *
  * @internal
  */
-export const renewal =
-  (session: string, watch: Watch, now: () => number) =>
-  <A, E extends RenewerError>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.onExit(effect, (exit: Exit.Exit<A, E>) => {
-      const { outcome, reason } = outcomeOf(exit, watch.attempts)
-      return line(LogLevel.Debug, renewalMessages[outcome] ?? "renewal failed", () => ({
-        [attributes.outcome]: outcome,
-        ...(reason === undefined ? {} : { [attributes.reason]: reason }),
-        [attributes.attempts]: watch.attempts,
-        [annotations.duration]: Math.max(0, now() - watch.startedAt)
-      }))
-    }).pipe(Effect.annotateLogs(attributes.session, session))
+export const onFlightFiber = (session: string): Effect.Effect<void> =>
+  FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set<string, unknown>(attributes.session, session))
+
+/**
+ * The end of a renewal, at `Debug`: its outcome (`success`, `already_valid`,
+ * the error's tag), the error's reason, the requests sent and how long it
+ * took. Called by the renewal's span as it ends (`Tracing.renewal`: one
+ * `onExit` for both). (No log span: it would cost a renewal as much again as
+ * the annotation, at any level.)
+ *
+ * @internal
+ */
+export const renewalEnded = (
+  outcome: string,
+  reason: string | undefined,
+  watch: Watch,
+  now: () => number
+): Effect.Effect<void> =>
+  line(LogLevel.Debug, renewalMessages[outcome] ?? "renewal failed", () => ({
+    [attributes.outcome]: outcome,
+    ...(reason === undefined ? {} : { [attributes.reason]: reason }),
+    [attributes.attempts]: watch.attempts,
+    [annotations.duration]: Math.max(0, now() - watch.startedAt)
+  }))
 
 const renewalMessages: Record<string, string> = {
   success: "renewal: credentials renewed and saved",
@@ -250,6 +264,6 @@ export const refreshAheadFailed = (key: string, error: RenewerError, retried: bo
 /** `Sessions` released the renewer of a session idle for `idle` millis (`Debug`). @internal */
 export const sessionReleased = (key: string, idle: number): Effect.Effect<void> =>
   line(LogLevel.Debug, "sessions: idle renewer released", () => ({
-    [attributes.session]: sessionHash(key),
+    [attributes.session]: sessionHash(entryKey(key)),
     [annotations.duration]: idle
   }))

@@ -72,7 +72,7 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
     // the store in spans: every operation this renewer makes goes through it
-    const tracing = new Tracing.Tracing(key, Tracing.sessionHash(sessionKey), now, strategy.name)
+    const tracing = new Tracing.Tracing(key, Tracing.sessionHash(key), now, strategy.name)
     const store = tracing.store(shared)
     // Renewals and their timers run in a scope of their own, made with the
     // first renewal and closed by the finalizer below, after a request
@@ -178,20 +178,24 @@ export const make = (options: Renewer.Options = {}, internals?: Internals) =>
         Effect.flatMap(
           runner.watch((error) => started.release(Exit.fail(error))),
           (watch) =>
-            tracing.renewal(
-              span,
-              started,
-              request.forceRefresh,
-              watch,
-              Effect.ensuring(
-                knowledge.stale()
-                  ? Effect.flatMap(peek, (stored) => {
-                    const found = stored === undefined ? undefined : known(request, Option.getOrUndefined(stored))
-                    return found ?? store.withLock(key, renewal.renew(request, watch))
-                  })
-                  : store.withLock(key, renewal.renew(request, watch)),
-                Effect.sync(watch.stop)
-              ).pipe(Logs.renewal(tracing.session, watch, now))
+            Effect.zipRight(
+              Logs.onFlightFiber(tracing.session),
+              tracing.renewal(
+                span,
+                started,
+                request.forceRefresh,
+                watch,
+                Effect.ensuring(
+                  knowledge.stale()
+                    ? Effect.flatMap(peek, (stored) => {
+                      const found = stored === undefined ? undefined : known(request, Option.getOrUndefined(stored))
+                      return found ?? store.withLock(key, renewal.renew(request, watch))
+                    })
+                    : store.withLock(key, renewal.renew(request, watch)),
+                  Effect.sync(watch.stop)
+                ),
+                (outcome, reason) => Logs.renewalEnded(outcome, reason, watch, now)
+              )
             )
         ))
 

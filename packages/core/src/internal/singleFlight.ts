@@ -2,7 +2,6 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 
@@ -80,7 +79,7 @@ class Outcome<A, E> {
 class SingleFlightImpl<A, E> implements SingleFlight<A, E> {
   // created with the first run
   private flights: Map<string, Flight<A, E>> | undefined
-  private running: Set<Fiber.RuntimeFiber<A, E>> | undefined
+  private running: Set<Fiber.RuntimeFiber<Exit.Exit<A, E>>> | undefined
   private stopped = false
 
   constructor(private readonly scope: Effect.Effect<Scope.Scope>, private readonly onShutdown: () => E) {}
@@ -109,18 +108,19 @@ class SingleFlightImpl<A, E> implements SingleFlight<A, E> {
         flights.set(key, flight)
         // forked interruptible, like the caller was: the scope may close. Its
         // failure goes to the callers, not to the log as an unhandled error
-        // (whose line would show a StoreError's message: the session key).
+        // (whose line would show a StoreError's message: the session key):
+        // the fiber ends with the run's exit as its value. (Not
+        // `withUnhandledErrorLogLevel`: setting a FiberRef around the fork
+        // cost each renewal more than the rest of the flight.)
         const forked = Effect.flatMap(this.scope, (scope) =>
-          Effect.withUnhandledErrorLogLevel(
-            Effect.forkIn(restore(Effect.suspend(() => run(flight))), scope),
-            noLog
-          ))
+          Effect.forkIn(restore(Effect.exit(Effect.suspend(() => run(flight)))), scope))
         return Effect.flatMap(forked, (fiber) => {
           running.add(fiber)
           // The observer settles the callers however the run ends, even when
           // the scope was already closed and the run never started.
-          fiber.addObserver((exit) => {
+          fiber.addObserver((ended) => {
             running.delete(fiber)
+            const exit: Exit.Exit<A, E> = Exit.isSuccess(ended) ? ended.value : Exit.failCause(ended.cause)
             flight.release(
               Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? Exit.fail(this.onShutdown()) : exit
             )
@@ -156,5 +156,3 @@ class SingleFlightImpl<A, E> implements SingleFlight<A, E> {
  */
 export const make = <A, E>(scope: Effect.Effect<Scope.Scope>, onShutdown: () => E): SingleFlight<A, E> =>
   new SingleFlightImpl(scope, onShutdown)
-
-const noLog = Option.none()

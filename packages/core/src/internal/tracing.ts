@@ -237,14 +237,15 @@ export class Tracing {
    * the `get` that started it, the parent of the spans of what the renewal
    * does (store, lock, request), and is kept in `flight` for the callers who
    * join. When it ends: the outcome, the attempts the policy made, the
-   * metrics.
+   * metrics, then `ended` (its log line: one `onExit` for both).
    */
   renewal<A, E extends RenewerError>(
     parent: Tracer.Span | undefined,
     flight: Spanned,
     forceRefresh: boolean,
     watch: Watch,
-    effect: Effect.Effect<A, E>
+    effect: Effect.Effect<A, E>,
+    ended: (outcome: string, reason: string | undefined) => Effect.Effect<void>
   ): Effect.Effect<A, E> {
     return this.span(spanNames.renewal, {
       ...(parent === undefined ? {} : { parent }),
@@ -266,7 +267,10 @@ export class Tracing {
         const [count, duration] = renewalMetricsFor(outcome, reason)
         return Effect.zipRight(
           Metric.increment(count),
-          Metric.update(duration, Math.max(0, this.now() - watch.startedAt) / 1000)
+          Effect.zipRight(
+            Metric.update(duration, Math.max(0, this.now() - watch.startedAt) / 1000),
+            ended(outcome, reason)
+          )
         )
       })
       return span === undefined ? measured : Effect.withParentSpan(measured, span)

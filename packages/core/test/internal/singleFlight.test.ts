@@ -1,8 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
 import * as SingleFlight from "../../src/internal/singleFlight.js"
 
@@ -52,6 +55,27 @@ describe("internal/singleFlight", () => {
       expect(runs()).toBe(2)
       yield* Deferred.succeed(gate, 1)
       expect([yield* Fiber.join(a), yield* Fiber.join(b)]).toEqual([1, 1])
+    }))
+
+  it.effect("a run that fails or dies is not logged as an unhandled error: its outcome goes to the callers", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const flights = SingleFlight.make<number, string>(Effect.succeed(scope), shutdown)
+      const lines: Array<unknown> = []
+      const collector = Logger.make((options) => {
+        lines.push(options.message)
+      })
+      const logged = <A, E>(effect: Effect.Effect<A, E>) =>
+        effect.pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, collector)),
+          Logger.withMinimumLogLevel(LogLevel.All)
+        )
+      const failed = yield* logged(Effect.exit(flights.start("a", () => Effect.fail("alice's session key"))))
+      const died = yield* logged(Effect.exit(flights.start("b", () => Effect.die("alice's session key"))))
+      yield* tick
+      expect(failed).toEqual(Exit.fail("alice's session key"))
+      expect(Exit.isFailure(died) && Cause.isDie(died.cause)).toBe(true)
+      expect(lines).toEqual([])
     }))
 
   it.effect("a failure is not kept: the next caller runs again", () =>

@@ -1,10 +1,11 @@
 /**
- * docs/getting-started.md: the layers of an application, saving the first
- * login, getting credentials.
+ * docs/getting-started.md: the layers of an application, the first login and
+ * saving it, getting credentials.
  */
 import {
   AuthenticationClient,
   Credentials,
+  Login,
   RenewalStrategy,
   Renewer,
   TokenCodec,
@@ -62,9 +63,23 @@ export const auth0WithKey = (privateKeyPem: Redacted.Redacted<string>) =>
   }).pipe(Layer.provide(FetchHttpClient.layer))
 // --- end options ---
 
+// --- login ---
+// The login, over the same client; the code to enter goes to stderr.
+const LoginLive = Login.layer().pipe(Layer.provide([Client, FetchHttpClient.layer]))
+
+export const firstLogin = Effect.gen(function*() {
+  const login = yield* Login.Login
+  const authorization = yield* login.device({ scope: "openid profile offline_access" })
+  yield* Console.error(`Open ${authorization.verificationUri} and enter the code ${authorization.userCode}`)
+  const credentials = yield* authorization.credentials // polls until the person approves
+  const renewer = yield* Renewer.Renewer
+  yield* renewer.save(credentials)
+}).pipe(Effect.provide(LoginLive))
+// --- end login ---
+
 // --- save ---
-// `body` is the JSON body of the token response that ended your login flow
-// (e.g. the authorization-code exchange); this library does not do the login.
+// `body` is the JSON body of the token response that ended a login made
+// elsewhere (e.g. an authorization-code exchange of your own).
 export const saveLogin = (body: unknown) =>
   Effect.gen(function*() {
     const response = yield* Schema.decodeUnknown(Credentials.TokenResponse)(body)

@@ -2,6 +2,7 @@
  * 8. A server with 1,000 users: `Sessions` keeps one renewer per user on
  * demand over the shared store, and bounds how many renewals run at once.
  */
+import * as RenewalPolicy from "@effect-renewal/core/RenewalPolicy"
 import * as RenewalStrategy from "@effect-renewal/core/RenewalStrategy"
 import * as Sessions from "@effect-renewal/core/Sessions"
 import * as Emulator from "@effect-renewal/testing/Emulator"
@@ -11,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { say } from "../Narrator.js"
-import { counters, seconds, type Story, untilExpired } from "../Stage.js"
+import { counters, policyOptions, seconds, type Story, untilExpired } from "../Stage.js"
 import { TokenLedger } from "../TokenLedger.js"
 
 const users = 1000
@@ -69,6 +70,11 @@ export const sessionsStory: Story = {
       )
       return `${requests} renewals, at most ${after.maxInFlight} at once, ${seconds(took)}`
     }).pipe(
-      Effect.provide(Sessions.layer({ maxConcurrentRenewals: bound }).pipe(Layer.provide(RenewalStrategy.refreshToken)))
+      Effect.provide(
+        Sessions.layer({ maxConcurrentRenewals: bound }).pipe(Layer.provide(RenewalStrategy.refreshToken))
+      ),
+      // the deadline counts the wait for one of the bound's permits: the last of
+      // a thousand renewals waits for all the others (seconds on a busy machine)
+      Effect.provide(RenewalPolicy.layer({ ...policyOptions, deadline: "30 seconds" }))
     )
 }
