@@ -20,9 +20,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
 import * as Jose from "jose"
 import { inspect } from "node:util"
+import { recordingTracer } from "./support/recordingTracer.js"
 
 const ISSUER = "https://idp.example.com/tenant-a"
 const CLIENT_SECRET = "cs-0d9f8e7c6b"
@@ -644,35 +644,7 @@ describe("AuthenticationClient: client authentication on the wire", () => {
         { privateKey: Redacted.make(pem) }
       )
       const c = yield* make
-      const spans: Array<unknown> = []
-      const tracer = Tracer.make({
-        span: (name, parent, context, links, startTime, kind) => {
-          const record = { name, attributes: new Map<string, unknown>(), exit: undefined as unknown }
-          spans.push(record)
-          return {
-            _tag: "Span",
-            name,
-            spanId: `span-${spans.length}`,
-            traceId: "trace-1",
-            parent,
-            context,
-            status: { _tag: "Started", startTime },
-            attributes: record.attributes,
-            links: [...links],
-            sampled: true,
-            kind,
-            end: (_end, exit) => {
-              record.exit = exit
-            },
-            attribute: (key, value) => {
-              record.attributes.set(key, value)
-            },
-            event: () => {},
-            addLinks: () => {}
-          }
-        },
-        context: (f) => f()
-      })
+      const { spans, tracer } = recordingTracer()
       const error = yield* Effect.flip(
         c.tokenRequest("authorization_code", { code, code_verifier: verifier }, {
           presented: "authorization_code",

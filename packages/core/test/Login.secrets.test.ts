@@ -17,9 +17,9 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
 import { inspect } from "node:util"
 import * as Stack from "./support/loginStack.js"
+import { recordingTracer } from "./support/recordingTracer.js"
 import { forms } from "./support/secrets.js"
 
 const redirectUri = "http://127.0.0.1:8765/callback"
@@ -52,31 +52,7 @@ const texts = (root: unknown): Array<string> => {
 const recorder = () => {
   const kept: Array<unknown> = []
   const secrets = new Set<string>()
-  const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind) => {
-      const attributes = new Map<string, unknown>()
-      const events: Array<unknown> = []
-      kept.push(attributes, events)
-      return {
-        _tag: "Span",
-        name,
-        spanId: `span-${kept.length}`,
-        traceId: "trace-1",
-        parent,
-        context,
-        status: { _tag: "Started", startTime },
-        attributes,
-        links: [...links],
-        sampled: true,
-        kind,
-        end: (_endTime, exit) => void kept.push(exit),
-        attribute: (key, value) => void attributes.set(key, value),
-        event: (eventName, _startTime, eventAttributes) => void events.push([eventName, eventAttributes]),
-        addLinks: () => {}
-      }
-    },
-    context: (f) => f()
-  })
+  const { spans, tracer } = recordingTracer()
   const logger = Logger.make((options) => {
     kept.push(Logger.logfmtLogger.log(options), options.message, options.cause, options.annotations)
   })
@@ -90,7 +66,7 @@ const recorder = () => {
     )
   const expectClean = () => {
     expect(secrets.size).toBeGreaterThan(0)
-    for (const text of texts(kept)) {
+    for (const text of texts([kept, spans])) {
       for (const secret of secrets) {
         for (const form of forms(secret)) {
           if (text.includes(form)) expect.fail(`"${form.slice(0, 6)}…" in ${text.slice(0, 300)}`)

@@ -19,10 +19,10 @@ import * as Exit from "effect/Exit"
 import * as fc from "effect/FastCheck"
 import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
-import * as Tracer from "effect/Tracer"
 import type * as Http from "node:http"
 import { inspect } from "node:util"
 import { type Behaviour, rawServer, type Received } from "./support/rawServer.js"
+import { recordingTracer } from "./support/recordingTracer.js"
 import { forms } from "./support/secrets.js"
 
 const REFRESH_TOKEN = "rt-Zk8Q2mN7vX4pL9wRt5Yh"
@@ -103,51 +103,8 @@ const expectNoSecret = (where: string, texts: ReadonlyArray<string>, secrets: Re
 // A tracer and a logger that keep everything
 // -----------------------------------------------------------------------------
 
-interface Recorded {
-  readonly name: string
-  readonly kind: Tracer.SpanKind
-  readonly attributes: Map<string, unknown>
-  readonly events: Array<{ readonly name: string; readonly attributes: Record<string, unknown> | undefined }>
-  exit: Exit.Exit<unknown, unknown> | undefined
-}
-
 const recorder = () => {
-  const spans: Array<Recorded> = []
-  const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind) => {
-      const recorded: Recorded = { name, kind, attributes: new Map(), events: [], exit: undefined }
-      spans.push(recorded)
-      const span: Tracer.Span = {
-        _tag: "Span",
-        name,
-        spanId: `span-${spans.length}`,
-        traceId: "trace-1",
-        parent,
-        context,
-        get status(): Tracer.SpanStatus {
-          return recorded.exit === undefined
-            ? { _tag: "Started", startTime }
-            : { _tag: "Ended", startTime, endTime: startTime, exit: recorded.exit }
-        },
-        attributes: recorded.attributes,
-        links: [...links],
-        sampled: true,
-        kind,
-        end: (_endTime, exit) => {
-          recorded.exit = exit
-        },
-        attribute: (key, value) => {
-          recorded.attributes.set(key, value)
-        },
-        event: (eventName, _startTime, attributes) => {
-          recorded.events.push({ name: eventName, attributes })
-        },
-        addLinks: () => {}
-      }
-      return span
-    },
-    context: (f) => f()
-  })
+  const { spans, tracer } = recordingTracer()
   const lines: Array<string> = []
   const logged: Array<unknown> = []
   const logger = Logger.make((options) => {

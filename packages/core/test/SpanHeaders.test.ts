@@ -11,8 +11,8 @@ import * as Headers from "@effect/platform/Headers"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import * as Tracer from "effect/Tracer"
 import { rawServer } from "./support/rawServer.js"
+import { recordingTracer } from "./support/recordingTracer.js"
 import { forms } from "./support/secrets.js"
 
 const REFRESH_TOKEN = "rt-Sent7Hq2Lm9Xc4Vb"
@@ -21,37 +21,6 @@ const ACCESS_TOKEN = "at-Issued5Gt2Ry8Mz1"
 const ID_TOKEN = "idt-Issued9Qa4Ws7Ed3"
 const CLIENT_SECRET = "cs-Secret2Zx6Cv9Bn4"
 const secrets = [REFRESH_TOKEN, ISSUED_REFRESH_TOKEN, ACCESS_TOKEN, ID_TOKEN, CLIENT_SECRET]
-
-const recorder = () => {
-  const attributes: Array<readonly [string, unknown]> = []
-  const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind) => {
-      const span: Tracer.Span = {
-        _tag: "Span",
-        name,
-        spanId: `span-${attributes.length}`,
-        traceId: "trace-1",
-        parent,
-        context,
-        status: { _tag: "Started", startTime },
-        attributes: new Map(),
-        links: [...links],
-        sampled: true,
-        kind,
-        end: () => {},
-        attribute: (key, value) => {
-          attributes.push([key, value])
-        },
-        event: () => {},
-        addLinks: () => {}
-      }
-      for (const [key, value] of Object.entries(span.attributes)) attributes.push([key, value])
-      return span
-    },
-    context: (f) => f()
-  })
-  return { attributes, tracer }
-}
 
 /** A server that answers a token request well, and echoes every secret in headers and cookies. */
 const echoing = (status: number) =>
@@ -88,7 +57,7 @@ describe("the http.client span records only harmless headers", () => {
     it.live(`HTTP ${status}, ${authentication}, ${redacting} redacted: no token or secret echoed in a header or cookie`, () =>
       Effect.scoped(Effect.gen(function*() {
         const url = yield* echoing(status)
-        const { attributes, tracer } = recorder()
+        const { spans, tracer } = recordingTracer()
         const client = yield* AuthenticationClient.make({
           domain: url,
           clientId: "client-1",
@@ -100,6 +69,7 @@ describe("the http.client span records only harmless headers", () => {
           // even for a caller who redacts nothing
           (effect) => redacting === "no name" ? Effect.locally(effect, Headers.currentRedactedNames, []) : effect
         )
+        const attributes = spans.flatMap((span) => [...span.attributes])
         const recorded = Object.fromEntries(attributes)
         for (const [key, value] of attributes) {
           for (const secret of secrets) {
