@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { LoginFailed, toLoginFailed } from "../../AuthError.js"
 import type { Credentials } from "../../Credentials.js"
+import type * as Login from "../../Login.js"
 import * as Scope from "../scope.js"
 import { accept, asksIdToken, defaultScope } from "./accept.js"
 import type { Client } from "./client.js"
@@ -21,14 +22,7 @@ import type { Verifier } from "./idToken.js"
 import * as Pkce from "./pkce.js"
 
 /** @internal */
-export interface Options {
-  readonly redirectUri: string
-  readonly scope?: string | undefined
-  readonly audience?: string | undefined
-  readonly parameters?: Readonly<Record<string, string>> | undefined
-  readonly prompt?: string | undefined
-  readonly loginHint?: string | undefined
-}
+export type Options = Login.AuthorizeOptions
 
 /** What a pending authorization holds (`Login.PendingAuthorization`'s fields). @internal */
 export interface Pending {

@@ -29,6 +29,7 @@ import type { AuthenticationError } from "../../AuthError.js"
 import { AuthApiError, classify, InvalidResponseCode, LoginFailed, toLoginFailed } from "../../AuthError.js"
 import type { Credentials } from "../../Credentials.js"
 import { ExpiresIn } from "../../Credentials.js"
+import type * as Login from "../../Login.js"
 import { secureUrl } from "../endpoints.js"
 import * as Scope from "../scope.js"
 import { accept, asksIdToken, defaultScope } from "./accept.js"
@@ -59,21 +60,10 @@ const printable = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]{1,64}$/u
 const maxBackoff = Duration.minutes(1)
 
 /** @internal */
-export interface Options {
-  readonly scope?: string | undefined
-  readonly audience?: string | undefined
-  readonly parameters?: Readonly<Record<string, string>> | undefined
-}
+export type Options = Login.DeviceOptions
 
 /** @internal */
-export interface Authorization {
-  readonly userCode: string
-  readonly verificationUri: string
-  readonly verificationUriComplete?: string | undefined
-  readonly expiresAt: DateTime.Utc
-  readonly interval: Duration.Duration
-  readonly credentials: Effect.Effect<Credentials, LoginFailed>
-}
+export type Authorization = Login.DeviceAuthorization
 
 const DeviceAuthorizationResponse = Schema.Struct({
   device_code: Schema.NonEmptyString,

@@ -29,19 +29,12 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { LoginFailed } from "../../AuthError.js"
 import type { Credentials } from "../../Credentials.js"
+import type * as Login from "../../Login.js"
 import type * as Authorize from "./authorize.js"
 import { equalSecrets } from "./pkce.js"
 
 /** @internal */
-export interface Options {
-  readonly scope?: string | undefined
-  readonly audience?: string | undefined
-  readonly parameters?: Readonly<Record<string, string>> | undefined
-  readonly prompt?: string | undefined
-  readonly loginHint?: string | undefined
-  readonly open: (url: string) => Effect.Effect<void>
-  readonly timeout?: Duration.DurationInput | undefined
-}
+export type Options = Login.LoopbackOptions
 
 /** What the loopback needs of the `Login` service. @internal */
 export interface Flows<P extends Authorize.Pending> {
