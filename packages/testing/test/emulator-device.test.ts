@@ -6,9 +6,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
+import { claimsOf, CLIENT_ID, ISSUER, memory } from "./support/wire.js"
 
-const ISSUER = "https://emulator.effect-renewal.test/"
-const CLIENT_ID = "test-client-id"
 const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 const post = (url: string, params: Record<string, string>) =>
@@ -27,14 +26,6 @@ const poll = (deviceCode: string, extra: Record<string, string> = {}, issuer = I
   post(`${issuer}oauth/token`, { grant_type: DEVICE_GRANT, client_id: CLIENT_ID, device_code: deviceCode, ...extra })
 
 const errorOf = (reply: { readonly status: number; readonly json: any }) => [reply.status, reply.json?.error]
-
-const claimsOf = (jwt: string): Record<string, any> =>
-  JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString("utf8"))
-
-const memory =
-  (options?: Emulator.Emulator.Options) =>
-  <A, E>(effect: Effect.Effect<A, E, Emulator.Emulator | HttpClient.HttpClient>) =>
-    Effect.provide(effect, Emulator.layerMemory(options))
 
 describe("device authorization endpoint", () => {
   it.effect("answers a device code, a user code like ABCD-EFGH, the verification URIs, expires_in 600 and interval 5", () =>

@@ -1,6 +1,5 @@
 import * as Emulator from "@effect-renewal/testing/Emulator"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
@@ -9,24 +8,9 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
 import * as Jose from "jose"
-
-const ISSUER = "https://emulator.effect-renewal.test/"
-
-const send = (request: HttpClientRequest.HttpClientRequest) =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const response = yield* client.execute(request)
-    const text = yield* response.text
-    const json = response.headers["content-type"]?.includes("json") ? JSON.parse(text) : undefined
-    return { status: response.status, headers: response.headers, text, json }
-  })
+import { ISSUER, memory, send } from "./support/wire.js"
 
 const get = (url: string) => send(HttpClientRequest.get(url))
-
-const memory =
-  (options?: Emulator.Emulator.Options) =>
-  <A, E>(effect: Effect.Effect<A, E, Emulator.Emulator | HttpClient.HttpClient>) =>
-    Effect.provide(effect, Emulator.layerMemory(options))
 
 const headerOf = (jwt: string): Record<string, unknown> =>
   JSON.parse(Buffer.from(jwt.split(".")[0]!, "base64url").toString("utf8"))

@@ -1,6 +1,5 @@
 import * as Emulator from "@effect-renewal/testing/Emulator"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
@@ -9,19 +8,9 @@ import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
 import * as Jose from "jose"
 import { createHash, randomBytes } from "node:crypto"
+import { claimsOf, CLIENT_ID, ISSUER, memory, send } from "./support/wire.js"
 
-const ISSUER = "https://emulator.effect-renewal.test/"
-const CLIENT_ID = "test-client-id"
 const REDIRECT_URI = "http://127.0.0.1:8765/callback"
-
-const send = (request: HttpClientRequest.HttpClientRequest) =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const response = yield* client.execute(request)
-    const text = yield* response.text
-    const json = response.headers["content-type"]?.includes("json") ? JSON.parse(text) : undefined
-    return { status: response.status, headers: response.headers, text, json }
-  })
 
 const pkce = () => {
   const verifier = randomBytes(32).toString("base64url")
@@ -67,14 +56,6 @@ const exchange = (params: Record<string, string | undefined>, issuer = ISSUER) =
       )
     )
   )
-
-const claimsOf = (jwt: string): Record<string, any> =>
-  JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString("utf8"))
-
-const memory =
-  (options?: Emulator.Emulator.Options) =>
-  <A, E>(effect: Effect.Effect<A, E, Emulator.Emulator | HttpClient.HttpClient>) =>
-    Effect.provide(effect, Emulator.layerMemory(options))
 
 /** A whole login: authorize, then exchange the code. */
 const logIn = (extra: Record<string, string | undefined> = {}) =>
