@@ -73,15 +73,10 @@ export const normalizeUserCode = (typed: string): string => {
 }
 
 /** A device authorization request: a pending authorization under the caller's codes. @internal */
-export const start = (state: State, input: {
-  readonly deviceCode: string
-  readonly userCode: string
-  readonly clientId: string
-  readonly scope: string
-  readonly audience: string | undefined
-  readonly expiresAt: number
-  readonly intervalSeconds: number
-}): State => ({
+export const start = (
+  state: State,
+  input: Omit<Authorization, "lastPollAt" | "status"> & { readonly deviceCode: string }
+): State => ({
   authorizations: HashMap.set(state.authorizations, input.deviceCode, {
     userCode: input.userCode,
     clientId: input.clientId,
