@@ -4,7 +4,9 @@ import type { TestProjectConfiguration } from "vitest/config"
 const alias = {
   "@effect-renewal/core": path.join(__dirname, "packages/core/src"),
   "@effect-renewal/sql": path.join(__dirname, "packages/sql/src"),
-  "@effect-renewal/testing": path.join(__dirname, "packages/testing/src")
+  "@effect-renewal/testing": path.join(__dirname, "packages/testing/src"),
+  "@effect-renewal/cli": path.join(__dirname, "packages/cli/src"),
+  "@effect-renewal/web": path.join(__dirname, "packages/web/src")
 }
 
 const project = (name: string): TestProjectConfiguration => ({
@@ -17,4 +19,4 @@ const project = (name: string): TestProjectConfiguration => ({
   }
 })
 
-export default [project("core"), project("testing"), project("demo"), project("sql")]
+export default [project("core"), project("testing"), project("demo"), project("sql"), project("cli"), project("web")]
