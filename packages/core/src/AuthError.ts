@@ -226,7 +226,13 @@ export type AuthenticationError = AuthApiError | NetworkError
  *   `access_denied`); the refresh token is kept;
  * - `NoIdToken`, `IdTokenExpired`, `IdTokenRejected`: the id_token that
  *   delegation needs is missing, expired or rejected; the refresh token is
- *   kept.
+ *   kept;
+ * - `DpopKeyMissing`, `DpopKeyMismatch`: the credentials are bound to a DPoP
+ *   key (RFC 9449) and the key stored with them is missing, or is not the
+ *   one they are bound to (lost or swapped in a restore or a migration).
+ *   Nothing is sent with a wrong key, and the refresh token is kept (a
+ *   restore of the right key makes it usable again); a new login with
+ *   `dpop: true` replaces both.
  *
  * @since 0.1.0
  * @category errors
@@ -240,6 +246,8 @@ export class LoginRequired extends Data.TaggedError("LoginRequired")<{
     | "NoIdToken"
     | "IdTokenExpired"
     | "IdTokenRejected"
+    | "DpopKeyMissing"
+    | "DpopKeyMismatch"
   readonly description: string
   readonly cause?: AuthApiError | undefined
 }> {
@@ -436,10 +444,11 @@ export const isAuthError = (
  * | --- | --- |
  * | no answer: transport error, timeout | `Transient` |
  * | HTTP 408, 429, 5xx except 501 | `Transient` |
+ * | `use_dpop_nonce` (a DPoP nonce challenge that outlived its one retry) | `Transient` |
  * | `invalid_grant` for a refresh token | `RefreshTokenRejected` |
  * | `invalid_grant`, `invalid_token` or HTTP 401 for an id_token | `IdTokenRejected` |
  * | `mfa_required`, `login_required`, `consent_required`, `interaction_required`, `access_denied`, `invalid_token` | `ActionRequired` |
- * | `invalid_client`, `unauthorized_client`, `unsupported_grant_type` | `Configuration` |
+ * | `invalid_client`, `unauthorized_client`, `unsupported_grant_type`, `invalid_dpop_proof` | `Configuration` |
  * | anything else (`invalid_request`, `invalid_scope`, an unreadable body, ...) | `Unexpected` |
  *
  * The `Renewer` answers `RefreshTokenRejected`, `IdTokenRejected` and
@@ -477,6 +486,8 @@ export const classify = (error: AuthenticationError): Classification => {
   if (error._tag === "NetworkError") return "Transient"
   const { code, presented, status } = error
   if (status === 408 || status === 429 || (status >= 500 && status <= 599 && status !== 501)) return "Transient"
+  // the next attempt's proof carries the newest nonce
+  if (code === "use_dpop_nonce") return "Transient"
   if (presented === "id_token" && (code === "invalid_grant" || code === "invalid_token" || status === 401)) {
     return "IdTokenRejected"
   }
@@ -507,7 +518,9 @@ export type Classification =
 const configurationCodes: ReadonlySet<string> = new Set([
   "invalid_client",
   "unauthorized_client",
-  "unsupported_grant_type"
+  "unsupported_grant_type",
+  // a proof the server refuses (a clock far off, an algorithm it does not take): not the grant's fault
+  "invalid_dpop_proof"
 ])
 
 const actionCodes: ReadonlySet<string> = new Set([

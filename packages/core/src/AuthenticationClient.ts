@@ -74,6 +74,7 @@ import type { JWK } from "jose"
 import type { AuthenticationError, InvalidConfiguration, Presented } from "./AuthError.js"
 import type * as Credentials from "./Credentials.js"
 import type * as Delegation from "./Delegation.js"
+import type { DpopKey } from "./Dpop.js"
 import * as internal from "./internal/authenticationClient.js"
 
 /**
@@ -136,6 +137,13 @@ export declare namespace AuthenticationClient {
         readonly parameters?: Readonly<Record<string, string>> | undefined
         readonly presented?: Presented | undefined
         readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
+        /**
+         * A DPoP key: the request carries a proof signed with it, and the
+         * credentials are bound to it (`dpop`). See {@link RenewAuthOptions}.
+         *
+         * @since 0.5.0
+         */
+        readonly dpop?: DpopKey | undefined
       }
     ) => Effect.Effect<Credentials.Credentials, AuthenticationError>
     /**
@@ -158,6 +166,8 @@ export declare namespace AuthenticationClient {
       options?: {
         readonly parameters?: Readonly<Record<string, string>> | undefined
         readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
+        /** A DPoP key: the request carries a proof signed with it (`@since 0.5.0`). */
+        readonly dpop?: DpopKey | undefined
       }
     ) => Effect.Effect<unknown, AuthenticationError>
     /**
@@ -190,7 +200,10 @@ export declare namespace AuthenticationClient {
      * revocation endpoint fails with an `AuthApiError`
      * `unsupported_token_type`, sending nothing.
      */
-    readonly revoke: (refreshToken: Redacted.Redacted<string>) => Effect.Effect<void, AuthenticationError>
+    readonly revoke: (
+      refreshToken: Redacted.Redacted<string>,
+      options?: { readonly dpop?: DpopKey | undefined }
+    ) => Effect.Effect<void, AuthenticationError>
   }
 }
 
@@ -371,6 +384,17 @@ export interface RenewAuthOptions {
   readonly scope?: string | undefined
   readonly audience?: string | undefined
   readonly parameters?: Readonly<Record<string, string>> | undefined
+  /**
+   * The DPoP key (RFC 9449) the refresh token is bound to: the request
+   * carries a proof signed with it (the token endpoint's last nonce
+   * included; a `use_dpop_nonce` answer is retried once with the new one),
+   * and the credentials returned carry it in `dpop`. Without it, a `DPoP`
+   * token type in the answer is an `invalid_response`. The `Renewer` passes
+   * the stored credentials' own.
+   *
+   * @since 0.5.0
+   */
+  readonly dpop?: DpopKey | undefined
 }
 
 /**
@@ -386,6 +410,12 @@ export interface DelegationOptions {
   readonly apiType?: string | undefined
   readonly target?: string | undefined
   readonly parameters?: Readonly<Record<string, string>> | undefined
+  /**
+   * A DPoP key: the request carries a proof signed with it.
+   *
+   * @since 0.5.0
+   */
+  readonly dpop?: DpopKey | undefined
 }
 
 /**

@@ -3,6 +3,13 @@
  * token from the `Renewer` as `Authorization: Bearer`, and on a 401 renews
  * once and retries (only if the rejected token is still the current one).
  *
+ * Credentials of token type `DPoP` (a login with `dpop: true`) are sent as
+ * `Authorization: DPoP <token>` with a DPoP proof signed with their key
+ * (RFC 9449 §7: `ath`, the resource origin's last nonce); a 401 that asks
+ * for a nonce (`WWW-Authenticate: DPoP error="use_dpop_nonce"`) is sent once
+ * more with it, without renewing. DPoP credentials without their key fail
+ * with `LoginRequired` `DpopKeyMissing`, sending nothing.
+ *
  * A failed renewal is an error of the request: `LoginRequired`,
  * `RenewalFailed` or `StoreError`, beside the `HttpClientError`s.
  *
@@ -42,6 +49,8 @@ import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import type { RenewerError } from "./AuthError.js"
 import type { Credentials } from "./Credentials.js"
+import * as Binding from "./internal/dpop/binding.js"
+import * as Resource from "./internal/dpop/resource.js"
 import { Renewer } from "./Renewer.js"
 
 /**
@@ -75,7 +84,8 @@ export interface Options {
  * access token; a 401 answer makes it renew (`forceRefresh`) once and send
  * the request again, unless another caller already replaced the rejected
  * token, in which case the request is sent again with the new one. A second
- * 401 is returned as it is.
+ * 401 is returned as it is. A DPoP nonce challenge is not a rejection of
+ * the token: it is answered with the nonce first (see the module's notes).
  *
  * @example
  * ```ts
@@ -114,8 +124,11 @@ export const make = (
       ? () => renewer.get()
       : () => renewer.get(options)
 
+    const dpop = Resource.make(client)
     const send = (request: HttpClientRequest.HttpClientRequest, credentials: Credentials) =>
-      client.execute(HttpClientRequest.bearerToken(request, credentials.accessToken))
+      Binding.isDpopType(credentials.tokenType)
+        ? dpop.send(request, credentials)
+        : client.execute(HttpClientRequest.bearerToken(request, credentials.accessToken))
 
     const execute = (
       request: HttpClientRequest.HttpClientRequest

@@ -40,27 +40,29 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { LoginRequired } from "./AuthError.js"
+import { DpopKey } from "./Dpop.js"
 import * as Scope from "./internal/scope.js"
 import * as Jwt from "./Jwt.js"
 
 /**
  * The token types this library can use, each in its canonical spelling:
- * `Bearer` (RFC 6750). DPoP (RFC 9449) needs a proof of possession on every
- * request, which `AuthorizedClient` does not make yet: a DPoP-bound token is
- * refused rather than sent as a bearer token.
+ * `Bearer` (RFC 6750) and `DPoP` (RFC 9449, a token bound to a key: usable
+ * only with the key, which the credentials carry in `dpop`).
  *
  * @since 0.2.0
  * @category models
  */
-export type UsableTokenType = "Bearer"
+export type UsableTokenType = "Bearer" | "DPoP"
 
-const usableTokenTypes: Readonly<Record<string, UsableTokenType>> = { bearer: "Bearer" }
+const usableTokenTypes: Readonly<Record<string, UsableTokenType>> = { bearer: "Bearer", dpop: "DPoP" }
 
 /**
  * A token's type as the server names it, compared case-insensitively:
- * `Bearer` in any spelling decodes to `"Bearer"`. Any other type (`DPoP`,
- * `MAC`, `N_A`, ...) fails to decode: a token of a type the library cannot
- * present would be sent as something it is not.
+ * `Bearer` in any spelling decodes to `"Bearer"`, `DPoP` to `"DPoP"`. Any
+ * other type (`MAC`, `N_A`, ...) fails to decode: a token of a type the
+ * library cannot present would be sent as something it is not. The
+ * `AuthenticationClient` refuses a `DPoP` token issued to a request that
+ * carried no DPoP proof.
  *
  * @example
  * ```ts
@@ -70,7 +72,8 @@ const usableTokenTypes: Readonly<Record<string, UsableTokenType>> = { bearer: "B
  *
  * const decode = Schema.decodeUnknownEither(Credentials.TokenType)
  * console.log(decode("bearer")) // { _tag: "Right", right: "Bearer" }
- * console.log(Either.isLeft(decode("DPoP"))) // true
+ * console.log(decode("dpop")) // { _tag: "Right", right: "DPoP" }
+ * console.log(Either.isLeft(decode("MAC"))) // true
  * ```
  *
  * @since 0.1.0
@@ -78,13 +81,13 @@ const usableTokenTypes: Readonly<Record<string, UsableTokenType>> = { bearer: "B
  */
 export const TokenType: Schema.Schema<UsableTokenType, string> = Schema.transformOrFail(
   Schema.NonEmptyTrimmedString,
-  Schema.Literal("Bearer"),
+  Schema.Literal("Bearer", "DPoP"),
   {
     strict: true,
     decode: (s, _, ast) => {
       const usable = usableTokenTypes[s.toLowerCase()]
       return usable === undefined
-        ? ParseResult.fail(new ParseResult.Type(ast, s, "a token type this library can use: Bearer"))
+        ? ParseResult.fail(new ParseResult.Type(ast, s, "a token type this library can use: Bearer or DPoP"))
         : ParseResult.succeed(usable)
     },
     encode: ParseResult.succeed
@@ -153,7 +156,18 @@ export class Credentials extends Schema.Class<Credentials>("@effect-renewal/core
   refreshToken: Schema.optionalWith(Token, { exact: true }),
   tokenType: Schema.String,
   expiresAt: Schema.DateTimeUtc,
-  scope: Schema.optionalWith(Schema.String, { exact: true })
+  scope: Schema.optionalWith(Schema.String, { exact: true }),
+  /**
+   * The DPoP key (RFC 9449) the tokens are bound to, for credentials of a
+   * login with `dpop: true`: renewals, API credentials and the
+   * `AuthorizedClient` sign their proofs with it. Stored with the
+   * credentials (the private key in plain text in the JSON form: encrypt
+   * the store with `TokenCodec.encrypted`); never shown by `toString`,
+   * `toJSON` or `inspect`. Entries stored before have none.
+   *
+   * @since 0.5.0
+   */
+  dpop: Schema.optionalWith(DpopKey, { exact: true })
 }) {
   /**
    * The time left until `expiresAt`, zero when expired.
@@ -344,7 +358,7 @@ export const fromRefreshToken = (
 
 /**
  * Credentials after a renewal: the new ones, keeping the previous refresh
- * token (and id_token) when the response did not bring one. The scope is the
+ * token (and id_token, and DPoP key) when the response did not bring one. The scope is the
  * new credentials' own.
  *
  * @example
@@ -378,6 +392,7 @@ export const fromRefreshToken = (
 export const merge = (previous: Credentials, next: Credentials): Credentials => {
   const refreshToken = next.refreshToken ?? previous.refreshToken
   const idToken = next.idToken ?? previous.idToken
+  const dpop = next.dpop ?? previous.dpop
   const scope = next.scope
   // both sides are valid credentials already: no need to validate again
   return new Credentials({
@@ -386,7 +401,8 @@ export const merge = (previous: Credentials, next: Credentials): Credentials => 
     expiresAt: next.expiresAt,
     ...(idToken === undefined ? {} : { idToken }),
     ...(refreshToken === undefined ? {} : { refreshToken }),
-    ...(scope === undefined ? {} : { scope })
+    ...(scope === undefined ? {} : { scope }),
+    ...(dpop === undefined ? {} : { dpop })
   }, true)
 }
 

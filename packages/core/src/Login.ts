@@ -51,6 +51,7 @@ import * as Schema from "effect/Schema"
 import * as AuthenticationClient from "./AuthenticationClient.js"
 import type { InvalidConfiguration, LoginFailed } from "./AuthError.js"
 import type { Credentials } from "./Credentials.js"
+import { DpopKey } from "./Dpop.js"
 import * as internal from "./internal/login/login.js"
 import * as internalLoopback from "./internal/login/loopback.js"
 
@@ -120,6 +121,16 @@ export interface DeviceOptions {
   readonly scope?: string | undefined
   readonly audience?: string | undefined
   readonly parameters?: Readonly<Record<string, string>> | undefined
+  /**
+   * Binds the tokens to a new DPoP key (RFC 9449): an ES256 key pair is made,
+   * every token request of the flow carries a proof signed with it, and the
+   * credentials returned carry the key (`Credentials.dpop`, kept by the
+   * store with them), so that renewals and the `AuthorizedClient` use it.
+   * `false` unless given.
+   *
+   * @since 0.5.0
+   */
+  readonly dpop?: boolean | undefined
 }
 
 /**
@@ -172,6 +183,18 @@ export interface AuthorizeOptions {
   readonly parameters?: Readonly<Record<string, string>> | undefined
   readonly prompt?: string | undefined
   readonly loginHint?: string | undefined
+  /**
+   * Binds the tokens to a new DPoP key (RFC 9449): an ES256 key pair is made,
+   * the authorization request names its thumbprint (`dpop_jkt`, RFC 9449
+   * §10), the key waits in the `PendingAuthorization`, the code exchange
+   * carries a proof signed with it, and the
+   * credentials returned carry the key (`Credentials.dpop`, kept by the
+   * store with them), so that renewals and the `AuthorizedClient` use it.
+   * `false` unless given.
+   *
+   * @since 0.5.0
+   */
+  readonly dpop?: boolean | undefined
 }
 
 /**
@@ -224,7 +247,13 @@ export class PendingAuthorization
     audience: Schema.optionalWith(Schema.String, { exact: true }),
     /** The `max_age` sent (`parameters.max_age`), in seconds, absent when none was: `auth_time` is checked against it. */
     maxAge: Schema.optionalWith(Schema.NonNegativeInt, { exact: true }),
-    createdAt: Schema.DateTimeUtc
+    createdAt: Schema.DateTimeUtc,
+    /**
+     * The DPoP key of a login with `dpop: true` (its private JWK `Redacted`,
+     * about 200 bytes in the encoded form: keep an encoded pending
+     * authorization encrypted).
+     */
+    dpop: Schema.optionalWith(DpopKey, { exact: true })
   })
 {}
 
@@ -320,6 +349,12 @@ export interface LoopbackOptions {
   readonly parameters?: Readonly<Record<string, string>> | undefined
   readonly prompt?: string | undefined
   readonly loginHint?: string | undefined
+  /**
+   * Binds the tokens to a new DPoP key: see `AuthorizeOptions.dpop`.
+   *
+   * @since 0.5.0
+   */
+  readonly dpop?: boolean | undefined
   readonly open: (url: string) => Effect.Effect<void>
   readonly timeout?: Duration.DurationInput | undefined
 }

@@ -53,6 +53,7 @@ import * as Option from "effect/Option"
 import { AuthenticationClient } from "./AuthenticationClient.js"
 import { type AuthenticationError, InvalidConfiguration, LoginRequired } from "./AuthError.js"
 import { Credentials } from "./Credentials.js"
+import * as Binding from "./internal/dpop/binding.js"
 import * as Jwt from "./Jwt.js"
 
 /**
@@ -131,8 +132,9 @@ export interface DelegationOptions {
   readonly idTokenLeeway?: Duration.DurationInput | undefined
 }
 
+// a revocation needs no proof (RFC 9449); one goes with it when the key is at hand
 const revokeWith = (client: AuthenticationClient.Service) => (current: Credentials) =>
-  current.refreshToken === undefined ? Effect.void : client.revoke(current.refreshToken)
+  current.refreshToken === undefined ? Effect.void : client.revoke(current.refreshToken, { dpop: current.dpop })
 
 /**
  * Renews with `AuthenticationClient.renewAuth`, asking for the scope,
@@ -150,7 +152,10 @@ export const makeRefreshToken: Effect.Effect<RenewalStrategy.Service, never, Aut
           ? Effect.fail(
             new LoginRequired({ reason: "NoRefreshToken", description: "the stored credentials have no refresh token" })
           )
-          : client.renewAuth(current.refreshToken, options),
+          : Effect.zipRight(
+            Binding.check(current),
+            client.renewAuth(current.refreshToken, { ...options, dpop: current.dpop })
+          ),
       revoke: revokeWith(client),
       name: "refresh_token"
     })
@@ -203,18 +208,21 @@ export const makeDelegation = (
             description: "the stored id_token has expired; delegation needs a valid one"
           })
         }
+        yield* Binding.check(current)
         const delegation = yield* client.delegationWithIdToken(current.idToken, {
           scope,
           target: audience,
-          parameters
+          parameters,
+          dpop: current.dpop
         })
-        const { refreshToken } = current
+        const { dpop, refreshToken } = current
         return new Credentials({
           accessToken: delegation.idToken,
           idToken: delegation.idToken,
           tokenType: delegation.tokenType,
           expiresAt: delegation.expiresAt,
-          ...(refreshToken === undefined ? {} : { refreshToken })
+          ...(refreshToken === undefined ? {} : { refreshToken }),
+          ...(dpop === undefined ? {} : { dpop })
         }, true)
       }),
       revoke: revokeWith(client)

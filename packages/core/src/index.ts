@@ -47,6 +47,13 @@ export * as Credentials from "./Credentials.js"
 export * as Delegation from "./Delegation.js"
 
 /**
+ * DPoP (RFC 9449): tokens bound to a key that only this application holds.
+ *
+ * @since 0.5.0
+ */
+export * as Dpop from "./Dpop.js"
+
+/**
  * Reading the claims of a JWT (`exp`, `iat`, `sub`, `aud`, `iss`) without
  * checking its signature.
  *

@@ -14,13 +14,15 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type * as AuthenticationClient from "../AuthenticationClient.js"
 import type { AuthenticationError } from "../AuthError.js"
 import { AuthApiError, InvalidConfiguration, InvalidResponseCode } from "../AuthError.js"
 import * as Credentials from "../Credentials.js"
 import * as Delegation from "../Delegation.js"
 import * as ClientAuthentication from "./clientAuthentication.js"
+import type { DpopKey } from "../Dpop.js"
+import * as TokenEndpoint from "./dpop/tokenEndpoint.js"
 import * as Discovery from "./discovery.js"
 import { isLoopback, quoted } from "./endpoints.js"
 import * as Http from "./http.js"
@@ -238,35 +240,77 @@ const build = (
   const { authentication, clientId, exchange, expiry } = shared
 
   /**
+   * A request to `endpoint`, with a DPoP proof when `dpop` is given (a
+   * `use_dpop_nonce` answer is sent once more with the new nonce: see
+   * `TokenEndpoint.send`). Each sending is made afresh: a client assertion
+   * is single-use too.
+   */
+  const proven = <A>(
+    endpoint: string,
+    dpop: DpopKey | undefined,
+    sending: (
+      dpop: { readonly proof: Redacted.Redacted<string>; readonly observe: Http.Sent["observe"] } | undefined
+    ) => Effect.Effect<A, AuthenticationError>
+  ): Effect.Effect<A, AuthenticationError> =>
+    dpop === undefined ? sending(undefined) : TokenEndpoint.send(dpop, endpoint, (proof, observe) =>
+      sending({ proof, observe }))
+
+  const withProof = (proof: Redacted.Redacted<string> | undefined) =>
+  (
+    request: HttpClientRequest.HttpClientRequest
+  ) => proof === undefined ? request : HttpClientRequest.setHeader(request, "DPoP", Redacted.value(proof))
+
+  /**
    * A form to `endpoint` with the client's authentication, sent: the fields
-   * of one request, its secrets (the token presented, the assertion) kept
-   * out of its errors.
+   * of one request, its secrets (the token presented, the assertion, the
+   * proof) kept out of its errors.
    */
   const send = <A>(
     endpoint: string,
     own: Readonly<Record<string, string | undefined>>,
     parameters: Readonly<Record<string, string>> | undefined,
     sent: Http.Sent,
-    decode: (status: number, body: Either.Either<unknown, string>) => Effect.Effect<A, AuthApiError>
+    decode: (status: number, body: Either.Either<unknown, string>) => Effect.Effect<A, AuthApiError>,
+    dpop?: DpopKey | undefined
   ): Effect.Effect<A, AuthenticationError> =>
-    Effect.flatMap(
-      Effect.mapError(authentication.authenticate, (error) => Wire.finish(error, sent)),
-      (authenticated) =>
-        exchange.send(
-          authenticated.apply(
-            post(endpoint).pipe(
-              HttpClientRequest.bodyUrlParams(fields({ ...own, ...authenticated.fields }, parameters))
-            )
-          ),
-          { presented: sent.presented, secrets: [...sent.secrets, ...authenticated.secrets] },
-          decode
-        )
-    )
+    proven(endpoint, dpop, (proof) =>
+      Effect.flatMap(
+        Effect.mapError(authentication.authenticate, (error) => Wire.finish(error, sent)),
+        (authenticated) =>
+          exchange.send(
+            authenticated.apply(
+              post(endpoint).pipe(
+                HttpClientRequest.bodyUrlParams(fields({ ...own, ...authenticated.fields }, parameters)),
+                withProof(proof?.proof)
+              )
+            ),
+            {
+              presented: sent.presented,
+              secrets: [...sent.secrets, ...authenticated.secrets, ...(proof === undefined ? [] : [proof.proof])],
+              observe: proof?.observe
+            },
+            decode
+          )
+      ))
 
   // the refresh_token grant rotates: a refresh token in the answer is kept, whatever else fails
-  const decodeCredentials = (status: number, body: Either.Either<unknown, string>) =>
+  const decodeCredentials = (dpop: DpopKey | undefined) => (status: number, body: Either.Either<unknown, string>) =>
     Wire.decodeBody(Credentials.TokenResponse, status, body).pipe(
-      Effect.flatMap((response) => Credentials.fromTokenResponse(response, expiry)),
+      Effect.flatMap((response) =>
+        response.tokenType === "DPoP" && dpop === undefined
+          ? Effect.fail(
+            new AuthApiError({
+              status,
+              code: InvalidResponseCode,
+              description: `HTTP ${status}: the server issued a DPoP-bound token to a request without a DPoP proof`
+            })
+          )
+          : Credentials.fromTokenResponse(response, expiry)
+      ),
+      // bound to the key of the request: renewals, API credentials and requests use it
+      Effect.map((credentials) =>
+        dpop === undefined ? credentials : new Credentials.Credentials({ ...credentials, dpop }, true)
+      ),
       Effect.mapError((error) => Wire.keepIssuedRefreshToken(error, body))
     )
 
@@ -296,20 +340,26 @@ const build = (
         "unsupported_grant_type",
         `delegation is Auth0's legacy endpoint, and the provider at ${metadata.issuer} was discovered, not named by its Auth0 domain`
       )
-      : exchange.send(
-        post(delegationEndpoint).pipe(
-          HttpClientRequest.setBody(jsonBody(Object.fromEntries(fields({
-            scope: delegate?.scope,
-            api_type: delegate?.apiType,
-            target: delegate?.target,
-            client_id: clientId,
-            grant_type: JwtBearerGrantType,
-            [presented]: Wire.reveal(token)
-          }, delegate?.parameters))))
-        ),
-        { presented, secrets: [token] },
-        decodeDelegation
-      )
+      : proven(delegationEndpoint, delegate?.dpop, (proof) =>
+        exchange.send(
+          post(delegationEndpoint).pipe(
+            HttpClientRequest.setBody(jsonBody(Object.fromEntries(fields({
+              scope: delegate?.scope,
+              api_type: delegate?.apiType,
+              target: delegate?.target,
+              client_id: clientId,
+              grant_type: JwtBearerGrantType,
+              [presented]: Wire.reveal(token)
+            }, delegate?.parameters)))),
+            withProof(proof?.proof)
+          ),
+          {
+            presented,
+            secrets: proof === undefined ? [token] : [token, proof.proof],
+            observe: proof?.observe
+          },
+          decodeDelegation
+        ))
 
   const tokenRequest: AuthenticationClient.AuthenticationClient.Service["tokenRequest"] = (
     grantType,
@@ -321,7 +371,8 @@ const build = (
       { ...own, grant_type: grantType },
       request?.parameters,
       { presented: request?.presented, secrets: request?.secrets ?? [] },
-      decodeCredentials
+      decodeCredentials(request?.dpop),
+      request?.dpop
     )
 
   return {
@@ -332,7 +383,7 @@ const build = (
     // the client's credentials go only where the metadata says a form is posted
     formRequest: (endpoint, own, request) =>
       formEndpoints(metadata).includes(endpoint)
-        ? send(endpoint, own, request?.parameters, { secrets: request?.secrets ?? [] }, decodeJson)
+        ? send(endpoint, own, request?.parameters, { secrets: request?.secrets ?? [] }, decodeJson, request?.dpop)
         : notOffered(
           "unauthorized_client",
           "the URL is not an endpoint of the provider's metadata that takes a form (token, device authorization, revocation)"
@@ -342,10 +393,10 @@ const build = (
         scope: renew?.scope,
         audience: renew?.audience,
         refresh_token: Wire.reveal(refreshToken)
-      }, { parameters: renew?.parameters, presented: "refresh_token", secrets: [refreshToken] }),
+      }, { parameters: renew?.parameters, presented: "refresh_token", secrets: [refreshToken], dpop: renew?.dpop }),
     delegationWithIdToken: (idToken, delegate) => delegation("id_token", idToken, delegate),
     delegationWithRefreshToken: (refreshToken, delegate) => delegation("refresh_token", refreshToken, delegate),
-    revoke: (refreshToken) =>
+    revoke: (refreshToken, revoke) =>
       metadata.revocationEndpoint === undefined
         ? notOffered("unsupported_token_type", `the provider at ${metadata.issuer} has no revocation endpoint`)
         : send(
@@ -353,7 +404,8 @@ const build = (
           { token: Wire.reveal(refreshToken) },
           undefined,
           { presented: "refresh_token", secrets: [refreshToken] },
-          Wire.rejectErrorBody
+          Wire.rejectErrorBody,
+          revoke?.dpop
         )
   }
 }

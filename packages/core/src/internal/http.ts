@@ -48,6 +48,8 @@ export interface Options {
 export interface Sent {
   readonly presented?: Presented | undefined
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+  /** Sees the headers of every answer, error or not, before its body is read (a DPoP nonce). */
+  readonly observe?: ((headers: Headers.Headers) => void) | undefined
 }
 
 /** @internal */
@@ -230,14 +232,17 @@ export const make = (client: HttpClient.HttpClient, options: Options): Exchange 
 
   const answer = <A>(
     response: HttpClientResponse.HttpClientResponse,
+    sent: Sent,
     decode: (status: number, body: Either.Either<unknown, string>) => Effect.Effect<A, AuthApiError>
-  ): Effect.Effect<A, AuthenticationError> =>
-    Effect.flatMap(readBody(response, options.maxResponseBytes ?? maxBodyBytes), (text) => {
+  ): Effect.Effect<A, AuthenticationError> => {
+    sent.observe?.(response.headers)
+    return Effect.flatMap(readBody(response, options.maxResponseBytes ?? maxBodyBytes), (text) => {
       const body = Either.flatMap(text, Wire.parseJson)
       return response.status >= 200 && response.status < 300
         ? decode(response.status, body)
         : Effect.flatMap(Wire.errorFromResponse(response, body), Effect.fail)
     })
+  }
 
   const send: Exchange["send"] = (request, sent, decode) =>
     traced(
@@ -247,7 +252,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Exchange 
           Effect.mapError((error) => Wire.networkError(error))
         )
     ).pipe(
-      Effect.flatMap((response) => answer(response, decode)),
+      Effect.flatMap((response) => answer(response, sent, decode)),
       (effect) =>
         timeout === undefined ? effect : Effect.timeoutFail(effect, {
           duration: timeout,

@@ -220,4 +220,5 @@ export const same = (a: Credentials | undefined, b: Credentials | undefined): bo
     token(a.idToken) === token(b.idToken) &&
     a.tokenType === b.tokenType &&
     a.scope === b.scope &&
+    a.dpop?.jkt === b.dpop?.jkt &&
     DateTime.toEpochMillis(a.expiresAt) === DateTime.toEpochMillis(b.expiresAt))

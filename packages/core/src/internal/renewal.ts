@@ -233,7 +233,9 @@ export const make = (options: {
             if (to.audience !== undefined) yield* checkAudience(fresh, to.audience)
             knowledge.setLifetime(memo, lifetimeLeft(fresh, now))
             const { refreshToken: _, ...api } = withScope(fresh, scope)
-            result = new Credentials(api, true)
+            // renewed with the session's refresh token, hence bound to the session's key
+            const dpop = fresh.dpop ?? login.dpop
+            result = new Credentials(dpop === undefined ? api : { ...api, dpop }, true)
             yield* store.set(entry, result).pipe(
               Effect.mapError((error) => new StoreError({ ...error, unsaved: result })),
               Effect.tapError(Logs.unsaved(key))

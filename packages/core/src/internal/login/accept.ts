@@ -50,6 +50,7 @@ export const accept = (
       expiresAt: credentials.expiresAt,
       scope: asked.scope,
       ...(credentials.idToken === undefined ? {} : { idToken: credentials.idToken }),
-      ...(credentials.refreshToken === undefined ? {} : { refreshToken: credentials.refreshToken })
+      ...(credentials.refreshToken === undefined ? {} : { refreshToken: credentials.refreshToken }),
+      ...(credentials.dpop === undefined ? {} : { dpop: credentials.dpop })
     }, true)
   })

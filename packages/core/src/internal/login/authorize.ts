@@ -14,6 +14,8 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { LoginFailed, toLoginFailed } from "../../AuthError.js"
 import type { Credentials } from "../../Credentials.js"
+import * as Dpop from "../../Dpop.js"
+import type { DpopKey } from "../../Dpop.js"
 import type * as Login from "../../Login.js"
 import * as Scope from "../scope.js"
 import { accept, asksIdToken, defaultScope } from "./accept.js"
@@ -35,6 +37,8 @@ export interface Pending {
   /** The `max_age` sent, in seconds: the id_token's `auth_time` is checked against it. */
   readonly maxAge?: number
   readonly createdAt: DateTime.Utc
+  /** The DPoP key of a login with `dpop: true`: the code exchange proves it, the tokens are bound to it. */
+  readonly dpop?: DpopKey
 }
 
 /** How long a pending authorization may wait for its callback, unless configured. @internal */
@@ -53,7 +57,8 @@ const reserved: ReadonlySet<string> = new Set([
   "code_challenge_method",
   "client_secret",
   "request",
-  "request_uri"
+  "request_uri",
+  "dpop_jkt"
 ])
 
 const configuration = (description: string) => new LoginFailed({ reason: "Configuration", description })
@@ -99,6 +104,7 @@ export const authorize = (
     const codeVerifier = Pkce.verifier()
     const challenge = yield* Pkce.challenge(codeVerifier)
     const createdAt = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
+    const dpop = options.dpop === true ? yield* Dpop.generateKey : undefined
 
     const url = new URL(endpoint)
     for (const [name, value] of Object.entries(options.parameters ?? {})) {
@@ -115,7 +121,9 @@ export const authorize = (
       code_challenge_method: "S256",
       audience: options.audience,
       prompt: options.prompt,
-      login_hint: options.loginHint
+      login_hint: options.loginHint,
+      // RFC 9449 §10: the code is bound to the key, useless to whoever intercepts it
+      dpop_jkt: dpop?.jkt
     }
     for (const [name, value] of Object.entries(own)) if (value !== undefined) url.searchParams.set(name, value)
 
@@ -129,7 +137,8 @@ export const authorize = (
         scope,
         createdAt,
         ...(options.audience === undefined ? {} : { audience: options.audience }),
-        ...(maxAge === undefined ? {} : { maxAge })
+        ...(maxAge === undefined ? {} : { maxAge }),
+        ...(dpop === undefined ? {} : { dpop })
       }
     }
   })
@@ -196,7 +205,7 @@ export const complete = (
       code,
       redirect_uri: pending.redirectUri,
       code_verifier: Redacted.value(pending.codeVerifier)
-    }, { presented: "authorization_code", secrets: [secret, pending.codeVerifier] }).pipe(
+    }, { presented: "authorization_code", secrets: [secret, pending.codeVerifier], dpop: pending.dpop }).pipe(
       Effect.mapError(toLoginFailed)
     )
     return yield* accept(verifier, credentials, {

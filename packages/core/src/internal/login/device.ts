@@ -28,6 +28,7 @@ import * as Schema from "effect/Schema"
 import type { AuthenticationError } from "../../AuthError.js"
 import { AuthApiError, classify, InvalidResponseCode, LoginFailed, toLoginFailed } from "../../AuthError.js"
 import type { Credentials } from "../../Credentials.js"
+import * as Dpop from "../../Dpop.js"
 import { ExpiresIn } from "../../Credentials.js"
 import type * as Login from "../../Login.js"
 import { secureUrl } from "../endpoints.js"
@@ -140,6 +141,8 @@ export const start = (
       ? defaultInterval
       : Duration.max(Duration.seconds(answer.interval), Duration.seconds(1))
     const deviceCode = Redacted.make(answer.device_code)
+    // made before the first poll: each poll proves it, the tokens are bound to it
+    const dpop = options?.dpop === true ? yield* Dpop.generateKey : undefined
     return {
       userCode: answer.user_code,
       verificationUri,
@@ -148,7 +151,7 @@ export const start = (
         : { verificationUriComplete: answer.verification_uri_complete }),
       expiresAt: DateTime.unsafeMake(expiresAt),
       interval,
-      credentials: poll(client, verifier, { deviceCode, expiresAt, interval, scope })
+      credentials: poll(client, verifier, { deviceCode, expiresAt, interval, scope, dpop })
     }
   })
 
@@ -160,11 +163,13 @@ const poll = (
     readonly expiresAt: number
     readonly interval: Duration.Duration
     readonly scope: string
+    readonly dpop: Dpop.DpopKey | undefined
   }
 ): Effect.Effect<Credentials, LoginFailed> => {
   const request = client.tokenRequest(GrantType, { device_code: Redacted.value(grant.deviceCode) }, {
     presented: "device_code",
-    secrets: [grant.deviceCode]
+    secrets: [grant.deviceCode],
+    dpop: grant.dpop
   })
 
   const expired = () =>

@@ -103,7 +103,8 @@ export const loopback = <P extends Authorize.Pending>(
       audience: options.audience,
       parameters: options.parameters,
       prompt: options.prompt,
-      loginHint: options.loginHint
+      loginHint: options.loginHint,
+      dpop: options.dpop
     })
 
     const callback = yield* Deferred.make<URL>()
