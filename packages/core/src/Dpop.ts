@@ -30,9 +30,11 @@
  * @since 0.5.0
  */
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { LoginRequired } from "./AuthError.js"
 import * as Binding from "./internal/dpop/binding.js"
@@ -82,7 +84,8 @@ export type PrivateJwk = typeof PrivateJwk.Type
  */
 export class DpopKey extends Schema.Class<DpopKey>("@effect-renewal/core/Dpop/DpopKey")({
   jkt: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{43}$/)),
-  jwk: Schema.Redacted(PrivateJwk)
+  // a Data struct: two keys with the same JWK are equal (`Equal.equals`)
+  jwk: Schema.Redacted(Schema.Data(PrivateJwk))
 }) {}
 
 /**
@@ -92,6 +95,30 @@ export class DpopKey extends Schema.Class<DpopKey>("@effect-renewal/core/Dpop/Dp
  * @category constructors
  */
 export const generateKey: Effect.Effect<DpopKey> = Key.generate((fields) => new DpopKey(fields, true))
+
+/**
+ * The key of a private JWK (ES256, e.g. one kept elsewhere and restored), its
+ * thumbprint computed. Fails with a `ParseError` (which names no member's
+ * value) for a JWK that is not a P-256 private key.
+ *
+ * @since 0.5.0
+ * @category constructors
+ */
+export const fromJwk = (jwk: unknown): Effect.Effect<DpopKey, ParseResult.ParseError> =>
+  Effect.flatMap(
+    Effect.mapError(
+      Schema.decodeUnknown(PrivateJwk)(jwk),
+      () =>
+        new ParseResult.ParseError({
+          issue: new ParseResult.Type(PrivateJwk.ast, "<redacted>", "an EC P-256 private JWK")
+        })
+    ),
+    (decoded) =>
+      Effect.map(
+        Key.thumbprint(decoded),
+        (jkt) => new DpopKey({ jkt, jwk: Redacted.make(Data.struct(decoded)) }, true)
+      )
+  )
 
 /**
  * What a proof is for: the request's method and absolute URL (its query and
@@ -175,5 +202,4 @@ export const makeNonces = (capacity?: number): Nonces.Service => NonceMemory.mak
  * @since 0.5.0
  * @category layers
  */
-export const layerNonces = (capacity?: number): Layer.Layer<Nonces> =>
-  Layer.sync(Nonces, () => makeNonces(capacity))
+export const layerNonces = (capacity?: number): Layer.Layer<Nonces> => Layer.sync(Nonces, () => makeNonces(capacity))

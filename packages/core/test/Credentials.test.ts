@@ -50,8 +50,10 @@ describe("Credentials", () => {
     }
     expect(Either.isLeft(decode({ token_type: "Bearer", expires_in: 1 }))).toBe(true)
     expect(Either.isLeft(decode({ ...base, token_type: "" }))).toBe(true)
-    // only the types the library can use
-    expect(Either.isLeft(decode({ ...base, token_type: "dpop" }))).toBe(true)
+    // only the types the library can use: DPoP (RFC 9449) in its canonical spelling
+    for (const tokenType of ["DPoP", "dpop", "DPOP"]) {
+      expect(Either.getOrThrow(decode({ ...base, token_type: tokenType })).tokenType).toBe("DPoP")
+    }
     expect(Either.isLeft(decode({ ...base, token_type: "MAC" }))).toBe(true)
     // expires_in is only RECOMMENDED
     expect(Either.getOrThrow(decode({ access_token: "at", token_type: "Bearer" })).expiresIn).toBeUndefined()

@@ -20,10 +20,10 @@ import type { AuthenticationError } from "../AuthError.js"
 import { AuthApiError, InvalidConfiguration, InvalidResponseCode } from "../AuthError.js"
 import * as Credentials from "../Credentials.js"
 import * as Delegation from "../Delegation.js"
-import * as ClientAuthentication from "./clientAuthentication.js"
 import type { DpopKey } from "../Dpop.js"
-import * as TokenEndpoint from "./dpop/tokenEndpoint.js"
+import * as ClientAuthentication from "./clientAuthentication.js"
 import * as Discovery from "./discovery.js"
+import * as TokenEndpoint from "./dpop/tokenEndpoint.js"
 import { isLoopback, quoted } from "./endpoints.js"
 import * as Http from "./http.js"
 import * as Wire from "./wire.js"
@@ -252,8 +252,9 @@ const build = (
       dpop: { readonly proof: Redacted.Redacted<string>; readonly observe: Http.Sent["observe"] } | undefined
     ) => Effect.Effect<A, AuthenticationError>
   ): Effect.Effect<A, AuthenticationError> =>
-    dpop === undefined ? sending(undefined) : TokenEndpoint.send(dpop, endpoint, (proof, observe) =>
-      sending({ proof, observe }))
+    dpop === undefined ?
+      sending(undefined) :
+      TokenEndpoint.send(dpop, endpoint, (proof, observe) => sending({ proof, observe }))
 
   const withProof = (proof: Redacted.Redacted<string> | undefined) =>
   (

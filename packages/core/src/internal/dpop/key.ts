@@ -8,6 +8,7 @@
  *
  * @internal
  */
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as jose from "jose"
@@ -54,7 +55,10 @@ export const generate = <K extends KeyFields>(make: (fields: KeyFields) => K): E
     const pair = await globalThis.crypto.subtle.generateKey(algorithm, true, ["sign", "verify"])
     const exported = await globalThis.crypto.subtle.exportKey("jwk", pair.privateKey)
     const jwk: PrivateJwk = { kty: "EC", crv: "P-256", x: exported.x!, y: exported.y!, d: exported.d! }
-    const key = make({ jkt: await jose.calculateJwkThumbprint(publicOf(jwk), "sha256"), jwk: Redacted.make(jwk) })
+    const key = make({
+      jkt: await jose.calculateJwkThumbprint(publicOf(jwk), "sha256"),
+      jwk: Redacted.make(Data.struct(jwk))
+    })
     signers.set(key, { privateKey: pair.privateKey, publicJwk: publicOf(jwk) })
     return key
   })
