@@ -80,6 +80,9 @@ const recorder = () => {
 /** The device codes the emulator handed out, read off the wire. */
 const deviceCodes = new Set<string>()
 
+/** The DPoP proofs sent to the token endpoint, read off the wire. */
+const proofs = new Set<string>()
+
 /**
  * The emulator in memory, the device codes it hands out recorded; with
  * `echo`, its token endpoint answers every request with an error whose
@@ -103,9 +106,13 @@ const Intercepted = (echo: boolean) =>
             return answer(request, response.status, body)
           }))
       }
+      const proof = request.headers["dpop"]
+      if (proof !== undefined) proofs.add(proof)
       if (!echo || !request.url.endsWith("/oauth/token")) return memory.execute(request)
       const body = request.body._tag === "Uint8Array" ? new TextDecoder().decode(request.body.body) : ""
-      return Effect.succeed(answer(request, 400, { error: "invalid_grant", error_description: `rejected: ${body}` }))
+      return Effect.succeed(
+        answer(request, 400, { error: "invalid_grant", error_description: `rejected: ${body} ${proof ?? ""}` })
+      )
     })
     return Layer.succeed(HttpClient.HttpClient, client)
   })).pipe(Layer.provideMerge(Emulator.layerMemory()))
@@ -193,6 +200,32 @@ describe("Login: no secret in any error, log or span", () => {
       expect([error.reason, error.code]).toEqual(["Rejected", "invalid_grant"])
       expect(deviceCodes.size).toBe(1)
       for (const code of deviceCodes) secrets.add(code)
+      expectClean()
+    }).pipe(Effect.provide(Stack.layer(Intercepted(true)))))
+
+  it.effect("with dpop: true, the code exchange and the polls echoed back with their proofs: no key, no proof", () =>
+    Effect.gen(function*() {
+      const { expectClean, observe, secrets } = recorder()
+      const login = yield* Login.Login
+      proofs.clear()
+      deviceCodes.clear()
+      const { pending, url } = yield* login.authorize({ redirectUri, dpop: true })
+      const callback = yield* Stack.followAuthorize(url)
+      secrets.add(new URL(callback).searchParams.get("code")!)
+      for (const secret of [pending.state, pending.nonce, pending.codeVerifier]) secrets.add(Redacted.value(secret))
+      secrets.add(Redacted.value(pending.dpop!.jwk).d)
+      // the pending authorization, as a web app would log it by mistake, shows no key either
+      yield* observe(Effect.logInfo("pending", pending, String(pending), JSON.stringify(pending)))
+      const echoed = yield* Effect.flip(observe(login.complete(pending, callback)))
+      expect([echoed.reason, echoed.code]).toEqual(["Rejected", "invalid_grant"])
+
+      const authorization = yield* observe(login.device({ dpop: true }))
+      const fiber = yield* Effect.fork(Effect.flip(observe(authorization.credentials)))
+      yield* TestClock.adjust("5 seconds")
+      expect((yield* Fiber.join(fiber)).code).toBe("invalid_grant")
+      for (const code of deviceCodes) secrets.add(code)
+      expect(proofs.size).toBe(2)
+      for (const proof of proofs) secrets.add(proof)
       expectClean()
     }).pipe(Effect.provide(Stack.layer(Intercepted(true)))))
 })

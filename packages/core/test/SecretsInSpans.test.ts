@@ -7,16 +7,28 @@
  * `Cause.pretty`) and a walk of the object graph that decodes every byte
  * array it meets (a request keeps its body as bytes).
  */
-import { AuthenticationClient, AuthError } from "@effect-renewal/core"
+import {
+  AuthenticationClient,
+  AuthError,
+  AuthorizedClient,
+  Credentials,
+  Dpop,
+  RenewalStrategy,
+  Renewer,
+  TokenStore
+} from "@effect-renewal/core"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as fc from "effect/FastCheck"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import type * as Http from "node:http"
@@ -433,4 +445,129 @@ describe("a server that echoes secrets inside arbitrary text", () => {
     },
     { fastCheck: { numRuns: 150 } }
   )
+})
+
+// -----------------------------------------------------------------------------
+// DPoP: the key, the proofs and the nonces are secrets too
+// -----------------------------------------------------------------------------
+
+const NONCE = "nonce-Fq7Ws2Lp9Xc4Vb"
+
+describe("with DPoP, no key, proof or nonce reaches a span, a log or an error", () => {
+  for (const [name, behaviour] of behaviours) {
+    it.live(`over fetch, every request with a proof: ${name}`, () => {
+      const { expectClean, observe, spans } = recorder()
+      const proofs: Array<string> = []
+      return Effect.gen(function*() {
+        const key = yield* Dpop.generateKey
+        const url = yield* rawServer(() => (received, response) => {
+          if (typeof received.headers["dpop"] === "string") proofs.push(received.headers["dpop"])
+          response.setHeader("dpop-nonce", NONCE)
+          behaviour(received, response)
+        })
+        const client = yield* AuthenticationClient.make({
+          domain: url,
+          clientId: CLIENT_ID,
+          clientSecret: Redacted.make(CLIENT_SECRET),
+          transformClient: loggingTransport
+        }).pipe(Effect.provide(FetchHttpClient.layer))
+        const dpop = { dpop: key }
+        const errors: Array<unknown> = []
+        for (
+          const [call, effect] of [
+            ["renewAuth", client.renewAuth(Redacted.make(REFRESH_TOKEN), { scope: "openid", ...dpop })],
+            ["delegationWithIdToken", client.delegationWithIdToken(Redacted.make(ID_TOKEN), dpop)],
+            ["delegationWithRefreshToken", client.delegationWithRefreshToken(Redacted.make(REFRESH_TOKEN), dpop)],
+            ["revoke", client.revoke(Redacted.make(REFRESH_TOKEN), dpop)]
+          ] as const
+        ) {
+          const exit = yield* observe(
+            (effect as Effect.Effect<unknown, AuthError.AuthenticationError>).pipe(
+              Effect.tapErrorCause((cause) => Effect.logWarning("renewal failed", cause)),
+              Effect.withSpan(`caller.${call}`)
+            )
+          ).pipe(Effect.exit)
+          if (Exit.isFailure(exit)) errors.push(exit.cause)
+        }
+        expect(proofs.length).toBeGreaterThanOrEqual(4)
+        const secrets = [...allSecrets, ...proofs, NONCE, Redacted.value(key.jwk).d]
+        for (const error of errors) expectNoSecret("error", everything(error), secrets)
+        for (const span of spans) {
+          for (const [attribute] of span.attributes) expect(attribute).not.toMatch(/dpop/i)
+        }
+        expectClean()
+        // the same scan, with the DPoP secrets
+        for (const span of spans) {
+          expectNoSecret(`span "${span.name}"`, everything([...span.attributes, span.events, span.exit]), secrets)
+        }
+      }).pipe(Effect.provide(Dpop.layerNonces()), Effect.scoped)
+    })
+  }
+
+  it.live("the AuthorizedClient's requests: the platform's span redacts the proof and the nonce; errors name neither", () => {
+    const { lines, observe, spans } = recorder()
+    const proofs: Array<string> = []
+    let calls = 0
+    return Effect.gen(function*() {
+      const key = yield* Dpop.generateKey
+      const url = yield* rawServer(() => (received, response) => {
+        if (typeof received.headers["dpop"] === "string") proofs.push(received.headers["dpop"])
+        calls++
+        if (calls === 1) {
+          response.writeHead(401, {
+            "www-authenticate": `DPoP error="use_dpop_nonce"`,
+            "dpop-nonce": NONCE
+          }).end()
+        } else if (calls === 2) {
+          response.writeHead(200, { "dpop-nonce": NONCE, "content-type": "text/plain" }).end("ok")
+        } else {
+          response.socket?.destroy()
+        }
+      })
+      const ACCESS_TOKEN = "at-dpop-Kd8Ls3Mq"
+      const credentials = new Credentials.Credentials({
+        accessToken: Redacted.make(ACCESS_TOKEN),
+        refreshToken: Redacted.make(REFRESH_TOKEN),
+        tokenType: "DPoP",
+        expiresAt: DateTime.unsafeMake(Date.now() + 3_600_000),
+        dpop: key
+      })
+      const client = yield* Effect.gen(function*() {
+        const renewer = yield* Renewer.Renewer
+        yield* renewer.save(credentials)
+        return yield* AuthorizedClient.make()
+      })
+      const ok = yield* observe(client.execute(HttpClientRequest.get(`${url}/orders`)))
+      expect(ok.status).toBe(200)
+      const failed = yield* observe(
+        client.execute(HttpClientRequest.get(`${url}/orders`)).pipe(
+          Effect.tapErrorCause((cause) => Effect.logError("api call failed", cause)),
+          Effect.flip
+        )
+      )
+      expect(proofs.length).toBe(3)
+      const secrets = [...proofs, NONCE, ACCESS_TOKEN, Redacted.value(key.jwk).d]
+      expectNoSecret("error", everything(failed), secrets)
+      expectNoSecret("log lines", lines, secrets)
+      const httpSpans = spans.filter((span) => span.name.startsWith("http.client"))
+      expect(httpSpans.length).toBe(3)
+      for (const span of httpSpans) {
+        // the span is the client's own: its exit is the status or the sanitized failure, never the request sent
+        expectNoSecret(`span "${span.name}"`, everything([...span.attributes, span.events, span.exit]), secrets)
+        expect([...span.attributes.keys()].filter((name) => /dpop|authorization/i.test(name))).toEqual([])
+      }
+    }).pipe(
+      Effect.provide(
+        Renewer.layer().pipe(
+          Layer.provide(TokenStore.layerMemory),
+          Layer.provide(Layer.succeed(RenewalStrategy.RenewalStrategy, {
+            renew: () => Effect.die("no renewal"),
+            revoke: () => Effect.void
+          }))
+        )
+      ),
+      Effect.provide([FetchHttpClient.layer, Dpop.layerNonces()]),
+      Effect.scoped
+    )
+  })
 })

@@ -134,7 +134,8 @@ const sanitized = (request: HttpClientRequest.HttpClientRequest): HttpClientRequ
  * out, named or not: a server or a proxy may echo a token or the client
  * secret in a header of its own (`x-debug-token`) or a cookie (`set-cookie`),
  * the request's `authorization` holds the client secret, and
- * `www-authenticate` may repeat the token it complains about.
+ * `www-authenticate` may repeat the token it complains about, `dpop` is a
+ * proof and `dpop-nonce` a nonce (neither is recorded).
  */
 const spanHeaders: ReadonlySet<string> = new Set([
   "accept",
@@ -159,11 +160,13 @@ const spanHeaders: ReadonlySet<string> = new Set([
  * `Headers.currentRedactedNames`), trace propagation when
  * `HttpClient.currentTracerPropagation` allows it, and ends with the status
  * alone, or with the `NetworkError`.
+ *
+ * @internal
  */
-const traced = (
+export const traced = <E>(
   request: HttpClientRequest.HttpClientRequest,
-  execute: (traceHeaders: Headers.Headers) => Effect.Effect<HttpClientResponse.HttpClientResponse, NetworkError>
-): Effect.Effect<HttpClientResponse.HttpClientResponse, NetworkError> =>
+  execute: (traceHeaders: Headers.Headers) => Effect.Effect<HttpClientResponse.HttpClientResponse, E>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, E> =>
   Effect.withFiberRuntime((fiber) => {
     const url = URL.canParse(request.url) ? new URL(request.url) : undefined
     // an unparsable URL fails in the platform's client, typed

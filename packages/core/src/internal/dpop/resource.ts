@@ -3,23 +3,27 @@
  * `Authorization: DPoP <token>` and a proof with `ath` and the resource
  * origin's last nonce. The answer's `DPoP-Nonce` is kept; a 401 whose
  * `WWW-Authenticate` says `DPoP error="use_dpop_nonce"` is sent once more
- * with the new nonce (no renewal: the token is fine). The `dpop` and
- * `dpop-nonce` headers are redacted wherever the platform records headers
- * (its `http.client` span, an inspected request), and a transport error
- * names the request as the caller made it, without the token or the proof.
+ * with the new nonce (no renewal: the token is fine). The `http.client` span
+ * is the exchange's own (`Http.traced`: the request as the caller made it,
+ * allow-listed headers, the status), not the platform's, whose exit holds the
+ * request sent; a transport error names the request as the caller made it;
+ * `dpop` and `dpop-nonce` are redacted wherever the platform still renders
+ * headers (an inspected request or response).
  *
  * @internal
  */
 import * as Headers from "@effect/platform/Headers"
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
+import { constTrue } from "effect/Function"
 import * as Redacted from "effect/Redacted"
 import type { LoginRequired } from "../../AuthError.js"
 import type { Credentials } from "../../Credentials.js"
 import { Nonces } from "../../Dpop.js"
+import * as Http from "../http.js"
 import * as Binding from "./binding.js"
 import * as NonceMemory from "./nonces.js"
 import * as Proof from "./proof.js"
@@ -74,13 +78,22 @@ export const make = (client: HttpClient.HttpClient): Sender => {
       const authorization = `DPoP ${Redacted.value(credentials.accessToken)}`
       const once = (nonce: string | undefined) =>
         Effect.flatMap(Proof.sign(signer, { method: request.method, url, nonce, ath }), (proof) =>
-          client.execute(
-            HttpClientRequest.setHeaders(request, { authorization, dpop: Redacted.value(proof) })
-          ).pipe(
-            Effect.tap((response) => NonceMemory.observe(nonces, origin, response.headers)),
-            // a failure names the request as the caller made it: no token, no proof
-            Effect.mapError((error) =>
-              error._tag === "RequestError" ? new HttpClientError.RequestError({ ...error, request }) : error
+          // the platform's span would end with the request sent (the token, the proof): this one
+          // records the request as the caller made it, and the status
+          Http.traced(request, (traceHeaders) =>
+            client.execute(
+              HttpClientRequest.setHeaders(request, {
+                ...traceHeaders,
+                authorization,
+                dpop: Redacted.value(proof)
+              })
+            ).pipe(
+              Effect.locally(HttpClient.currentTracerDisabledWhen, constTrue),
+              Effect.tap((response) => NonceMemory.observe(nonces, origin, response.headers)),
+              // a failure names the request as the caller made it: no token, no proof
+              Effect.mapError((error) =>
+                error._tag === "RequestError" ? new HttpClientError.RequestError({ ...error, request }) : error
+              )
             )
           ))
       const used = nonces.get(origin)
