@@ -15,6 +15,7 @@ import {
   RenewalStrategy,
   Renewer,
   Sessions,
+  TokenCodec,
   TokenStore
 } from "@effect-renewal/core"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
@@ -24,10 +25,13 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as jose from "jose"
+import { inspect } from "node:util"
 import * as DpopServer from "./support/dpopServer.js"
 
 const clientLayer = (server: DpopServer.DpopServer) =>
@@ -321,5 +325,81 @@ describe("DPoP with one store shared", () => {
         ),
         Effect.provide(Dpop.layerNonces())
       )
+    }))
+})
+
+describe("the DPoP key in the stored form", () => {
+  const credentialsWith = (key: Dpop.DpopKey) =>
+    new Credentials.Credentials({
+      accessToken: Redacted.make("at"),
+      refreshToken: Redacted.make("rt"),
+      tokenType: "DPoP",
+      expiresAt: DateTime.unsafeMake(3_600_000),
+      dpop: key
+    })
+
+  it.effect("round-trips through the JSON codec and the encrypted one, and still signs", () =>
+    Effect.gen(function*() {
+      const key = yield* Dpop.generateKey
+      const credentials = credentialsWith(key)
+      const d = Redacted.value(key.jwk).d
+      const plain = yield* TokenCodec.json.encode("alice", credentials)
+      // the JSON form holds the key in plain text, like the tokens: encrypt the store
+      expect(plain).toContain(d)
+      const back = yield* TokenCodec.json.decode("alice", plain)
+      expect(Equal.equals(back, credentials)).toBe(true)
+      const codec = yield* TokenCodec.encrypted(yield* TokenCodec.generateKey)
+      const sealed = yield* codec.encode("alice", credentials)
+      expect(sealed).not.toContain(d)
+      const opened = yield* codec.decode("alice", sealed)
+      expect(opened.dpop?.jkt).toBe(key.jkt)
+      // a decoded key is a new value: checked once, then it signs
+      const proof = yield* Dpop.proof(opened.dpop!, { method: "GET", url: "https://api.example.com/x?y=1" })
+      const verified = yield* Effect.promise(() =>
+        jose.jwtVerify(Redacted.value(proof), jose.EmbeddedJWK, { typ: "dpop+jwt" })
+      )
+      expect(verified.payload.htu).toBe("https://api.example.com/x")
+      expect(yield* Effect.promise(() => jose.calculateJwkThumbprint(verified.protectedHeader.jwk!))).toBe(key.jkt)
+    }))
+
+  it.effect("entries written before decode with no key; a broken key is a StoreError naming the field only", () =>
+    Effect.gen(function*() {
+      const old = JSON.stringify({
+        accessToken: "at",
+        refreshToken: "rt",
+        tokenType: "Bearer",
+        expiresAt: "1970-01-01T01:00:00.000Z"
+      })
+      const decoded = yield* TokenCodec.json.decode("alice", old)
+      expect(decoded.dpop).toBeUndefined()
+      const key = yield* Dpop.generateKey
+      const stored = JSON.parse(yield* TokenCodec.json.encode("alice", credentialsWith(key)))
+      stored.dpop.jwk.d = "not-a-scalar"
+      const error = yield* Effect.flip(TokenCodec.json.decode("alice", JSON.stringify(stored)))
+      expect(error.message).toContain("dpop")
+      expect(error.message).not.toContain("not-a-scalar")
+      expect(error.message).not.toContain(stored.dpop.jwk.x)
+    }))
+
+  it.effect("toString, toJSON and inspect of the credentials and the key never show the private key", () =>
+    Effect.gen(function*() {
+      const key = yield* Dpop.generateKey
+      const credentials = credentialsWith(key)
+      const d = Redacted.value(key.jwk).d
+      for (const value of [credentials, key]) {
+        for (const text of [String(value), JSON.stringify(value), inspect(value, { depth: 10 })]) {
+          expect(text).not.toContain(d)
+        }
+      }
+      expect(String(key)).toContain(key.jkt)
+    }))
+
+  it.effect("fromJwk restores a key from its JWK, thumbprint computed; anything else is a ParseError without values", () =>
+    Effect.gen(function*() {
+      const key = yield* Dpop.generateKey
+      const restored = yield* Dpop.fromJwk({ ...Redacted.value(key.jwk), key_ops: ["sign"] })
+      expect(restored.jkt).toBe(key.jkt)
+      const error = yield* Effect.flip(Dpop.fromJwk({ kty: "RSA", n: "secret-modulus", d: "secret-exponent" }))
+      expect(String(error)).not.toContain("secret")
     }))
 })
