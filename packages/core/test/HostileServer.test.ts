@@ -305,19 +305,21 @@ describe("an answer without expires_in", () => {
 // -----------------------------------------------------------------------------
 
 describe("token_type", () => {
-  it("Bearer in any case decodes to its canonical spelling; anything else (DPoP included, for now) fails", () => {
+  it("Bearer and DPoP in any case decode to their canonical spelling; anything else fails", () => {
     const decode = Schema.decodeUnknownEither(Credentials.TokenType)
     for (
       const [input, canonical] of [
         ["Bearer", "Bearer"],
         ["bearer", "Bearer"],
-        ["BEARER", "Bearer"]
+        ["BEARER", "Bearer"],
+        ["DPoP", "DPoP"],
+        ["dpop", "DPoP"]
       ]
     ) {
       expect(Either.getOrThrow(decode(input))).toBe(canonical)
     }
     for (
-      const input of ["DPoP", "dpop", "MAC", "N_A", "", " ", " Bearer", "Bearer ", "Basic", "bearer-ish", 42, null]
+      const input of ["MAC", "N_A", "", " ", " Bearer", "Bearer ", " DPoP", "Basic", "bearer-ish", "dpop+jwt", 42, null]
     ) {
       expect(Either.isLeft(decode(input))).toBe(true)
     }
@@ -339,11 +341,14 @@ describe("token_type", () => {
       }
     }))
 
-  it.effect("a DPoP-bound token is refused: it would be sent as a bearer token", () =>
+  it.effect("a DPoP-bound token issued to a request without a proof is refused: there is no key to send it with", () =>
     Effect.gen(function*() {
       const client = yield* clientAnswering(200, tokenBody({ token_type: "DPoP" }))
       const error = (yield* Effect.flip(client.renewAuth(Redacted.make(REFRESH_TOKEN)))) as AuthError.AuthApiError
-      expect(error.description).toBe("HTTP 200: missing or invalid token_type")
+      expect([error.code, error.description]).toEqual([
+        AuthError.InvalidResponseCode,
+        "HTTP 200: the server issued a DPoP-bound token to a request without a DPoP proof"
+      ])
     }))
 })
 
