@@ -3,8 +3,8 @@
  * (refresh token rotation with families, reuse detection, reuse interval,
  * absolute and idle lifetimes, legacy delegation, revocation), the logins
  * of OpenID Connect (discovery, JWKS, RS256 id_tokens, `/authorize` with
- * PKCE, the device flow) with approvals a test scripts, scripted faults, a
- * request log and counters.
+ * PKCE, the device flow) with approvals a test scripts, DPoP (RFC 9449) with
+ * a protected resource, scripted faults, a request log and counters.
  *
  * The model is written once and served two ways:
  *
@@ -516,6 +516,11 @@ export declare namespace Emulator {
    * `token_type: "DPoP"`) and, for a public client (no `clientSecret`), the
    * refresh tokens of a new login: refreshing them then needs a proof of the
    * same key (`invalid_grant` otherwise).
+   *
+   * A proof is checked asynchronously (WebCrypto, as a client signs one): a
+   * request with one does not run to its answer within one step of its
+   * fiber, as a Bearer request does; under a `TestClock`, await its answer
+   * before adjusting the clock, and take a proof's `iat` from the `Clock`.
    *
    * @example
    * ```ts
