@@ -599,3 +599,32 @@ describe("DPoP over loopback", () => {
       expect(misdirected.body.error).toBe("invalid_dpop_proof")
     }).pipe(Effect.provide(Emulator.layerServer())))
 })
+
+describe("DPoP binding is decided at login", () => {
+  it.effect("a family started without a proof stays unbound: a refresh with a proof binds only its access token", () =>
+    Effect.gen(function*() {
+      const [key] = yield* withKeys
+      const emulator = yield* Emulator.Emulator
+      const login = yield* emulator.login()
+      const bound = yield* refresh(login.refresh_token!, yield* proofOf(key))
+      expect(bound.json.token_type).toBe("DPoP")
+      expect(claimsOf(bound.json.access_token).cnf).toEqual({ jkt: key.jkt })
+      const bare = yield* refresh(bound.json.refresh_token)
+      expect(bare.status).toBe(200)
+      expect(bare.json.token_type).toBe("Bearer")
+    }).pipe(memory()))
+
+  it.effect("pruning forgets no jti whose proof is still within the window", () =>
+    Effect.gen(function*() {
+      const [key] = yield* withKeys
+      yield* TestClock.adjust("1 hour")
+      // from 59 s ahead: accepted until 119 s from now
+      const early = yield* proofOf(key, { iat: 3600 + 59 })
+      expect((yield* testLogin(early)).status).toBe(200)
+      yield* TestClock.adjust("61 seconds")
+      // a proof past the first window: the expired jtis are dropped now
+      expect((yield* testLogin(yield* proofOf(key))).status).toBe(200)
+      yield* TestClock.adjust("39 seconds")
+      expect((yield* testLogin(early)).json.error_description).toContain("jti")
+    }).pipe(memory()))
+})

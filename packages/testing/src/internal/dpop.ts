@@ -37,6 +37,8 @@ export interface State {
   readonly nonces: Readonly<Record<Role, string>>
   /** The `jti`s of accepted proofs, until their `iat` leaves the window (ms). */
   readonly seen: HashMap.HashMap<string, number>
+  /** When to drop the expired `jti`s next (ms): once a window, not on every proof. */
+  readonly pruneAt: number
   readonly counters: Counters
 }
 
@@ -48,6 +50,7 @@ export const empty = (nonceRequired: Readonly<Record<Role, boolean>>): State => 
   nonceRequired,
   nonces: { token: freshNonce(), resource: freshNonce() },
   seen: HashMap.empty(),
+  pruneAt: 0,
   counters: { dpopProofs: 0, dpopNonceChallenges: 0, dpopRefusals: 0 }
 })
 
@@ -229,9 +232,12 @@ export const accept = (state: State, input: AcceptInput): readonly [Outcome, Sta
   if (input.accessToken !== undefined && proof.ath !== ath(input.accessToken)) {
     return refused("The DPoP proof's ath does not match the access token.")
   }
+  const until = HashMap.get(state.seen, proof.jti)
+  if (until._tag === "Some" && until.value >= now) return refused("The DPoP proof was used before (jti replayed).")
   // forget the jtis whose proofs would be refused for their iat anyway
-  const seen = HashMap.filter(state.seen, (until) => until >= now)
-  if (HashMap.has(seen, proof.jti)) return refused("The DPoP proof was used before (jti replayed).")
+  const pruned = now >= state.pruneAt
+    ? { ...state, seen: HashMap.filter(state.seen, (until) => until >= now), pruneAt: now + windowMillis }
+    : state
   const current = state.nonces[role]
   if (proof.nonce === undefined ? state.nonceRequired[role] : proof.nonce !== current) {
     return [
@@ -242,12 +248,12 @@ export const accept = (state: State, input: AcceptInput): readonly [Outcome, Sta
           ? "A nonce is required in the DPoP proof."
           : "The nonce of the DPoP proof is not the current one."
       },
-      bump({ ...state, seen }, "dpopNonceChallenges")
+      bump(pruned, "dpopNonceChallenges")
     ]
   }
   return [
     { _tag: "Accepted", jkt: proof.jkt },
-    bump({ ...state, seen: HashMap.set(seen, proof.jti, proof.iat * 1000 + windowMillis) }, "dpopProofs")
+    bump({ ...pruned, seen: HashMap.set(pruned.seen, proof.jti, proof.iat * 1000 + windowMillis) }, "dpopProofs")
   ]
 }
 
