@@ -864,7 +864,9 @@ export const make: (options?: Emulator.Options) => Effect.Effect<Emulator.Servic
 
 /**
  * An `HttpClient` served by the model, without sockets. Any host is accepted:
- * only the path matters. The request runs in the caller's fiber, so its
+ * only the path routes a request (its host and scheme reach the model as the
+ * `host` and `x-forwarded-proto` headers, which a DPoP proof's `htu` must
+ * name). The request runs in the caller's fiber, so its
  * `Clock` (a `TestClock` in `it.effect`) is the emulator's time.
  *
  * @since 0.1.0
