@@ -94,8 +94,7 @@ export const make = (client: HttpClient.HttpClient): Sender => {
               Effect.mapError((error) =>
                 error._tag === "RequestError" ? new HttpClientError.RequestError({ ...error, request }) : error
               )
-            )
-          ))
+            )))
       const used = nonces.get(origin)
       const response = yield* once(used)
       if (response.status !== 401 || !isNonceChallenge(response.headers["www-authenticate"])) return response
