@@ -1,5 +1,5 @@
 /**
- * The demo as an Effect: ten stories against the emulator on loopback (two
+ * The demo as an Effect: eleven stories against the emulator on loopback (two
  * logins first, as a user starts), a summary table, and a self-check that no
  * token value was printed.
  *
@@ -27,6 +27,7 @@ import { type Check, emulatorOptions, policy, settings, Stage, type Story, type 
 import { apiCredentials } from "./stories/apiCredentials.js"
 import { delegation } from "./stories/delegation.js"
 import { deviceLogin } from "./stories/deviceLogin.js"
+import { dpop } from "./stories/dpop.js"
 import { loopbackLogin } from "./stories/loopbackLogin.js"
 import { processesStory } from "./stories/processes.js"
 import { revoked } from "./stories/revoked.js"
@@ -46,7 +47,8 @@ export const stories: ReadonlyArray<Story> = [
   revoked,
   apiCredentials,
   processesStory,
-  sessionsStory
+  sessionsStory,
+  dpop
 ]
 
 export interface Row {
