@@ -67,6 +67,8 @@ export const PrivateJwk: Schema.Struct<{
 })
 
 /**
+ * The private JWK of a DPoP key, decoded.
+ *
  * @since 0.5.0
  * @category models
  */
@@ -171,11 +173,15 @@ export class Nonces extends Context.Reference<Nonces>()("@effect-renewal/core/Dp
 }) {}
 
 /**
+ * The nonce memory's types.
+ *
  * @since 0.5.0
  * @category models
  */
 export declare namespace Nonces {
   /**
+   * What a nonce memory does: read and keep the last nonce of an origin.
+   *
    * @since 0.5.0
    * @category models
    */
