@@ -7,14 +7,18 @@
  */
 import { AuthorizedClient, Dpop, Login, Renewer } from "@effect-renewal/core"
 import * as Emulator from "@effect-renewal/testing/Emulator"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import { createServer } from "node:http"
 import * as Stack from "./support/loginStack.js"
 
 const redirectUri = "http://127.0.0.1:8765/callback"
@@ -101,4 +105,33 @@ describe("DPoP against the emulator", () => {
       expect(stolen.status).toBe(401)
       expect(stolen.headers["www-authenticate"]).toMatch(/invalid_token/)
     }).pipe(Effect.provide(tenant)))
+})
+
+describe("Login.loopback with dpop: true", () => {
+  it.live("the authorization URL names the key, the code exchange proves it, the credentials carry it", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      const opened = yield* Deferred.make<string>()
+      const fiber = yield* Effect.fork(
+        Login.loopback({ dpop: true, open: (url) => Deferred.succeed(opened, url) }).pipe(
+          Effect.provide(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
+        )
+      )
+      const url = yield* Deferred.await(opened)
+      const jkt = new URL(url).searchParams.get("dpop_jkt")
+      yield* Effect.promise(async () => {
+        const authorize = await fetch(url, { redirect: "manual" })
+        await fetch(authorize.headers.get("location")!, { redirect: "manual" })
+      })
+      const credentials = yield* Fiber.join(fiber)
+      expect(credentials.tokenType).toBe("DPoP")
+      expect(credentials.dpop?.jkt).toBe(jkt)
+      expect((yield* emulator.counters).dpopProofs).toBeGreaterThanOrEqual(1)
+    }).pipe(
+      Effect.provide(
+        Stack.layer(Layer.merge(Emulator.layerServer({ dpop: { nonce: true } }), FetchHttpClient.layer)).pipe(
+          Layer.provideMerge(Dpop.layerNonces())
+        )
+      )
+    ))
 })
