@@ -338,20 +338,32 @@ export const noAccessToken = "effect-renewal:no-access-token"
  */
 export const fromRefreshToken = (
   refreshToken: Redacted.Redacted<string>,
-  options?: { readonly scope?: string | undefined }
+  options?: {
+    readonly scope?: string | undefined
+    /**
+     * The DPoP key the refresh token is bound to (`Dpop.fromJwk` restores
+     * one): renewals prove it. Without it, a bound refresh token is refused
+     * by the server.
+     *
+     * @since 0.5.0
+     */
+    readonly dpop?: DpopKey | undefined
+  }
 ): Effect.Effect<Credentials, LoginRequired> =>
   Effect.suspend(() => {
     if (Redacted.value(refreshToken).length === 0) {
       return Effect.fail(new LoginRequired({ reason: "NoRefreshToken", description: "the refresh token is empty" }))
     }
     const scope = options?.scope
+    const dpop = options?.dpop
     return Effect.succeed(
       new Credentials({
         accessToken: Redacted.make(noAccessToken),
         refreshToken,
-        tokenType: "Bearer",
+        tokenType: dpop === undefined ? "Bearer" : "DPoP",
         expiresAt: DateTime.unsafeMake(0),
-        ...(scope === undefined ? {} : { scope })
+        ...(scope === undefined ? {} : { scope }),
+        ...(dpop === undefined ? {} : { dpop })
       }, true)
     )
   })

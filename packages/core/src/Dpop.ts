@@ -36,7 +36,7 @@ import * as Layer from "effect/Layer"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type { LoginRequired } from "./AuthError.js"
+import { InvalidConfiguration, type LoginRequired } from "./AuthError.js"
 import * as Binding from "./internal/dpop/binding.js"
 import * as Key from "./internal/dpop/key.js"
 import * as NonceMemory from "./internal/dpop/nonces.js"
@@ -141,15 +141,22 @@ export interface ProofOptions {
  * A DPoP proof (RFC 9449 §4) signed with `key`: `typ` `dpop+jwt`, ES256, the
  * public JWK in its header; `htm`, `htu`, `iat` from the `Clock`, a fresh
  * `jti`, `nonce` and `ath` when given. Fails with `LoginRequired`
- * `DpopKeyMismatch` for a key that is not the one its thumbprint names; a
- * URL that does not parse is a defect (a programming error).
+ * `DpopKeyMismatch` for a key that is not the one its thumbprint names, and
+ * with `InvalidConfiguration` for a URL that is not absolute.
  *
  * @since 0.5.0
  * @category constructors
  */
-export const proof = (key: DpopKey, options: ProofOptions): Effect.Effect<Redacted.Redacted<string>, LoginRequired> =>
+export const proof = (
+  key: DpopKey,
+  options: ProofOptions
+): Effect.Effect<Redacted.Redacted<string>, LoginRequired | InvalidConfiguration> =>
   Effect.flatMap(Binding.signerOf(key), (signer) => {
-    const url = new URL(options.url)
+    const href = String(options.url)
+    if (!URL.canParse(href)) {
+      return Effect.fail(new InvalidConfiguration({ description: "the URL of a DPoP proof must be absolute" }))
+    }
+    const url = new URL(href)
     return options.accessToken === undefined
       ? Proof.sign(signer, { method: options.method, url, nonce: options.nonce })
       : Effect.flatMap(

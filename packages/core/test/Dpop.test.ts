@@ -403,3 +403,29 @@ describe("the DPoP key in the stored form", () => {
       expect(String(error)).not.toContain("secret")
     }))
 })
+
+describe("Dpop.proof and fromRefreshToken", () => {
+  it.effect("a URL that is not absolute is an InvalidConfiguration, not a defect", () =>
+    Effect.gen(function*() {
+      const key = yield* Dpop.generateKey
+      const error = yield* Effect.flip(Dpop.proof(key, { method: "GET", url: "/orders" }))
+      expect(error._tag).toBe("InvalidConfiguration")
+    }))
+
+  it.scopedLive("a bound refresh token restored alone with its key renews with a proof", () =>
+    Effect.gen(function*() {
+      const server = yield* DpopServer.start
+      const key = yield* Dpop.generateKey
+      const restored = yield* Dpop.fromJwk(Redacted.value(key.jwk))
+      yield* Effect.gen(function*() {
+        const renewer = yield* Renewer.Renewer
+        const { refreshToken } = server.mint(key.jkt)
+        yield* renewer.save(
+          yield* Credentials.fromRefreshToken(Redacted.make(refreshToken), { scope: "openid", dpop: restored })
+        )
+        const renewed = yield* renewer.get()
+        expect([renewed.tokenType, renewed.dpop?.jkt]).toEqual(["DPoP", key.jkt])
+        expect(server.proofs.map((p) => p.jkt)).toEqual([key.jkt])
+      }).pipe(Effect.provide(stack(server)))
+    }))
+})
