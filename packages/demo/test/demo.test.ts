@@ -44,7 +44,8 @@ describe("pnpm demo", () => {
         ["7 revoked", true, []],
         ["8 API credentials", true, []],
         ["9 many processes", true, []],
-        ["10 many users", true, []]
+        ["10 many users", true, []],
+        ["11 dpop", true, []]
       ])
       // The self-check compared the output with every token issued or seen.
       expect(report?.leakingLines).toEqual([])
