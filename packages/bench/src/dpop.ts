@@ -98,7 +98,7 @@ export const dpopSection = (): Promise<ReadonlyArray<string>> =>
       "",
       `A DPoP request costs ${
         fmt(dpop.call - bearer.call, 1)
-      } µs more than a Bearer one here: the proof, and the span the client makes for it in place of the platform's.`,
+      } µs more than a Bearer one here: the proof (the row above) is about half of it; the rest (the client's own span in place of the platform's, the asynchronous hop of the WebCrypto signature) was not broken down further.`,
       ""
     ]
   }))
