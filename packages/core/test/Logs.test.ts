@@ -10,7 +10,8 @@
 import {
   AuthenticationClient,
   AuthError,
-  type Credentials,
+  Credentials,
+  Dpop,
   RenewalPolicy,
   RenewalStrategy,
   Renewer,
@@ -22,6 +23,7 @@ import { sessionHash } from "@effect-renewal/core/internal/tracing"
 import { Emulator, Fixtures } from "@effect-renewal/testing"
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
@@ -384,4 +386,79 @@ describe("Logs", () => {
       Effect.provide(Logger.add(collector)),
       Logger.withMinimumLogLevel(LogLevel.All)
     ))
+
+  it.effect("a DPoP run at level All: proofs, nonces and the key are never logged; a missing key is logged by reason", () =>
+    Effect.gen(function*() {
+      const tenant = yield* Emulator.Emulator
+      const key = yield* Dpop.generateKey
+      const renewer = yield* Renewer.Renewer
+      const bound = yield* Fixtures.login({ jkt: key.jkt })
+      const dpopSecrets = new Set<string>([Redacted.value(key.jwk).d])
+      const keep = (credentials: Credentials.Credentials) => {
+        for (const token of [credentials.accessToken, credentials.refreshToken, credentials.idToken]) {
+          if (token !== undefined) dpopSecrets.add(Redacted.value(token))
+        }
+      }
+      keep(bound)
+      yield* renewer.save(new Credentials.Credentials({ ...bound, dpop: key }))
+      const from = lines.length
+      const fromRenderings = renderings.length
+      for (let i = 0; i < 4; i++) {
+        dpopSecrets.add(yield* tenant.rotateDpopNonce("token"))
+        keep(yield* renewer.get({ forceRefresh: true }))
+      }
+      // the key lost: a typed error, logged by its reason
+      const { dpop: _, ...withoutKey } = yield* renewer.get()
+      yield* renewer.save(new Credentials.Credentials(withoutKey))
+      const missing = yield* Effect.flip(renewer.get({ forceRefresh: true }))
+      expect(missing._tag === "LoginRequired" && missing.reason).toBe("DpopKeyMissing")
+      for (const proof of proofs) dpopSecrets.add(proof)
+      expect(proofs.length).toBeGreaterThanOrEqual(8)
+
+      const ours = renderings.slice(fromRenderings)
+      expect(ours.length).toBeGreaterThan(4)
+      for (const text of ours) {
+        for (const secret of dpopSecrets) {
+          for (const form of forms(secret)) {
+            if (text.includes(form)) expect.fail(`"${form.slice(0, 6)}…" logged in: ${text.slice(0, 300)}`)
+          }
+        }
+      }
+      const outcomes = lines.slice(from).filter((line) => line.annotations["effect-renewal.outcome"] !== undefined)
+        .map((line) => `${line.annotations["effect-renewal.outcome"]}/${line.annotations["effect-renewal.reason"]}`)
+      expect(outcomes).toContain("LoginRequired/DpopKeyMissing")
+    }).pipe(
+      Effect.provide(
+        Renewer.layer().pipe(
+          Layer.provide(RenewalStrategy.refreshToken),
+          Layer.provide(TokenStore.layerMemory),
+          Layer.provide(dpopClient),
+          Layer.provideMerge(dpopTenant),
+          Layer.provide(Dpop.layerNonces())
+        )
+      ),
+      Effect.provide(Logger.add(collector)),
+      Logger.withMinimumLogLevel(LogLevel.All)
+    ))
 })
+
+/** The proofs sent to the DPoP tenant, read off the wire. */
+const proofs: Array<string> = []
+
+/** A tenant that demands nonces, its HttpClient recording the proofs. */
+const dpopTenant = Layer.unwrapEffect(Effect.gen(function*() {
+  const http = yield* HttpClient.HttpClient
+  const recorded = HttpClient.make((request) => {
+    const proof = request.headers["dpop"]
+    if (proof !== undefined) proofs.push(proof)
+    return http.execute(request)
+  })
+  return Layer.succeed(HttpClient.HttpClient, recorded)
+})).pipe(Layer.provideMerge(Emulator.layerMemory({ rotation: true, dpop: { nonce: true } })))
+
+const dpopClient = Layer.unwrapEffect(
+  Effect.map(
+    Emulator.Emulator,
+    (e) => AuthenticationClient.layer({ domain: Fixtures.memoryDomain, clientId: e.clientId })
+  )
+).pipe(Layer.orDie)
