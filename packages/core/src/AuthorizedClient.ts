@@ -136,7 +136,8 @@ export const make = (
       Effect.gen(function*() {
         const credentials = yield* get()
         const response = yield* send(request, credentials)
-        if (response.status !== 401) return response
+        // a DPoP nonce challenge (already answered once, or without a nonce) is not the token's fault
+        if (response.status !== 401 || Resource.isNonceChallenge(response.headers["www-authenticate"])) return response
         const current = yield* get()
         const next = Equal.equals(current.accessToken, credentials.accessToken)
           ? yield* renewer.get({ ...options, forceRefresh: true })

@@ -132,9 +132,16 @@ export interface DelegationOptions {
   readonly idTokenLeeway?: Duration.DurationInput | undefined
 }
 
-// a revocation needs no proof (RFC 9449); one goes with it when the key is at hand
-const revokeWith = (client: AuthenticationClient.Service) => (current: Credentials) =>
-  current.refreshToken === undefined ? Effect.void : client.revoke(current.refreshToken, { dpop: current.dpop })
+// A revocation needs no proof (RFC 9449): one goes with it when the key is at hand and the
+// right one; a lost or wrong key does not keep a logout from revoking the refresh token.
+const revokeWith = (client: AuthenticationClient.Service) => (current: Credentials) => {
+  const refreshToken = current.refreshToken
+  if (refreshToken === undefined) return Effect.void
+  return Effect.flatMap(
+    Effect.orElseSucceed(Binding.check(current), () => undefined),
+    (signer) => client.revoke(refreshToken, { dpop: signer === undefined ? undefined : current.dpop })
+  )
+}
 
 /**
  * Renews with `AuthenticationClient.renewAuth`, asking for the scope,

@@ -33,6 +33,7 @@ import * as Schedule from "effect/Schedule"
 import * as jose from "jose"
 import { inspect } from "node:util"
 import * as DpopServer from "./support/dpopServer.js"
+import { rawServer } from "./support/rawServer.js"
 
 const clientLayer = (server: DpopServer.DpopServer) =>
   AuthenticationClient.layer({ domain: server.url, clientId: "dpop-client", timeout: "10 seconds" }).pipe(
@@ -426,6 +427,46 @@ describe("Dpop.proof and fromRefreshToken", () => {
         const renewed = yield* renewer.get()
         expect([renewed.tokenType, renewed.dpop?.jkt]).toEqual(["DPoP", key.jkt])
         expect(server.proofs.map((p) => p.jkt)).toEqual([key.jkt])
+      }).pipe(Effect.provide(stack(server)))
+    }))
+})
+
+describe("DPoP edge cases", () => {
+  it.scopedLive("a nonce challenge without a nonce is returned as it is: no renewal", () =>
+    Effect.gen(function*() {
+      const key = yield* Dpop.generateKey
+      let calls = 0
+      const url = yield* rawServer(() => (_, response) => {
+        calls++
+        response.writeHead(401, { "www-authenticate": `DPoP error="use_dpop_nonce"` }).end()
+      })
+      const server = yield* DpopServer.start
+      yield* Effect.gen(function*() {
+        const renewer = yield* Renewer.Renewer
+        yield* renewer.save(login(server, key))
+        const response = yield* (yield* api(server)).execute(HttpClientRequest.get(`${url}/x`))
+        expect(response.status).toBe(401)
+        expect(calls).toBe(1)
+        expect(tokenRequests(server)).toEqual([])
+      }).pipe(Effect.provide(stack(server)))
+    }))
+
+  it.scopedLive("clear({ revoke: true }) with a wrong key revokes without a proof rather than not at all", () =>
+    Effect.gen(function*() {
+      const server = yield* DpopServer.start
+      const key = yield* Dpop.generateKey
+      const other = yield* Dpop.generateKey
+      yield* Effect.gen(function*() {
+        const renewer = yield* Renewer.Renewer
+        yield* renewer.save(
+          new Credentials.Credentials({
+            ...login(server, key),
+            dpop: new Dpop.DpopKey({ jkt: key.jkt, jwk: other.jwk })
+          })
+        )
+        yield* renewer.clear({ revoke: true })
+        const revocations = server.requests.filter((r) => r.path === "/oauth/revoke")
+        expect(revocations.map((r) => [r.status, r.dpop])).toEqual([[200, undefined]])
       }).pipe(Effect.provide(stack(server)))
     }))
 })
