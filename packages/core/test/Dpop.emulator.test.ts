@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import { createServer } from "node:http"
 import * as Stack from "./support/loginStack.js"
@@ -134,4 +135,22 @@ describe("Login.loopback with dpop: true", () => {
         )
       )
     ))
+})
+
+describe("a PendingAuthorization with a DPoP key, encoded (a web app's cookie)", () => {
+  it.effect("round-trips, stays small, and completes with the key it carried", () =>
+    Effect.gen(function*() {
+      const login = yield* Login.Login
+      const { pending, url } = yield* login.authorize({ redirectUri, dpop: true })
+      const encoded = JSON.stringify(yield* Schema.encode(Login.PendingAuthorization)(pending))
+      const plain = yield* login.authorize({ redirectUri })
+      const withoutKey = JSON.stringify(yield* Schema.encode(Login.PendingAuthorization)(plain.pending))
+      // the key adds its thumbprint and a P-256 private JWK: about 230 bytes
+      expect(encoded.length - withoutKey.length).toBeLessThan(260)
+      const decoded = yield* Schema.decodeUnknown(Login.PendingAuthorization)(JSON.parse(encoded))
+      expect(String(decoded)).not.toContain(Redacted.value(pending.dpop!.jwk).d)
+      const credentials = yield* login.complete(decoded, yield* Stack.followAuthorize(url))
+      expect(credentials.dpop?.jkt).toBe(pending.dpop!.jkt)
+      expect(credentials.tokenType).toBe("DPoP")
+    }).pipe(Effect.provide(tenant)))
 })
