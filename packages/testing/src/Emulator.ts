@@ -3,8 +3,8 @@
  * (refresh token rotation with families, reuse detection, reuse interval,
  * absolute and idle lifetimes, legacy delegation, revocation), the logins
  * of OpenID Connect (discovery, JWKS, RS256 id_tokens, `/authorize` with
- * PKCE, the device flow) with approvals a test scripts, scripted faults, a
- * request log and counters.
+ * PKCE, the device flow) with approvals a test scripts, DPoP (RFC 9449) with
+ * a protected resource, scripted faults, a request log and counters.
  *
  * The model is written once and served two ways:
  *
@@ -66,12 +66,13 @@ import * as internalServer from "./internal/server.js"
  * `POST /oauth/device/code` (`"device"`), `GET
  * /.well-known/openid-configuration` (`"discovery"`, also at
  * `/.well-known/oauth-authorization-server`) and `GET /.well-known/jwks.json`
- * (`"jwks"`).
+ * (`"jwks"`); `GET /userinfo` (`"userinfo"`), the protected resource that
+ * checks access tokens, Bearer or DPoP-bound.
  *
  * @since 0.1.0
  * @category models
  */
-export type Endpoint = "token" | "delegation" | "revoke" | "authorize" | "device" | "discovery" | "jwks"
+export type Endpoint = "token" | "delegation" | "revoke" | "authorize" | "device" | "discovery" | "jwks" | "userinfo"
 
 /**
  * The wire body of a successful `POST /oauth/token` (and of `login`).
@@ -83,7 +84,8 @@ export interface TokenResponseBody {
   readonly access_token: string
   readonly id_token?: string
   readonly refresh_token?: string
-  readonly token_type: "Bearer"
+  /** `"DPoP"` when the access token is bound to a DPoP key (`cnf.jkt`). */
+  readonly token_type: "Bearer" | "DPoP"
   readonly expires_in: number
   readonly scope: string
 }
@@ -216,6 +218,8 @@ export interface Counters {
     readonly discovery: number
     /** @since 0.4.0 */
     readonly jwks: number
+    /** `GET /userinfo`, the protected resource. */
+    readonly userinfo: number
   }
   /**
    * Initial logins: the `login` method, the test-login grant, and (since
@@ -276,7 +280,81 @@ export interface Counters {
    * @since 0.3.0
    */
   readonly maxInFlight: number
+  /**
+   * DPoP proofs accepted, by the token endpoint, `/delegation` and the
+   * resource (`/userinfo`, `verifyResourceRequest`).
+   */
+  readonly dpopProofs: number
+  /** Answers `use_dpop_nonce`: a proof without the current nonce, where one is required or stale. */
+  readonly dpopNonceChallenges: number
+  /**
+   * Proofs refused as invalid (`invalid_dpop_proof`), and token requests
+   * without one when `dpop.required`.
+   */
+  readonly dpopRefusals: number
 }
+
+/**
+ * The algorithms a DPoP proof may be signed with at the emulator.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DpopAlgorithm = "ES256" | "ES384" | "RS256" | "PS256" | "EdDSA"
+
+/**
+ * Who checks a DPoP proof: the token endpoint (with `/delegation`) or the
+ * protected resource. Each has its own nonce, as two servers would.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DpopServer = "token" | "resource"
+
+/**
+ * A request to the protected resource, for `verifyResourceRequest`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResourceRequest {
+  /** E.g. `"GET"`. */
+  readonly method: string
+  /** The absolute URL requested: a proof's `htu` must name it (query and fragment aside). */
+  readonly url: string
+  /** The `Authorization` header: `Bearer <token>` or `DPoP <token>`. */
+  readonly authorization?: string | undefined
+  /** The `DPoP` header: the proof. */
+  readonly dpop?: string | undefined
+}
+
+/**
+ * What the protected resource decides about a request: access, with the
+ * access token's claims, or a refusal as the resource answers it (`status`,
+ * `WWW-Authenticate`, and the `DPoP-Nonce` of a `use_dpop_nonce`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ResourceAccess =
+  | {
+    readonly _tag: "Authorized"
+    /** The claims of the access token (signature and expiry checked). */
+    readonly claims: Readonly<Record<string, unknown>>
+    /** The thumbprint of the DPoP key the token is bound to, if it is. */
+    readonly jkt: string | undefined
+  }
+  | {
+    readonly _tag: "Refused"
+    readonly status: 400 | 401
+    /** `invalid_request`, `invalid_token`, `invalid_dpop_proof` or `use_dpop_nonce`; `undefined` without credentials. */
+    readonly error: string | undefined
+    readonly description: string
+    /** The `WWW-Authenticate` header of the answer. */
+    readonly wwwAuthenticate: string
+    /** The resource's current nonce, sent with a `use_dpop_nonce`. */
+    readonly dpopNonce?: string | undefined
+  }
 
 /**
  * A request as the model sees it, independent of the transport. Header names
@@ -419,6 +497,60 @@ export declare namespace Emulator {
      * @since 0.4.0
      */
     readonly devicePollingInterval?: Duration.DurationInput | undefined
+    /**
+     * DPoP (RFC 9449). Without it (or with `{}`), proofs are optional: a
+     * token request with a valid `DPoP` proof gets a bound access token, one
+     * without gets a Bearer token as before.
+     */
+    readonly dpop?: Emulator.DpopOptions | undefined
+  }
+
+  /**
+   * How the emulator treats DPoP proofs (RFC 9449).
+   *
+   * A token request (any grant, and `/delegation`) with a `DPoP` header has
+   * its proof checked before the grant runs: an invalid one is a 400
+   * `invalid_dpop_proof`, one without the current nonce a 400
+   * `use_dpop_nonce` with a `DPoP-Nonce` header; neither spends a code nor a
+   * refresh token. An accepted proof binds the access token (`cnf.jkt`,
+   * `token_type: "DPoP"`) and, for a public client (no `clientSecret`), the
+   * refresh tokens of a new login: refreshing them then needs a proof of the
+   * same key (`invalid_grant` otherwise).
+   *
+   * A proof is checked asynchronously (WebCrypto, as a client signs one): a
+   * request with one does not run to its answer within one step of its
+   * fiber, as a Bearer request does; under a `TestClock`, await its answer
+   * before adjusting the clock, and take a proof's `iat` from the `Clock`.
+   *
+   * @example
+   * ```ts
+   * import * as Emulator from "@effect-renewal/testing/Emulator"
+   *
+   * // Every token request must carry a proof, with the token endpoint's nonce.
+   * const Tenant = Emulator.layerMemory({ dpop: { required: true, nonce: true } })
+   * ```
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface DpopOptions {
+    /**
+     * A token request without a proof is refused with `invalid_dpop_proof`.
+     * Default `false`.
+     */
+    readonly required?: boolean | undefined
+    /** The token endpoint requires its nonce in proofs (`requireDpopNonce` changes it). Default `false`. */
+    readonly nonce?: boolean | undefined
+    /** The resource (`/userinfo`) requires its nonce in proofs. Default `false`. */
+    readonly resourceNonce?: boolean | undefined
+    /**
+     * How far a proof's `iat` may be from the emulator's `Clock`, either way;
+     * also how long its `jti` is remembered to refuse a replay. Default 60
+     * seconds.
+     */
+    readonly proofWindow?: Duration.DurationInput | undefined
+    /** Default: all of `DpopAlgorithm`. */
+    readonly algorithms?: ReadonlyArray<DpopAlgorithm> | undefined
   }
 
   /**
@@ -542,6 +674,11 @@ export declare namespace Emulator {
     readonly scope?: string | undefined
     /** The audience of the access token. Default: the emulator's. */
     readonly audience?: string | undefined
+    /**
+     * Binds the tokens to the DPoP key of this RFC 7638 thumbprint, as a
+     * token request with a proof of that key would.
+     */
+    readonly jkt?: string | undefined
   }
 
   /**
@@ -662,6 +799,26 @@ export declare namespace Emulator {
     readonly revokeFamilyOf: (refreshToken: string) => Effect.Effect<void>
     /** Whether the family of a refresh token is revoked (`false` for an unknown token). */
     readonly isRevoked: (refreshToken: string) => Effect.Effect<boolean>
+    /**
+     * Requires (by default) or stops requiring the nonce of one server in
+     * DPoP proofs from now on.
+     */
+    readonly requireDpopNonce: (server: DpopServer, required?: boolean) => Effect.Effect<void>
+    /**
+     * Draws a new nonce for one server: a proof with the previous one gets
+     * `use_dpop_nonce` (with the new one), as after a server's rotation.
+     * Answers the new nonce.
+     */
+    readonly rotateDpopNonce: (server: DpopServer) => Effect.Effect<string>
+    /** The current DPoP nonce of one server. */
+    readonly dpopNonce: (server: DpopServer) => Effect.Effect<string>
+    /**
+     * Checks a request to the protected resource as `GET /userinfo` does
+     * (counted, and a proof's `jti` remembered, likewise): a Bearer token
+     * that is not DPoP-bound, or `DPoP <token>` with a proof of its key
+     * naming it in `ath` (and the resource's nonce when required).
+     */
+    readonly verifyResourceRequest: (request: ResourceRequest) => Effect.Effect<ResourceAccess>
   }
 }
 
@@ -707,7 +864,9 @@ export const make: (options?: Emulator.Options) => Effect.Effect<Emulator.Servic
 
 /**
  * An `HttpClient` served by the model, without sockets. Any host is accepted:
- * only the path matters. The request runs in the caller's fiber, so its
+ * only the path routes a request (its host and scheme reach the model as the
+ * `host` and `x-forwarded-proto` headers, which a DPoP proof's `htu` must
+ * name). The request runs in the caller's fiber, so its
  * `Clock` (a `TestClock` in `it.effect`) is the emulator's time.
  *
  * @since 0.1.0

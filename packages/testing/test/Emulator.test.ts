@@ -181,7 +181,7 @@ describe("Emulator (in memory)", () => {
         expect(afterRevocation.json.error).toBe("invalid_grant")
 
         expect(yield* emulator.counters).toEqual({
-          requests: { token: 3, delegation: 0, revoke: 0, authorize: 0, device: 0, discovery: 0, jwks: 0 },
+          requests: { token: 3, delegation: 0, revoke: 0, authorize: 0, device: 0, discovery: 0, jwks: 0, userinfo: 0 },
           logins: 1,
           rotations: 1,
           reuseDetections: 1,
@@ -192,7 +192,10 @@ describe("Emulator (in memory)", () => {
           deviceAuthorizations: 0,
           devicePolls: 0,
           inFlight: 0,
-          maxInFlight: 1
+          maxInFlight: 1,
+          dpopProofs: 0,
+          dpopNonceChallenges: 0,
+          dpopRefusals: 0
         })
       }).pipe(memory()))
 
@@ -344,7 +347,7 @@ describe("Emulator (in memory)", () => {
         expect(otherClient.status).toBe(401)
         expect(otherClient.json.error).toBe("invalid_client")
 
-        const notFound = yield* form("/userinfo", {})
+        const notFound = yield* form("/nowhere", {})
         expect(notFound.status).toBe(404)
         expect(notFound.json).toEqual({ error: "not_found" })
 
@@ -783,7 +786,8 @@ describe("Emulator (in memory)", () => {
         authorize: 0,
         device: 0,
         discovery: 0,
-        jwks: 0
+        jwks: 0,
+        userinfo: 0
       })
     }).pipe(memory({ clientSecret: "s3cret" })))
   it.effect("the request log keeps the parameters that reached the server, secrets redacted", () =>

@@ -43,7 +43,7 @@ describe("Protocol", () => {
   it("answers what no endpoint takes: 404, 405, malformed body, unauthenticated client", () => {
     const config = { clientId: "c", clientSecret: "s" }
     const answer = (request: ReturnType<typeof post>) => Protocol.accept(config, request, Protocol.parse(request))
-    expect(answer(post("/userinfo", ""))).toMatchObject({ _tag: "Response", status: 404 })
+    expect(answer(post("/nowhere", ""))).toMatchObject({ _tag: "Response", status: 404 })
     expect(answer({ ...post("/oauth/token", ""), method: "GET" })).toMatchObject({
       status: 405,
       headers: { allow: "POST" }
@@ -184,7 +184,16 @@ describe("RequestLog", () => {
     })
     log.append(entry)
     log.append({ ...entry, endpoint: "other" })
-    expect(log.counts()).toEqual({ token: 1, delegation: 0, revoke: 0, authorize: 0, device: 0, discovery: 0, jwks: 0 })
+    expect(log.counts()).toEqual({
+      token: 1,
+      delegation: 0,
+      revoke: 0,
+      authorize: 0,
+      device: 0,
+      discovery: 0,
+      jwks: 0,
+      userinfo: 0
+    })
     const entries = log.entries()
     log.append(entry)
     expect(entries).toHaveLength(2)

@@ -3,6 +3,7 @@
  */
 import * as Duration from "effect/Duration"
 import type * as Emulator from "../Emulator.js"
+import * as Dpop from "./dpop.js"
 
 /** @internal */
 export interface Config {
@@ -23,6 +24,15 @@ export interface Config {
   readonly authorizationCodeMillis: number
   readonly deviceCodeSeconds: number
   readonly deviceIntervalSeconds: number
+  readonly dpop: {
+    /** A token request without a proof is refused. */
+    readonly required: boolean
+    /** Whether each role requires a nonce at first (methods change it at run time). */
+    readonly nonce: Readonly<Record<Dpop.Role, boolean>>
+    /** How far a proof's `iat` may be from the `Clock`, either way. */
+    readonly windowMillis: number
+    readonly algorithms: ReadonlyArray<Dpop.Algorithm>
+  }
 }
 
 const millis = (input: Duration.DurationInput | undefined, orElse: number): number =>
@@ -48,5 +58,11 @@ export const resolve = (options: Emulator.Emulator.Options | undefined): Config 
   idTokenAlgorithm: options?.idTokenAlgorithm ?? "RS256",
   authorizationCodeMillis: millis(options?.authorizationCodeLifetime, 60_000),
   deviceCodeSeconds: seconds(options?.deviceCodeLifetime, "10 minutes"),
-  deviceIntervalSeconds: seconds(options?.devicePollingInterval, "5 seconds")
+  deviceIntervalSeconds: seconds(options?.devicePollingInterval, "5 seconds"),
+  dpop: {
+    required: options?.dpop?.required ?? false,
+    nonce: { token: options?.dpop?.nonce ?? false, resource: options?.dpop?.resourceNonce ?? false },
+    windowMillis: millis(options?.dpop?.proofWindow, 60_000),
+    algorithms: options?.dpop?.algorithms ?? Dpop.ALGORITHMS
+  }
 })

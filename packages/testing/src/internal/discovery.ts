@@ -12,6 +12,7 @@ export const paths = {
   device: "/oauth/device/code",
   revocation: "/oauth/revoke",
   jwks: "/.well-known/jwks.json",
+  userinfo: "/userinfo",
   activate: "/activate"
 } as const
 
@@ -19,13 +20,14 @@ export const paths = {
 export const endpoint = (issuer: string, path: string): string => new URL(path, issuer).href
 
 /** The document served at `/.well-known/openid-configuration`. @internal */
-export const document = (config: Pick<Config, "issuer" | "clientSecret" | "idTokenAlgorithm">) => ({
+export const document = (config: Pick<Config, "issuer" | "clientSecret" | "idTokenAlgorithm" | "dpop">) => ({
   issuer: config.issuer,
   authorization_endpoint: endpoint(config.issuer, paths.authorization),
   token_endpoint: endpoint(config.issuer, paths.token),
   device_authorization_endpoint: endpoint(config.issuer, paths.device),
   revocation_endpoint: endpoint(config.issuer, paths.revocation),
   jwks_uri: endpoint(config.issuer, paths.jwks),
+  userinfo_endpoint: endpoint(config.issuer, paths.userinfo),
   response_types_supported: ["code"],
   response_modes_supported: ["query"],
   grant_types_supported: ["authorization_code", "refresh_token", Protocol.DEVICE_CODE_GRANT],
@@ -40,5 +42,6 @@ export const document = (config: Pick<Config, "issuer" | "clientSecret" | "idTok
   scopes_supported: ["openid", "profile", "email", "offline_access"],
   subject_types_supported: ["public"],
   claims_supported: ["iss", "sub", "aud", "exp", "iat", "nonce", "email"],
-  authorization_response_iss_parameter_supported: true
+  authorization_response_iss_parameter_supported: true,
+  dpop_signing_alg_values_supported: config.dpop.algorithms
 })

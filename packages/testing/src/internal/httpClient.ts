@@ -1,7 +1,8 @@
 /**
  * The in-memory transport: an `HttpClient` whose requests run through the
  * emulator in the caller's fiber, so the caller's `Clock` is the emulator's
- * time. No sockets; only the path and query of the URL matter.
+ * time. No sockets; only the path and query of the URL route a request (its
+ * host and scheme are passed on, for the `htu` of a DPoP proof).
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
@@ -73,6 +74,9 @@ export const toHttpClient = (emulator: Emulator.Emulator.Service): HttpClient.Ht
       const contentType = contentTypeOf(request)
       const headers: Record<string, string> = { ...request.headers }
       if (contentType !== undefined && headers["content-type"] === undefined) headers["content-type"] = contentType
+      // where the request was sent, as a socket would say it: a DPoP proof's `htu` is checked against it
+      headers["host"] ??= url.host
+      headers["x-forwarded-proto"] ??= url.protocol.replace(/:$/, "")
       const output = yield* emulator.serve({ method: request.method, path: url.pathname + url.search, headers, body })
       switch (output._tag) {
         case "Hang":

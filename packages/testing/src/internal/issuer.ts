@@ -47,6 +47,7 @@ export const verifyIdToken = (config: Config, keys: Keys.Keys, token: string): J
  * The body of a successful token request: an access token for the grant's
  * audience and scope, an id_token for the client when the scope has `openid`
  * (with the `nonce` given), and the grant's refresh token if it has one.
+ * With `jkt`, the access token is DPoP-bound (`cnf.jkt`, `token_type: DPoP`).
  *
  * @internal
  */
@@ -55,7 +56,8 @@ export const tokenBody = (
   keys: Keys.Keys,
   grant: Tenant.Grant,
   now: number,
-  nonce?: string | undefined
+  nonce?: string | undefined,
+  jkt?: string | undefined
 ): Emulator.TokenResponseBody => {
   const iat = seconds(now)
   const access_token = Jwt.sign({
@@ -66,7 +68,9 @@ export const tokenBody = (
     iat,
     exp: iat + config.accessTokenSeconds,
     scope: grant.scope,
-    jti: Jwt.jwtId()
+    jti: Jwt.jwtId(),
+    // RFC 9449 §6.1: bound to the key of the request's DPoP proof
+    ...(jkt !== undefined ? { cnf: { jkt } } : {})
   }, config.signingSecret)
   return {
     access_token,
@@ -76,7 +80,7 @@ export const tokenBody = (
       }
       : {}),
     ...(grant.refreshToken !== undefined ? { refresh_token: grant.refreshToken } : {}),
-    token_type: "Bearer",
+    token_type: jkt !== undefined ? "DPoP" : "Bearer",
     expires_in: config.accessTokenSeconds,
     scope: grant.scope
   }

@@ -53,6 +53,8 @@ const route = (path: string): Emulator.Endpoint | "other" => {
       return "discovery"
     case "/.well-known/jwks.json":
       return "jwks"
+    case "/userinfo":
+      return "userinfo"
     default:
       return "other"
   }
@@ -210,12 +212,12 @@ export interface Accepted {
 }
 
 /** The endpoints read with `GET`; the others take a `POST`. @internal */
-const getEndpoints: ReadonlySet<Emulator.Endpoint> = new Set(["authorize", "discovery", "jwks"])
+const getEndpoints: ReadonlySet<Emulator.Endpoint> = new Set(["authorize", "discovery", "jwks", "userinfo"])
 
 /**
  * The request for its endpoint, or the answer when none takes it: an unknown
- * path, another method than the endpoint's (`GET` for `/authorize` and the
- * documents, `POST` for the others), a malformed body, or a client that fails
+ * path, another method than the endpoint's (`GET` for `/authorize`, the
+ * documents and `/userinfo`, `POST` for the others), a malformed body, or a client that fails
  * authentication. `/authorize` checks its client itself (an error there is a
  * page, not JSON); the legacy `/delegation` endpoint takes no client secret.
  *

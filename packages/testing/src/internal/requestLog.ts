@@ -66,7 +66,7 @@ export interface RequestLog {
 export const make = (): RequestLog => {
   // appended to in place: copying the whole log on every request would be quadratic
   const entries: Array<Emulator.RequestLogEntry> = []
-  const counts = { token: 0, delegation: 0, revoke: 0, authorize: 0, device: 0, discovery: 0, jwks: 0 }
+  const counts = { token: 0, delegation: 0, revoke: 0, authorize: 0, device: 0, discovery: 0, jwks: 0, userinfo: 0 }
   return {
     append: (entry) => {
       entries.push(entry)

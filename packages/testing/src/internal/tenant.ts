@@ -24,6 +24,11 @@ export interface Family {
   readonly audience: string
   readonly createdAt: number
   readonly revoked: boolean
+  /**
+   * The thumbprint of the DPoP key its refresh tokens are bound to (RFC 9449
+   * §5: those of a public client that logged in with a proof), if any.
+   */
+  readonly jkt?: string | undefined
 }
 
 /** @internal */
@@ -121,6 +126,8 @@ export const login = (state: State, input: {
   readonly audience: string
   readonly refreshToken: string
   readonly now: number
+  /** Binds the family's refresh tokens to this DPoP key. */
+  readonly jkt?: string | undefined
 }): readonly [Grant, State] => {
   const { audience, email, now, refreshToken, user } = input
   const scope = normalizeScope(input.scope)
@@ -128,7 +135,16 @@ export const login = (state: State, input: {
   if (!hasScope(scope, "offline_access")) {
     return [{ _tag: "Grant", user, email, scope, audience, refreshToken: undefined }, counted]
   }
-  const family: Family = { id: input.familyId, user, email, scope, audience, createdAt: now, revoked: false }
+  const family: Family = {
+    id: input.familyId,
+    user,
+    email,
+    scope,
+    audience,
+    createdAt: now,
+    revoked: false,
+    ...(input.jkt !== undefined ? { jkt: input.jkt } : {})
+  }
   return [{ _tag: "Grant", user, email, scope, audience, refreshToken }, {
     ...counted,
     families: HashMap.set(counted.families, family.id, family),
@@ -168,6 +184,17 @@ const check = (policy: Policy, state: State, token: string, now: number): Check 
   return { _tag: "Valid", record: record.value, family: family.value }
 }
 
+/**
+ * A bound refresh token needs a proof of its key (RFC 9449 §5): refused
+ * without one or with another key, changing nothing (not reuse, not a use).
+ */
+const unbound = (family: Family, jkt: string | undefined): string | undefined =>
+  family.jkt === undefined || family.jkt === jkt
+    ? undefined
+    : jkt === undefined
+    ? "The refresh token is bound to a DPoP key: a DPoP proof is required."
+    : "The DPoP proof is not signed by the key the refresh token is bound to."
+
 const rejected = (error: Rejected["error"], description: string): Rejected => ({ _tag: "Rejected", error, description })
 
 /**
@@ -195,6 +222,8 @@ export const refresh = (policy: Policy, state: State, input: {
   readonly audience: string | undefined
   readonly nextToken: string
   readonly now: number
+  /** The thumbprint of the request's accepted DPoP proof, if it had one. */
+  readonly jkt?: string | undefined
 }): readonly [Grant | Rejected, State] => {
   const { now, token } = input
   const result = check(policy, state, token, now)
@@ -203,6 +232,8 @@ export const refresh = (policy: Policy, state: State, input: {
     return [rejected(result.error, result.description), next]
   }
   const { family, record } = result
+  const mismatch = unbound(family, input.jkt)
+  if (mismatch !== undefined) return [rejected("invalid_grant", mismatch), state]
   if (input.scope !== undefined) {
     const granted = Credentials.scopeSet(family.scope)
     for (const name of Credentials.scopeSet(input.scope)) {
@@ -239,10 +270,13 @@ export const use = (
   policy: Policy,
   state: State,
   token: string,
-  now: number
+  now: number,
+  jkt?: string | undefined
 ): readonly [{ readonly _tag: "Used"; readonly user: string } | Rejected, State] => {
   const result = check(policy, state, token, now)
   if (result._tag === "Rejected") return [rejected(result.error, result.description), state]
+  const mismatch = unbound(result.family, jkt)
+  if (mismatch !== undefined) return [rejected("invalid_grant", mismatch), state]
   return [{ _tag: "Used", user: result.family.user }, touch(state, token, result.record, now)]
 }
 
