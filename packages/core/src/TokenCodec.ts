@@ -89,7 +89,9 @@ export declare namespace TokenCodec {
      *
      * @since 0.5.0
      */
-    readonly reencrypt?: ((stored: string, key: string | undefined) => Effect.Effect<Reencrypted, StoreError>) | undefined
+    readonly reencrypt?:
+      | ((stored: string, key: string | undefined) => Effect.Effect<Reencrypted, StoreError>)
+      | undefined
   }
 
   /**
@@ -330,8 +332,8 @@ export const layerEncryptedConfig = (
   Layer.effect(TokenCodec, Effect.flatMap(config ?? defaultConfig, encrypted))
 
 // the keyring when its keys are set, else the single key
-const defaultConfig: Effect.Effect<Redacted.Redacted<string | Uint8Array> | Keyring, ConfigError.ConfigError> =
-  Effect.flatMap(
+const defaultConfig: Effect.Effect<Redacted.Redacted<string | Uint8Array> | Keyring, ConfigError.ConfigError> = Effect
+  .flatMap(
     Config.option(Config.redacted("EFFECT_RENEWAL_STORE_KEYS")),
     (keys): Effect.Effect<Redacted.Redacted<string | Uint8Array> | Keyring, ConfigError.ConfigError> =>
       Option.isSome(keys) ? keyringConfig : Config.redacted("EFFECT_RENEWAL_STORE_KEY")

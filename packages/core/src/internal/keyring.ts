@@ -118,7 +118,9 @@ interface Ring {
   readonly legacy: CryptoKey | undefined
 }
 
-const buildRing = (input: Redacted.Redacted<string | Uint8Array> | Keyring): Effect.Effect<Ring, InvalidConfiguration> =>
+const buildRing = (
+  input: Redacted.Redacted<string | Uint8Array> | Keyring
+): Effect.Effect<Ring, InvalidConfiguration> =>
   Effect.gen(function*() {
     if (Redacted.isRedacted(input)) {
       const key = yield* importKey(yield* keyBytes(Redacted.value(input), ""))
