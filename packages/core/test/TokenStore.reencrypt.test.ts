@@ -48,10 +48,14 @@ const contents = (dir: string) =>
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const names = (yield* fs.readDirectory(dir)).sort()
-    return yield* Effect.forEach(names, (name) => Effect.map(fs.readFileString(path.join(dir, name)), (text) => ({ name, text })))
+    return yield* Effect.forEach(names, (name) =>
+      Effect.map(fs.readFileString(path.join(dir, name)), (text) => ({ name, text })))
   })
 
-const keys = Array.from({ length: 40 }, (_, i) => i % 4 === 3 ? TokenStore.derivedKey(`user${i}`, "orders") : `user${i}`)
+const keys = Array.from(
+  { length: 40 },
+  (_, i) => i % 4 === 3 ? TokenStore.derivedKey(`user${i}`, "orders") : `user${i}`
+)
 
 const seed = (dir: string) =>
   Effect.gen(function*() {
@@ -93,7 +97,10 @@ layer(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))("TokenStore.reencryp
       const counting: TokenCodec.TokenCodec.Service = {
         ...ring,
         reencrypt: (stored, key) =>
-          Effect.tap(ring.reencrypt!(stored, key), () => ++calls === 10 ? Deferred.succeed(tenth, undefined) : Effect.void)
+          Effect.tap(
+            ring.reencrypt!(stored, key),
+            () => ++calls === 10 ? Deferred.succeed(tenth, undefined) : Effect.void
+          )
       }
       const store = yield* storeWith(dir, counting)
       const fiber = yield* Effect.fork(store.reencrypt!())
@@ -147,9 +154,14 @@ layer(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))("TokenStore.reencryp
       assert.strictEqual(summary.rewritten + summary.current, keys.length)
       const read = yield* store.get(target)
       assert.isTrue(Option.isSome(read) && Equal.equals(read.value, renewed), "the renewal was overwritten")
-      yield* Effect.forEach(keys.slice(1), (key, i) =>
-        Effect.map(store.get(key), (read) =>
-          assert.isTrue(Option.isSome(read) && Equal.equals(read.value, credentials(i + 1)))))
+      yield* Effect.forEach(
+        keys.slice(1),
+        (key, i) =>
+          Effect.map(
+            store.get(key),
+            (read) => assert.isTrue(Option.isSome(read) && Equal.equals(read.value, credentials(i + 1)))
+          )
+      )
     }))
 
   it.scoped("an entry whose key the keyring lacks, or a v1 entry, is reported and left as it is", () =>
