@@ -95,6 +95,21 @@ export interface Options {
    * version keeps counting and pollers see the removal. Default 1 hour.
    */
   readonly tombstoneRetention?: Duration.DurationInput | undefined
+  /**
+   * Hashed session keys: the tables (entries, locks) and the `NOTIFY`
+   * payloads hold only HMAC-SHA-256 values of session keys (and of the keys
+   * derived from them) under this secret key, never the keys themselves
+   * (often user ids or e-mail addresses). 32 bytes, or a base64/base64url
+   * string of 32 bytes (`TokenCodec.generateKey` makes one); keep it apart
+   * from the codec's keys. Needs an encrypting `TokenCodec`. The tables
+   * record the mode (and a fingerprint of the key): a store opened with
+   * another mode or key is refused (`StoreError`, operation `"open"`), so
+   * hashed mode starts with tables of its own (a new `tablePrefix`).
+   * See `docs/security.md`.
+   *
+   * @since 0.5.0
+   */
+  readonly hashSessionKeys?: Redacted.Redacted<string | Uint8Array> | undefined
 }
 
 /**
