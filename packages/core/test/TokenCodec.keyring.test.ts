@@ -13,6 +13,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 
 const REFRESH = "refresh-SECRET-5be09d"
 const credentials = new Credentials({
@@ -159,6 +160,46 @@ describe("TokenCodec keyring", () => {
       yield* failureOf(ring.reencrypt!("v2.k1.AAAA.AAAA", undefined))
       yield* failureOf(ring.reencrypt!("{\"accessToken\":\"x\"}", "alice"))
     }))
+
+  it.effect.prop(
+    "round-trips any credentials under any store key, and any change of store key is refused",
+    { credentials: Credentials, key: Schema.String, other: Schema.String },
+    ({ credentials, key, other }) =>
+      Effect.gen(function*() {
+        const codec = yield* TokenCodec.encrypted({ current: "k1", keys: [entry("k1", k1)] })
+        const stored = yield* codec.encode(key, credentials)
+        assert.isTrue(Equal.equals(yield* codec.decode(key, stored), credentials))
+        const moved = yield* codec.reencrypt!(stored, undefined)
+        assert.deepStrictEqual(moved, { _tag: "Current" })
+        // (UTF-8 turns every lone surrogate into U+FFFD: store keys have none)
+        if (new TextEncoder().encode(other).join() !== new TextEncoder().encode(key).join()) {
+          yield* failureOf(codec.decode(other, stored))
+        }
+      }),
+    { fastCheck: { numRuns: 50 } }
+  )
+
+  it.effect.prop(
+    "arbitrary input never decodes, never re-encrypts and never dies",
+    { stored: Schema.String },
+    ({ stored }) =>
+      Effect.gen(function*() {
+        const codec = yield* TokenCodec.encrypted({
+          current: "k2",
+          keys: [entry("k1", k1), entry("k2", k2)],
+          legacy: "k1"
+        })
+        for (const input of [stored, `v2.k1.${stored}`, `v2.k2.${stored}`, `v1.${stored}`]) {
+          yield* failureOf(codec.decode("k", input))
+        }
+        // (an entry that names the current key is Current without being decrypted)
+        for (const input of [stored, `v2.k1.${stored}`, `v1.${stored}`]) {
+          yield* failureOf(codec.reencrypt!(input, "k"))
+          yield* failureOf(codec.reencrypt!(input, undefined))
+        }
+      }),
+    { fastCheck: { numRuns: 50 } }
+  )
 
   it.effect("bad keyrings are InvalidConfiguration, and show no key material", () =>
     Effect.gen(function*() {
