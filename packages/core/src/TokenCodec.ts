@@ -187,6 +187,24 @@ export interface Keyring {
 }
 
 /**
+ * Whether `id` may name a key of a {@link Keyring}: 1 to 64 characters among
+ * `A-Z a-z 0-9 _ -` (so that it fits in an entry, between dots, and in
+ * `EFFECT_RENEWAL_STORE_KEYS`, between commas and colons).
+ *
+ * @example
+ * ```ts
+ * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+ *
+ * console.log(TokenCodec.isKeyId("2026-12")) // true
+ * console.log(TokenCodec.isKeyId("k.1")) // false
+ * ```
+ *
+ * @since 0.5.0
+ * @category keyring
+ */
+export const isKeyId = (id: string): boolean => internalKeyring.keyIdPattern.test(id)
+
+/**
  * A codec that encrypts the {@link json} form with AES-256-GCM (WebCrypto,
  * `globalThis.crypto.subtle`), with one key or a {@link Keyring}.
  *

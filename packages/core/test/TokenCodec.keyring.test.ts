@@ -222,6 +222,8 @@ describe("TokenCodec keyring", () => {
         assertShowsNoKey(error)
         assert.notInclude(String(error), k1.slice(0, 20))
       }
+      assert.isTrue(TokenCodec.isKeyId("k_2026-12"))
+      for (const id of ["", "a.b", "a:b", "a,b", "x".repeat(65), "é"]) assert.isFalse(TokenCodec.isKeyId(id))
       const duplicate = yield* failureOf(
         TokenCodec.encrypted({ current: "k1", keys: [entry("k1", k1), entry("k1", k2)] })
       )
