@@ -146,7 +146,26 @@ export declare namespace TokenStore {
      *
      * @since 0.5.0
      */
-    readonly reencrypt?: (() => Effect.Effect<ReencryptSummary, StoreError | InvalidConfiguration>) | undefined
+    readonly reencrypt?:
+      | ((options?: ReencryptOptions) => Effect.Effect<ReencryptSummary, StoreError | InvalidConfiguration>)
+      | undefined
+  }
+
+  /**
+   * The options of a store's `reencrypt`.
+   *
+   * @since 0.5.0
+   * @category models
+   */
+  export interface ReencryptOptions {
+    /**
+     * Store keys (`entryKey(sessionKey)`, `derivedKey(sessionKey, name)`)
+     * of entries whose key the store cannot learn by itself: `v1` entries
+     * (written by the single-key codec, which does not record the store key
+     * in the entry) in the file store, whose file names are hashes, and in
+     * the SQL store with hashed session keys. Keys of no entry are ignored.
+     */
+    readonly keys?: Iterable<string> | undefined
   }
 
   /**
@@ -175,6 +194,8 @@ export declare namespace TokenStore {
  * `reencrypt`): the step of a key rotation that lets the old key be retired
  * once `failed` is empty. An `InvalidConfiguration` for a store that cannot
  * (the memory store, which keeps no ciphertext) or whose codec has no keys.
+ * `options.keys`: the store keys of `v1` entries the store cannot name
+ * (see {@link TokenStore.ReencryptOptions}).
  *
  * @example
  * ```ts
@@ -188,7 +209,7 @@ export declare namespace TokenStore {
  * const Store = TokenStore.layerFileSystem({ directory: ".tokens" }).pipe(
  *   Layer.provide([NodeFileSystem.layer, NodePath.layer, TokenCodec.layerEncryptedConfig()])
  * )
- * const rotate = TokenStore.reencrypt.pipe(
+ * const rotate = TokenStore.reencrypt().pipe(
  *   Effect.tap(({ current, failed, rewritten }) =>
  *     Effect.log(`${rewritten} rewritten, ${current} already current, ${failed.length} failed`)
  *   ),
@@ -199,18 +220,17 @@ export declare namespace TokenStore {
  * @since 0.5.0
  * @category re-encryption
  */
-export const reencrypt: Effect.Effect<
-  TokenStore.ReencryptSummary,
-  StoreError | InvalidConfiguration,
-  TokenStore
-> = Effect.flatMap(TokenStore, (store) =>
-  store.reencrypt === undefined
-    ? Effect.fail(
-      new InvalidConfiguration({
-        description: "this TokenStore cannot re-encrypt its entries (only the file and SQL stores can)"
-      })
-    )
-    : store.reencrypt())
+export const reencrypt = (
+  options?: TokenStore.ReencryptOptions
+): Effect.Effect<TokenStore.ReencryptSummary, StoreError | InvalidConfiguration, TokenStore> =>
+  Effect.flatMap(TokenStore, (store) =>
+    store.reencrypt === undefined
+      ? Effect.fail(
+        new InvalidConfiguration({
+          description: "this TokenStore cannot re-encrypt its entries (only the file and SQL stores can)"
+        })
+      )
+      : store.reencrypt(options))
 
 /**
  * The store key of a session's own entry (its login). A session key may be
@@ -430,9 +450,9 @@ export interface FileSystemOptions {
  *   the same directory), not across processes.
  * - `reencrypt` moves every `v2` entry to the codec's current key (it reads
  *   an entry's store key from the entry). A `v1` entry (single-key codec)
- *   does not record its store key, which the file name only hashes: it is
- *   reported in `failed`, and moves to the current key when it is next
- *   written (its next renewal).
+ *   does not record its store key, which the file name only hashes: unless
+ *   its key is among `options.keys`, it is reported in `failed`, and moves
+ *   to the current key when it is next written (its next renewal).
  *
  * @since 0.1.0
  * @category constructors

@@ -99,7 +99,7 @@ for (const modeName of ["clear", "hashed"] as const) {
             const db = yield* backend.database(prefix())
             yield* seed(db, options)
             const s = yield* storeWith(db, yield* ringK2, options)
-            const summary = yield* Effect.provideService(reencrypt, TokenStore, s)
+            const summary = yield* Effect.provideService(reencrypt(), TokenStore, s)
             expect(summary).toEqual({ rewritten: keys.length, current: 0, failed: [] })
             const sql = yield* rawClient(db)
             for (const value of yield* values(sql, db)) expect(value?.startsWith("v2.k2.")).toBe(true)
@@ -213,6 +213,22 @@ for (const backend of backends) {
         const summary = yield* (yield* storeWith(db, yield* ringK2)).reencrypt!()
         expect(summary).toEqual({ rewritten: keys.length, current: 0, failed: [] })
         yield* assertAllRead(db, yield* onlyK2)
+      }))
+
+    it.scopedLive("in hashed mode, v1 entries are reported, and move when their keys are given", () =>
+      Effect.gen(function*() {
+        const db = yield* backend.database(prefix())
+        const options = { hashSessionKeys: hashKey }
+        const single = yield* storeWith(db, yield* TokenCodec.encrypted(Redacted.make(k1)), options)
+        yield* Effect.forEach(keys, (key) => single.set(key, credentials(key)), { discard: true })
+        const s = yield* storeWith(db, yield* ringK2, options)
+        const reported = yield* s.reencrypt!()
+        expect(reported.rewritten).toBe(0)
+        expect(reported.failed).toHaveLength(keys.length)
+        expect(reported.failed[0].error.message).toContain("v1 entry")
+        const given = yield* s.reencrypt!({ keys: [...keys, "nobody"] })
+        expect(given).toEqual({ rewritten: keys.length, current: 0, failed: [] })
+        yield* assertAllRead(db, yield* onlyK2, options)
       }))
 
     it.scopedLive("a store whose codec has no keys refuses with InvalidConfiguration", () =>

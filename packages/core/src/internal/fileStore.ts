@@ -143,12 +143,13 @@ export const make = (
     // not, the temporary file never outlives it.
     const reencryptFile = (
       reencode: NonNullable<TokenCodec.Service["reencrypt"]>,
-      file: string
+      file: string,
+      known: string | undefined
     ): Effect.Effect<Reencrypt.Outcome, StoreError> =>
       Effect.gen(function*() {
         const before = yield* readEntry(file)
         if (Option.isNone(before)) return "gone"
-        const first = yield* reencode(before.value, undefined)
+        const first = yield* reencode(before.value, known)
         if (first._tag === "Current") return "current"
         const key = first.key
         if ((yield* fileOf("get", key)) !== file) {
@@ -175,13 +176,19 @@ export const make = (
         )
       })
 
-    const reencrypt = (): Effect.Effect<TokenStore.ReencryptSummary, StoreError | InvalidConfiguration> =>
+    const reencrypt = (
+      options?: TokenStore.ReencryptOptions
+    ): Effect.Effect<TokenStore.ReencryptSummary, StoreError | InvalidConfiguration> =>
       Effect.gen(function*() {
         const reencode = yield* Reencrypt.codecOf(codec)
+        // the files of the keys given, for the entries that do not name their key
+        const known = new Map<string, string>()
+        for (const key of options?.keys ?? []) known.set(yield* fileOf("get", key), key)
         const names = yield* fs.readDirectory(directory).pipe(Effect.mapError(platformErrorToStoreError("get", "*")))
         const tally = Reencrypt.tally()
         for (const name of names.filter((name) => name.endsWith(".token")).sort()) {
-          tally.add(name, yield* Effect.either(reencryptFile(reencode, path.join(directory, name))))
+          const file = path.join(directory, name)
+          tally.add(name, yield* Effect.either(reencryptFile(reencode, file, known.get(file))))
         }
         return tally.summary()
       })

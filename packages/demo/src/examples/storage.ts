@@ -31,7 +31,7 @@ export const printNewKey = Effect.flatMap(TokenCodec.generateKey, (key) => Conso
 
 // --- rotate ---
 // EFFECT_RENEWAL_STORE_KEYS="k1:<old>,k2:<new>", EFFECT_RENEWAL_STORE_KEY_CURRENT=k2
-export const rotate = TokenStore.reencrypt.pipe(
+export const rotate = TokenStore.reencrypt().pipe(
   Effect.tap(({ current, failed, rewritten }) =>
     Console.log(`${rewritten} rewritten, ${current} already current, ${failed.length} left as they were`)
   ),

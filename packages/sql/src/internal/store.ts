@@ -329,10 +329,11 @@ export const make = (
     const reencryptRow = (
       reencode: NonNullable<TokenCodec.Service["reencrypt"]>,
       row: Location,
-      value: string
+      value: string,
+      known: string | undefined
     ): Effect.Effect<"rewritten" | "current" | "gone", StoreError> =>
       Effect.gen(function*() {
-        const first = yield* reencode(value, keys.keyOfRow(row))
+        const first = yield* reencode(value, keys.keyOfRow(row) ?? known)
         if (first._tag === "Current") return "current" as const
         const key = first.key
         const location = locationOf(key)
@@ -377,8 +378,13 @@ export const make = (
         )
       })
 
-    const reencrypt = (): Effect.Effect<TokenStore.ReencryptSummary, StoreError | InvalidConfiguration> =>
+    const reencrypt = (
+      options?: TokenStore.ReencryptOptions
+    ): Effect.Effect<TokenStore.ReencryptSummary, StoreError | InvalidConfiguration> =>
       Effect.gen(function*() {
+        // hashed mode: the rows of the keys given, for the entries that do not name their key
+        const known = new Map<string, string>()
+        for (const key of options?.keys ?? []) known.set(versionKey(locationOf(key)), key)
         const reencode = codec.reencrypt
         if (reencode === undefined) {
           return yield* new InvalidConfiguration({
@@ -409,7 +415,7 @@ export const make = (
           for (const { session_key, sub_key, value } of page) {
             const row: Location = { session: session_key, sub: sub_key }
             const outcome = typeof value === "string"
-              ? yield* Effect.either(reencryptRow(reencode, row, value))
+              ? yield* Effect.either(reencryptRow(reencode, row, value, known.get(versionKey(row))))
               : Either.left(
                 new StoreError({ operation: "decode", key: "*", description: unreadableValue(value) ?? "not text" })
               )
