@@ -8,7 +8,6 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Statement from "@effect/sql/Statement"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
@@ -22,6 +21,7 @@ import * as Keys from "./keys.js"
 import { derivedPrefix } from "./keys.js"
 import * as Lease from "./lease.js"
 import { traced } from "./redaction.js"
+import * as Reencrypt from "./reencrypt.js"
 import type { Version } from "./rows.js"
 import { nextVersion, parseVersion, unreadableValue, versionText, versionValue } from "./rows.js"
 import * as Schema from "./schema.js"
@@ -320,115 +320,54 @@ export const make = (
       ? undefined
       : Changes.makeStarter((watchers, ready) => Schema.onDatabaseTime(source(watchers, ready)), watchers, scope)
 
-    // Re-encryption, one row at a time: the row's store key is its columns
-    // (clear mode) or is read from the entry (hashed mode, v2 entries);
-    // then, under the key's lock, the row is rewritten only at the version
-    // read under that lock and while the lease holds (compare-and-set): a
-    // renewal written meanwhile is re-encrypted as it now is, or kept. Not
-    // notified: the credentials did not change.
-    const reencryptRow = (
-      reencode: NonNullable<TokenCodec.Service["reencrypt"]>,
-      row: Location,
-      value: string,
-      known: string | undefined
-    ): Effect.Effect<"rewritten" | "current" | "gone", StoreError> =>
-      Effect.gen(function*() {
-        const first = yield* reencode(value, keys.keyOfRow(row) ?? known)
-        if (first._tag === "Current") return "current" as const
-        const key = first.key
-        const location = locationOf(key)
-        if (location.session !== row.session || location.sub !== row.sub) {
-          return yield* new StoreError({
-            operation: "decode",
-            key,
-            description: "the entry is in another entry's row (moved or copied there): not rewritten"
-          })
+    // For re-encryption (`./reencrypt.ts`): the rows with a value, a page
+    // at a time in key order; and one row rewritten under its key's lock,
+    // only at the version read under that lock and while the lease holds
+    // (compare-and-set), without notifying (the credentials did not change).
+    const rows: Reencrypt.Rows = {
+      page: (after) =>
+        sql<{ readonly session_key: string; readonly sub_key: string; readonly value: unknown }>`
+          SELECT session_key, sub_key, value FROM ${entries}
+          WHERE value IS NOT NULL${
+          after === undefined
+            ? sql.literal("")
+            : sql` AND (session_key > ${after.session} OR (session_key = ${after.session} AND sub_key > ${after.sub}))`
         }
-        return yield* withLock(
+          ORDER BY session_key, sub_key LIMIT ${Reencrypt.pageSize}`.pipe(
+          Effect.map((page) => page.map((row) => ({ session: row.session_key, sub: row.sub_key, value: row.value }))),
+          Effect.mapError(fromSqlError("get", "*", "listing the entries")),
+          Effect.withTracerEnabled(false)
+        ),
+      rewrite: (key, location, next) =>
+        withLock(
           key,
           Effect.uninterruptible(Effect.gen(function*() {
             const held = (yield* heldFor(key))!
-            const rows = yield* sql<{ readonly value: unknown; readonly version: unknown }>`
+            const found = yield* sql<{ readonly value: unknown; readonly version: unknown }>`
               SELECT value, ${version} AS version FROM ${entries}
-              WHERE session_key = ${row.session} AND sub_key = ${row.sub}`.pipe(
+              WHERE session_key = ${location.session} AND sub_key = ${location.sub}`.pipe(
               Effect.mapError(fromSqlError("get", key)),
               Effect.withTracerEnabled(false)
             )
-            const stored = rows[0]?.value
+            const stored = found[0]?.value
             if (typeof stored !== "string") return "gone" as const
-            const read = parseVersion(rows[0].version)
+            const read = parseVersion(found[0].version)
             if (read === undefined) return yield* badVersion(key)
-            let next = first.stored
-            if (stored !== value) {
-              const again = yield* reencode(stored, key)
-              if (again._tag === "Current") return "current" as const
-              next = again.stored
-            }
+            const value = yield* next(stored)
+            if (Option.isNone(value)) return "unchanged" as const
             const written = yield* sql`
-              UPDATE ${entries} AS e SET value = ${next}, version = ${bumped}, updated_at = ${now}
-              WHERE session_key = ${row.session} AND sub_key = ${row.sub}
+              UPDATE ${entries} AS e SET value = ${value.value}, version = ${bumped}, updated_at = ${now}
+              WHERE session_key = ${location.session} AND sub_key = ${location.sub}
                 AND e.version = ${versionValue(sql, dialect, read)} AND ${leaseHeld(held)}
               RETURNING ${version} AS version`.pipe(
               Effect.mapError(fromSqlError("set", key)),
               Effect.withTracerEnabled(false)
             )
             if (written.length !== 1) return yield* rejected("set", key, held)
-            return "rewritten" as const
+            return "written" as const
           }))
         )
-      })
-
-    const reencrypt = (
-      options?: TokenStore.ReencryptOptions
-    ): Effect.Effect<TokenStore.ReencryptSummary, StoreError | InvalidConfiguration> =>
-      Effect.gen(function*() {
-        // hashed mode: the rows of the keys given, for the entries that do not name their key
-        const known = new Map<string, string>()
-        for (const key of options?.keys ?? []) known.set(versionKey(locationOf(key)), key)
-        const reencode = codec.reencrypt
-        if (reencode === undefined) {
-          return yield* new InvalidConfiguration({
-            description:
-              "the store's TokenCodec has no keys to re-encrypt with: provide TokenCodec.layerEncrypted (a keyring) to the store"
-          })
-        }
-        let rewritten = 0
-        let current = 0
-        const failed: Array<{ readonly entry: string; readonly error: StoreError }> = []
-        // pages in key order: rows written meanwhile are under the current key
-        let after: Location | undefined = undefined
-        while (true) {
-          const from: Location | undefined = after
-          const page: ReadonlyArray<
-            { readonly session_key: string; readonly sub_key: string; readonly value: unknown }
-          > = yield* sql<{ readonly session_key: string; readonly sub_key: string; readonly value: unknown }>`
-              SELECT session_key, sub_key, value FROM ${entries}
-              WHERE value IS NOT NULL${
-            from === undefined
-              ? sql.literal("")
-              : sql` AND (session_key > ${from.session} OR (session_key = ${from.session} AND sub_key > ${from.sub}))`
-          }
-              ORDER BY session_key, sub_key LIMIT 200`.pipe(
-            Effect.mapError(fromSqlError("get", "*", "listing the entries")),
-            Effect.withTracerEnabled(false)
-          )
-          for (const { session_key, sub_key, value } of page) {
-            const row: Location = { session: session_key, sub: sub_key }
-            const outcome = typeof value === "string"
-              ? yield* Effect.either(reencryptRow(reencode, row, value, known.get(versionKey(row))))
-              : Either.left(
-                new StoreError({ operation: "decode", key: "*", description: unreadableValue(value) ?? "not text" })
-              )
-            if (outcome._tag === "Left") failed.push({ entry: keys.labelOfRow(row), error: outcome.left })
-            else if (outcome.right === "rewritten") rewritten++
-            else if (outcome.right === "current") current++
-          }
-          if (page.length < 200) break
-          const last = page[page.length - 1]
-          after = { session: last.session_key, sub: last.sub_key }
-        }
-        return { rewritten, current, failed }
-      })
+    }
 
     const service: TokenStore.Service = {
       get,
@@ -438,7 +377,7 @@ export const make = (
       watch: start === undefined
         ? undefined
         : (key, onChange) => Effect.zipRight(start, watchers.add(locationOf(sessionKeyOf(key)).session, onChange)),
-      reencrypt
+      reencrypt: (options) => Reencrypt.run(rows, keys, codec, options)
     }
     return service
   })
