@@ -18,12 +18,13 @@
  * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
  * import * as Effect from "effect/Effect"
  *
- * // the command embedded in a program of your own
- * Cli.run(["node", "my-tool", "token", "--profile", "ci"]).pipe(
- *   Effect.flatMap((code) => Effect.sync(() => { process.exitCode = code })),
- *   Effect.provide([NodeContext.layer, FetchHttpClient.layer]),
- *   NodeRuntime.runMain
- * )
+ * // the command embedded in a program of your own: `my-tool token --profile ci`
+ * export const main = (argv: ReadonlyArray<string>) =>
+ *   Cli.run(argv).pipe(
+ *     Effect.flatMap((code) => Effect.sync(() => { process.exitCode = code })),
+ *     Effect.provide([NodeContext.layer, FetchHttpClient.layer]),
+ *     NodeRuntime.runMain
+ *   )
  * ```
  *
  * @since 0.1.0
