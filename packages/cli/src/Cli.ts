@@ -314,7 +314,33 @@ export const command = Command.make("effect-renewal").pipe(
  */
 export type Environment = CliApp.CliApp.Environment | FileSystem.FileSystem | HttpClient.HttpClient
 
-const cli = Command.run(command, { name: "effect-renewal", version })
+const subcommands = { login, token, header, status, logout, fetch } as const
+
+const runOf = (tree: typeof command) => Command.run(tree, { name: "effect-renewal", version })
+const cli = runOf(command)
+
+// @effect/cli builds the help of the whole tree on every run, before it
+// parses: for a subcommand named first, a tree with that one alone parses the
+// same and starts faster (the whole tree for anything else: help, a typo's
+// suggestions)
+const single = Object.fromEntries(
+  Object.entries(subcommands).map(([name, sub]) => [
+    name,
+    runOf(
+      Command.make("effect-renewal").pipe(
+        Command.withDescription(
+          "Keeps you logged in to an OpenID provider and prints valid access tokens for scripts."
+        ),
+        Command.withSubcommands([sub as typeof login])
+      ) as unknown as typeof command
+    )
+  ])
+) as Readonly<Record<string, typeof cli>>
+
+const pick = (argv: ReadonlyArray<string>) => {
+  const name = argv[2]
+  return name !== undefined && Object.hasOwn(single, name) ? single[name]! : cli
+}
 
 /**
  * Runs the command on `argv` (as `process.argv`: the first two entries are
@@ -325,7 +351,7 @@ const cli = Command.run(command, { name: "effect-renewal", version })
  * @category running
  */
 export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, Environment> =>
-  cli(argv).pipe(
+  pick(argv)(argv).pipe(
     Effect.as(ExitCode.Success),
     Effect.catchAllCause((cause) => {
       if (Cause.isInterruptedOnly(cause)) return Effect.succeed(ExitCode.Interrupted)
