@@ -1,8 +1,13 @@
 /**
- * Bundles the whole command into one ES module (plus the chunks loaded only
- * by `login`, a renewal or PostgreSQL) with esbuild: `dist/bundle/` unless
- * told. Everything is inside but `better-sqlite3` (a native module, the
- * package's one dependency) and `pg-native` (an optional driver of `pg`).
+ * Bundles the whole command with esbuild into `dist/bundle/` (unless told):
+ * `main.cjs`, one CommonJS file (what only `login`, a renewal or PostgreSQL
+ * need is inside, evaluated on first use), and `effect-renewal.mjs`, the
+ * launcher that runs it with V8's code cache (`scripts/launcher.mjs`).
+ * Everything is inside but `better-sqlite3` (a native module, the package's
+ * one dependency) and `pg-native` (an optional driver of `pg`).
+ *
+ * CommonJS, not an ES module: `vm.Script` takes a code cache on every
+ * Node.js version, and the cache spares most of the start-up's compilation.
  *
  *   node scripts/bundle.mjs [outdir] [--native-from-here] [--metafile=FILE]
  *
@@ -31,12 +36,10 @@ export const bundle = async (options = {}) => {
   const outdir = options.outdir ?? path.join(root, "dist", "bundle")
   fs.rmSync(outdir, { recursive: true, force: true })
   const result = await esbuild.build({
-    entryPoints: { "effect-renewal": path.join(root, "src", "internal", "main.ts") },
-    outdir,
-    outExtension: { ".js": ".mjs" },
+    entryPoints: [path.join(root, "src", "internal", "main.ts")],
+    outfile: path.join(outdir, "main.cjs"),
     bundle: true,
-    splitting: true,
-    format: "esm",
+    format: "cjs",
     platform: "node",
     target: "node20",
     minify: process.env.EFFECT_RENEWAL_BUNDLE_MINIFY !== "0",
@@ -53,13 +56,10 @@ export const bundle = async (options = {}) => {
           external: true
         }))
     }],
-    // CommonJS code inside the ES module bundle (pg, ...) calls require
-    banner: {
-      js: "import{createRequire as __cr}from\"node:module\";const require=__cr(import.meta.url);"
-    },
     logLevel: "warning"
   })
   if (options.metafile !== undefined) fs.writeFileSync(options.metafile, JSON.stringify(result.metafile))
+  fs.copyFileSync(path.join(here, "launcher.mjs"), path.join(outdir, entryName))
   return path.join(outdir, entryName)
 }
 
