@@ -16,6 +16,7 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { cliSection } from "./cli.js"
 import type { Mode } from "./memory.js"
 import type { CostKey, InProcessKey, SectionResult, Sections } from "./sections.js"
 import { pairedDifference } from "./stats.js"
@@ -99,7 +100,7 @@ const runSection = <K extends keyof Sections>(name: K, nodeArgs: ReadonlyArray<s
 
 // --- report --------------------------------------------------------------------
 
-const report = () => {
+const report = async () => {
   const cpu = os.cpus()[0]?.model.trim() ?? "unknown CPU"
   say("# Benchmarks")
   say()
@@ -364,6 +365,8 @@ const report = () => {
   )
   say()
 
+  for (const line of await cliSection()) say(line)
+
   if (warnings.length > 0) {
     say("## Warnings")
     say()
@@ -533,7 +536,7 @@ const main = async () => {
   if (process.argv.includes("--profile")) {
     cpuProfile()
     heapBreakdown()
-  } else report()
+  } else await report()
 }
 
 main().catch((error) => {
