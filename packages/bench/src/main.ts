@@ -16,6 +16,7 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { cliSection } from "./cli.js"
 import { dpopSection } from "./dpop.js"
 import type { Mode } from "./memory.js"
 import type { CostKey, InProcessKey, SectionResult, Sections } from "./sections.js"
@@ -365,6 +366,7 @@ const report = async () => {
   )
   say()
 
+  for (const line of await cliSection()) say(line)
   for (const line of await dpopSection()) say(line)
 
   if (warnings.length > 0) {

@@ -24,16 +24,19 @@
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
-import { InvalidConfiguration, StoreError } from "./AuthError.js"
+import type { InvalidConfiguration } from "./AuthError.js"
+import { StoreError } from "./AuthError.js"
 import * as Credentials from "./Credentials.js"
+import * as internalKeyring from "./internal/keyring.js"
 
 /**
  * The codec a persistent store writes through. A `Context.Reference`: without
@@ -71,7 +74,35 @@ export declare namespace TokenCodec {
      * `"decode"`).
      */
     readonly decode: (key: string, stored: string) => Effect.Effect<Credentials.Credentials, StoreError>
+    /**
+     * For a codec with keys (the {@link encrypted} codec): `stored` under the
+     * codec's current key, without decoding the credentials. `key` is the
+     * entry's store key when the store knows it (a `v1` entry needs it),
+     * `undefined` when it does not (a `v2` entry records it). `Current` when
+     * the entry is already under the current key (not decrypted), else
+     * `Rewritten` with the store key the entry was written for and its new
+     * string. An entry that does not open is a `StoreError` (operation
+     * `"decode"`), one whose key id the keyring lacks names the id.
+     *
+     * Absent from codecs without keys (`json`): a store's re-encryption then
+     * refuses to run.
+     *
+     * @since 0.5.0
+     */
+    readonly reencrypt?:
+      | ((stored: string, key: string | undefined) => Effect.Effect<Reencrypted, StoreError>)
+      | undefined
   }
+
+  /**
+   * What {@link TokenCodec.Service}'s `reencrypt` made of an entry.
+   *
+   * @since 0.5.0
+   * @category models
+   */
+  export type Reencrypted =
+    | { readonly _tag: "Current" }
+    | { readonly _tag: "Rewritten"; readonly key: string; readonly stored: string }
 }
 
 const credentialFields: ReadonlySet<PropertyKey> = new Set(Object.keys(Credentials.Credentials.fields))
@@ -128,93 +159,75 @@ export const json: TokenCodec.Service = {
 // encrypted
 // ---------------------------------------------------------------------------
 
-const VERSION = "v1"
-const IV_BYTES = 12
-const TAG_BYTES = 16
-const KEY_BYTES = 32
-const AAD_PREFIX = "@effect-renewal/core/TokenCodec/v1\u0000"
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder("utf-8", { fatal: true })
-
-const subtle = (): SubtleCrypto => {
-  const crypto = globalThis.crypto
-  if (crypto?.subtle === undefined) {
-    throw new Error("WebCrypto (globalThis.crypto.subtle) is not available")
-  }
-  return crypto.subtle
+/**
+ * Several keys, each with an id, one of them current: what {@link encrypted}
+ * takes to rotate keys. It writes with the `current` key (entries
+ * `v2.<id>.<iv>.<ciphertext>`) and reads each entry with the key whose id it
+ * names, so that an entry moves to the current key the next time it is
+ * written (at its renewal, or by a store's `reencrypt`).
+ *
+ * - `keys`: each `key` is 32 bytes, or a base64/base64url string of 32 bytes
+ *   ({@link generateKey} makes one); each `id` is 1 to 64 characters among
+ *   `A-Z a-z 0-9 _ -`, and no two are the same.
+ * - `current`: the id of the key that writes.
+ * - `legacy`: the id of the key that reads `v1.` entries, those the
+ *   single-key form (`encrypted(keyMaterial)`) wrote; without it a `v1`
+ *   entry is a `StoreError`. Usually the single key used so far.
+ *
+ * The shape of the CLI's key file (`keys` as a list of `{ id, key }`), with
+ * every key wrapped in `Redacted`.
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface Keyring {
+  readonly current: string
+  readonly keys: ReadonlyArray<{ readonly id: string; readonly key: Redacted.Redacted<string | Uint8Array> }>
+  readonly legacy?: string | undefined
 }
 
-/** A copy backed by a plain `ArrayBuffer`, as WebCrypto's types want. */
-const toBytes = (input: Uint8Array): Uint8Array<ArrayBuffer> => {
-  const out = new Uint8Array(input.byteLength)
-  out.set(input)
-  return out
-}
-
-const additionalData = (key: string): Uint8Array<ArrayBuffer> => encoder.encode(AAD_PREFIX + key)
-
-const decodeBase64Url = (s: string): Uint8Array<ArrayBuffer> | undefined => {
-  if (!/^[A-Za-z0-9_-]*$/.test(s)) return undefined
-  const decoded = Encoding.decodeBase64Url(s)
-  return Either.isRight(decoded) ? toBytes(decoded.right) : undefined
-}
-
-// The one way this codec writes bytes: a string whose unused low bits of the
-// last character are set (or that is padded) decodes to the same bytes, so
-// without this check such a change to an entry would go unnoticed.
-const decodeCanonical = (s: string): Uint8Array<ArrayBuffer> | undefined => {
-  const bytes = decodeBase64Url(s)
-  return bytes !== undefined && Encoding.encodeBase64Url(bytes) === s ? bytes : undefined
-}
-
-const keyBytes = (
-  material: string | Uint8Array
-): Either.Either<Uint8Array<ArrayBuffer>, InvalidConfiguration> => {
-  const invalid = (what: string) =>
-    Either.left(
-      new InvalidConfiguration({
-        description:
-          `token codec key material must be exactly ${KEY_BYTES} bytes, or a base64/base64url string of ${KEY_BYTES} bytes; ${what}`
-      })
-    )
-  if (material instanceof Uint8Array) {
-    return material.byteLength === KEY_BYTES
-      ? Either.right(toBytes(material))
-      : invalid(`got ${material.byteLength} bytes`)
-  }
-  if (typeof material !== "string") return invalid("got neither a string nor a Uint8Array")
-  // Accept base64 (`+`, `/`) and base64url (`-`, `_`), padded or not.
-  const normalized = material.trim().replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
-  const bytes = decodeBase64Url(normalized)
-  if (bytes === undefined) return invalid("the string is not base64 or base64url")
-  return bytes.byteLength === KEY_BYTES
-    ? Either.right(bytes)
-    : invalid(`the string decodes to ${bytes.byteLength} bytes`)
-}
-
-const importKey = (bytes: Uint8Array<ArrayBuffer>): Effect.Effect<CryptoKey, InvalidConfiguration> =>
-  Effect.tryPromise({
-    try: () => subtle().importKey("raw", bytes, { name: "AES-GCM" }, false, ["encrypt", "decrypt"]),
-    catch: () =>
-      new InvalidConfiguration({ description: "token codec key could not be imported as an AES-256-GCM key" })
-  })
-
-const decodeFailure = (key: string, description: string) => new StoreError({ operation: "decode", key, description })
+/**
+ * Whether `id` may name a key of a {@link Keyring}: 1 to 64 characters among
+ * `A-Z a-z 0-9 _ -` (so that it fits in an entry, between dots, and in
+ * `EFFECT_RENEWAL_STORE_KEYS`, between commas and colons).
+ *
+ * @example
+ * ```ts
+ * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+ *
+ * console.log(TokenCodec.isKeyId("2026-12")) // true
+ * console.log(TokenCodec.isKeyId("k.1")) // false
+ * ```
+ *
+ * @since 0.5.0
+ * @category keyring
+ */
+export const isKeyId = (id: string): boolean => internalKeyring.keyIdPattern.test(id)
 
 /**
  * A codec that encrypts the {@link json} form with AES-256-GCM (WebCrypto,
- * `globalThis.crypto.subtle`).
+ * `globalThis.crypto.subtle`), with one key or a {@link Keyring}.
  *
- * - `keyMaterial`: exactly 32 bytes, or a base64 / base64url string (padded or
- *   not) that decodes to 32 bytes; anything else is an `InvalidConfiguration`.
- *   {@link generateKey} makes one.
- * - Each write uses a fresh random 12-byte IV. The output is
- *   `v1.<base64url iv>.<base64url ciphertext and tag>`.
- * - The session key is bound as additional authenticated data: an entry copied
- *   under another session key does not decrypt.
+ * - One key (`Redacted` key material: exactly 32 bytes, or a base64 /
+ *   base64url string, padded or not, that decodes to 32 bytes;
+ *   {@link generateKey} makes one): writes and reads
+ *   `v1.<base64url iv>.<base64url ciphertext and tag>`, as it always has, so
+ *   that processes of older versions sharing a store keep reading it.
+ * - A {@link Keyring}: writes `v2.<key id>.<iv>.<ciphertext and tag>` with
+ *   the current key, reads each `v2` entry with the key its id names (an id
+ *   the keyring lacks is a `StoreError` naming the id), and `v1` entries with
+ *   its `legacy` key. The key id is bound as additional authenticated data.
+ *   `reencrypt` (see {@link TokenCodec.Service}) moves an entry to the
+ *   current key.
+ * - Each write uses a fresh random 12-byte IV.
+ * - The entry is bound to its store key: in `v1` as additional authenticated
+ *   data, in `v2` inside the authenticated plaintext (so that re-encryption
+ *   can learn it from the entry). An entry copied under another store key
+ *   does not open.
  * - A wrong key, a tampered, truncated or foreign entry is a `StoreError`
- *   (operation `"decode"`), never a defect.
+ *   (operation `"decode"`), never a defect; a bad key or keyring (wrong
+ *   length, bad or duplicate id, a `current` or `legacy` id it does not
+ *   hold) is an `InvalidConfiguration` that shows no key material.
  *
  * @example
  * ```ts
@@ -247,70 +260,12 @@ const decodeFailure = (key: string, description: string) => new StoreError({ ope
  * @category constructors
  */
 export const encrypted = (
-  keyMaterial: Redacted.Redacted<string | Uint8Array>
-): Effect.Effect<TokenCodec.Service, InvalidConfiguration> =>
-  Effect.gen(function*() {
-    const bytes = yield* keyBytes(Redacted.value(keyMaterial))
-    const cryptoKey = yield* importKey(bytes)
-
-    const encode = (key: string, credentials: Credentials.Credentials): Effect.Effect<string, StoreError> =>
-      Effect.flatMap(json.encode(key, credentials), (plaintext) =>
-        Effect.tryPromise({
-          try: async () => {
-            const iv = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES))
-            const sealed = await subtle().encrypt(
-              { name: "AES-GCM", iv, additionalData: additionalData(key), tagLength: TAG_BYTES * 8 },
-              cryptoKey,
-              encoder.encode(plaintext)
-            )
-            return `${VERSION}.${Encoding.encodeBase64Url(iv)}.${Encoding.encodeBase64Url(new Uint8Array(sealed))}`
-          },
-          catch: () => new StoreError({ operation: "encode", key, description: "credentials could not be encrypted" })
-        }))
-
-    const decode = (key: string, stored: string): Effect.Effect<Credentials.Credentials, StoreError> =>
-      Effect.suspend(() => {
-        // written as is: any other spelling (whitespace, another encoding) is a change
-        const parts = stored.split(".")
-        if (parts.length !== 3 || parts[0] !== VERSION) {
-          return Effect.fail(
-            decodeFailure(key, `not an encrypted entry (expected format ${VERSION}.<iv>.<ciphertext>)`)
-          )
-        }
-        const iv = decodeCanonical(parts[1])
-        const sealed = decodeCanonical(parts[2])
-        if (iv === undefined || iv.byteLength !== IV_BYTES || sealed === undefined || sealed.byteLength < TAG_BYTES) {
-          return Effect.fail(decodeFailure(key, "malformed or truncated encrypted entry"))
-        }
-        return Effect.tryPromise({
-          try: () =>
-            subtle().decrypt(
-              { name: "AES-GCM", iv, additionalData: additionalData(key), tagLength: TAG_BYTES * 8 },
-              cryptoKey,
-              sealed
-            ),
-          catch: () =>
-            decodeFailure(
-              key,
-              "entry could not be decrypted: wrong key, an entry of another session key, or tampered with"
-            )
-        }).pipe(
-          Effect.flatMap((plaintext) =>
-            Effect.try({
-              try: () => decoder.decode(plaintext),
-              catch: () => decodeFailure(key, "decrypted entry is not UTF-8")
-            })
-          ),
-          Effect.flatMap((plaintext) => json.decode(key, plaintext))
-        )
-      })
-
-    return { encode, decode }
-  })
+  keys: Redacted.Redacted<string | Uint8Array> | Keyring
+): Effect.Effect<TokenCodec.Service, InvalidConfiguration> => internalKeyring.make(keys, json)
 
 /**
- * Provides the {@link encrypted} codec, with key material you hold (from a
- * secret manager, for example).
+ * Provides the {@link encrypted} codec, with key material or a
+ * {@link Keyring} you hold (from a secret manager, for example).
  *
  * @example
  * ```ts
@@ -332,23 +287,75 @@ export const encrypted = (
  * @category layers
  */
 export const layerEncrypted = (
-  keyMaterial: Redacted.Redacted<string | Uint8Array>
-): Layer.Layer<TokenCodec, InvalidConfiguration> => Layer.effect(TokenCodec, encrypted(keyMaterial))
+  keys: Redacted.Redacted<string | Uint8Array> | Keyring
+): Layer.Layer<TokenCodec, InvalidConfiguration> => Layer.effect(TokenCodec, encrypted(keys))
 
 /**
- * Provides the {@link encrypted} codec with key material read from `Config`
- * (what {@link layerEncrypted} takes, as a `Config.Wrap`: for a `Redacted`
- * value, a `Config` of it), by default the environment variable
+ * A {@link Keyring} read from `Config`: `EFFECT_RENEWAL_STORE_KEYS` (secret:
+ * `id:key` pairs separated by commas, each key a base64 or base64url string
+ * of 32 bytes, for example `k1:<key>,k2:<key>`),
+ * `EFFECT_RENEWAL_STORE_KEY_CURRENT` (the id that writes) and, optionally,
+ * `EFFECT_RENEWAL_STORE_KEY_LEGACY` (the id that reads `v1` entries). Names
+ * are given to `Config`, so a `ConfigProvider` may nest or rename them.
+ * A pair without `:` is a `ConfigError` that shows no key material; the keys
+ * themselves are checked by {@link encrypted}.
+ *
+ * @since 0.5.0
+ * @category config
+ */
+export const keyringConfig: Config.Config<Keyring> = Config.all({
+  keys: Config.redacted("EFFECT_RENEWAL_STORE_KEYS"),
+  current: Config.string("EFFECT_RENEWAL_STORE_KEY_CURRENT"),
+  legacy: Config.option(Config.string("EFFECT_RENEWAL_STORE_KEY_LEGACY"))
+}).pipe(Config.mapOrFail(({ current, keys, legacy }) => {
+  const pairs: Array<{ readonly id: string; readonly key: Redacted.Redacted<string> }> = []
+  for (const [index, pair] of Redacted.value(keys).split(",").entries()) {
+    const at = pair.indexOf(":")
+    if (at === -1) {
+      return Either.left(ConfigError.InvalidData([], `key #${index + 1} of the keyring is not written id:key`))
+    }
+    pairs.push({ id: pair.slice(0, at).trim(), key: Redacted.make(pair.slice(at + 1).trim()) })
+  }
+  return Either.right({ current, keys: pairs, legacy: Option.getOrUndefined(legacy) })
+}))
+
+/**
+ * Provides the {@link encrypted} codec with key material or a keyring read
+ * from `Config`. By default: the {@link keyringConfig} when
+ * `EFFECT_RENEWAL_STORE_KEYS` is set, else the single key in
  * `EFFECT_RENEWAL_STORE_KEY` (a base64 or base64url string of 32 bytes, for
- * example from {@link generateKey}).
+ * example from {@link generateKey}). Another `Config` (of a `Redacted` key,
+ * or of a {@link Keyring}) replaces both.
+ *
+ * @example
+ * ```ts
+ * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+ * import * as Config from "effect/Config"
+ *
+ * // EFFECT_RENEWAL_STORE_KEYS="2025:<old key>,2026:<new key>"
+ * // EFFECT_RENEWAL_STORE_KEY_CURRENT=2026
+ * // EFFECT_RENEWAL_STORE_KEY_LEGACY=2025 (entries written by the single-key form)
+ * const Codec = TokenCodec.layerEncryptedConfig()
+ *
+ * // a single key of the application's own naming
+ * const Single = TokenCodec.layerEncryptedConfig(Config.redacted("TOKENS_KEY"))
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerEncryptedConfig = (
-  config: Config.Config.Wrap<Redacted.Redacted<string | Uint8Array>> = Config.redacted("EFFECT_RENEWAL_STORE_KEY")
+  config?: Config.Config<Redacted.Redacted<string | Uint8Array> | Keyring>
 ): Layer.Layer<TokenCodec, ConfigError.ConfigError | InvalidConfiguration> =>
-  Layer.effect(TokenCodec, Effect.flatMap(Config.unwrap(config), encrypted))
+  Layer.effect(TokenCodec, Effect.flatMap(config ?? defaultConfig, encrypted))
+
+// the keyring when its keys are set, else the single key
+const defaultConfig: Effect.Effect<Redacted.Redacted<string | Uint8Array> | Keyring, ConfigError.ConfigError> = Effect
+  .flatMap(
+    Config.option(Config.redacted("EFFECT_RENEWAL_STORE_KEYS")),
+    (keys): Effect.Effect<Redacted.Redacted<string | Uint8Array> | Keyring, ConfigError.ConfigError> =>
+      Option.isSome(keys) ? keyringConfig : Config.redacted("EFFECT_RENEWAL_STORE_KEY")
+  )
 
 /**
  * Fresh key material for {@link encrypted}: 32 random bytes from
@@ -368,5 +375,5 @@ export const layerEncryptedConfig = (
  * @category constructors
  */
 export const generateKey: Effect.Effect<Redacted.Redacted<string>> = Effect.sync(() =>
-  Redacted.make(Encoding.encodeBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(KEY_BYTES))))
+  Redacted.make(Encoding.encodeBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(internalKeyring.KEY_BYTES))))
 )

@@ -34,6 +34,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { StoreError } from "./AuthError.js"
+import { InvalidConfiguration } from "./AuthError.js"
 import type { Credentials } from "./Credentials.js"
 import * as FileStore from "./internal/fileStore.js"
 import * as KeyedLock from "./internal/keyedLock.js"
@@ -131,8 +132,105 @@ export declare namespace TokenStore {
     readonly watch?:
       | ((key: string, onChange: Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>)
       | undefined
+    /**
+     * For a persistent store written through a codec with keys (the file
+     * store and the SQL store): rewrites every entry that is not under the
+     * `TokenCodec`'s current key with it, one entry at a time, each under
+     * the store's lock for its key and atomically, so that an old key can be
+     * retired. An entry written meanwhile (a renewal) is never replaced by a
+     * stale copy; an entry that cannot be re-encrypted (a key id the keyring
+     * lacks, a tampered entry) is reported in `failed` and left as it is.
+     * Interrupted, it leaves every entry readable; run again, it goes on.
+     * An `InvalidConfiguration` when the codec has no keys (`json`). See
+     * {@link reencrypt}.
+     *
+     * @since 0.5.0
+     */
+    readonly reencrypt?:
+      | ((options?: ReencryptOptions) => Effect.Effect<ReencryptSummary, StoreError | InvalidConfiguration>)
+      | undefined
+  }
+
+  /**
+   * The options of a store's `reencrypt`.
+   *
+   * @since 0.5.0
+   * @category models
+   */
+  export interface ReencryptOptions {
+    /**
+     * Store keys (`entryKey(sessionKey)`, `derivedKey(sessionKey, name)`)
+     * of entries whose key the store cannot learn by itself: `v1` entries
+     * (written by the single-key codec, which does not record the store key
+     * in the entry) in the file store, whose file names are hashes, and in
+     * the SQL store with hashed session keys. Keys of no entry are ignored.
+     */
+    readonly keys?: Iterable<string> | undefined
+  }
+
+  /**
+   * What a store's `reencrypt` did.
+   *
+   * @since 0.5.0
+   * @category models
+   */
+  export interface ReencryptSummary {
+    /** Entries rewritten with the current key. */
+    readonly rewritten: number
+    /** Entries already under the current key (or rewritten by someone else meanwhile). */
+    readonly current: number
+    /**
+     * Entries left as they were, with why: `entry` names the entry without
+     * its session key (the file store: its file name; the SQL store: the
+     * session's short hash, or its HMAC in hashed mode).
+     */
+    readonly failed: ReadonlyArray<{ readonly entry: string; readonly error: StoreError }>
   }
 }
+
+/**
+ * Re-encrypts every entry of the `TokenStore` in context with the current
+ * key of its `TokenCodec` keyring (see {@link TokenStore.Service}'s
+ * `reencrypt`): the step of a key rotation that lets the old key be retired
+ * once `failed` is empty. An `InvalidConfiguration` for a store that cannot
+ * (the memory store, which keeps no ciphertext) or whose codec has no keys.
+ * `options.keys`: the store keys of `v1` entries the store cannot name
+ * (see {@link TokenStore.ReencryptOptions}).
+ *
+ * @example
+ * ```ts
+ * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+ * import * as TokenStore from "@effect-renewal/core/TokenStore"
+ * import { NodeFileSystem, NodePath } from "@effect/platform-node"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ *
+ * // with EFFECT_RENEWAL_STORE_KEYS / _CURRENT naming the new key as current
+ * const Store = TokenStore.layerFileSystem({ directory: ".tokens" }).pipe(
+ *   Layer.provide([NodeFileSystem.layer, NodePath.layer, TokenCodec.layerEncryptedConfig()])
+ * )
+ * const rotate = TokenStore.reencrypt().pipe(
+ *   Effect.tap(({ current, failed, rewritten }) =>
+ *     Effect.log(`${rewritten} rewritten, ${current} already current, ${failed.length} failed`)
+ *   ),
+ *   Effect.provide(Store)
+ * )
+ * ```
+ *
+ * @since 0.5.0
+ * @category re-encryption
+ */
+export const reencrypt = (
+  options?: TokenStore.ReencryptOptions
+): Effect.Effect<TokenStore.ReencryptSummary, StoreError | InvalidConfiguration, TokenStore> =>
+  Effect.flatMap(TokenStore, (store) =>
+    store.reencrypt === undefined
+      ? Effect.fail(
+        new InvalidConfiguration({
+          description: "this TokenStore cannot re-encrypt its entries (only the file and SQL stores can)"
+        })
+      )
+      : store.reencrypt(options))
 
 /**
  * The store key of a session's own entry (its login). A session key may be
@@ -350,6 +448,11 @@ export interface FileSystemOptions {
  *   `StoreError`.
  * - `withLock` is in-process (shared by all file stores of the process over
  *   the same directory), not across processes.
+ * - `reencrypt` moves every `v2` entry to the codec's current key (it reads
+ *   an entry's store key from the entry). A `v1` entry (single-key codec)
+ *   does not record its store key, which the file name only hashes: unless
+ *   its key is among `options.keys`, it is reported in `failed`, and moves
+ *   to the current key when it is next written (its next renewal).
  *
  * @since 0.1.0
  * @category constructors

@@ -52,8 +52,8 @@ import * as Store from "./internal/store.js"
  */
 export interface Options {
   /**
-   * The tables are `<prefix>_entries` and `<prefix>_locks` (PostgreSQL
-   * notifies on the channel `<prefix>_changes`). Lower-case letters, digits
+   * The tables are `<prefix>_entries`, `<prefix>_locks` and `<prefix>_meta`
+   * (PostgreSQL notifies on the channel `<prefix>_changes`). Lower-case letters, digits
    * and `_`, at most 40 characters. Default `effect_renewal`.
    */
   readonly tablePrefix?: string | undefined
@@ -95,6 +95,21 @@ export interface Options {
    * version keeps counting and pollers see the removal. Default 1 hour.
    */
   readonly tombstoneRetention?: Duration.DurationInput | undefined
+  /**
+   * Hashed session keys: the tables (entries, locks) and the `NOTIFY`
+   * payloads hold only HMAC-SHA-256 values of session keys (and of the keys
+   * derived from them) under this secret key, never the keys themselves
+   * (often user ids or e-mail addresses). 32 bytes, or a base64/base64url
+   * string of 32 bytes (`TokenCodec.generateKey` makes one); keep it apart
+   * from the codec's keys. Needs an encrypting `TokenCodec`. The tables
+   * record the mode (and a fingerprint of the key): a store opened with
+   * another mode or key is refused (`StoreError`, operation `"open"`), so
+   * hashed mode starts with tables of its own (a new `tablePrefix`).
+   * See `docs/security.md`.
+   *
+   * @since 0.5.0
+   */
+  readonly hashSessionKeys?: Redacted.Redacted<string | Uint8Array> | undefined
 }
 
 /**
@@ -114,6 +129,14 @@ export interface Options {
  *   compare-and-set on the entry's version and the holder's lease.
  * - `watch`: on SQLite, always; on PostgreSQL, when the client is a
  *   `PgClient` (it listens with it).
+ * - `reencrypt` (see `TokenStore.reencrypt`): every entry not under the
+ *   codec's current key is rewritten with it, one row at a time, under the
+ *   row's cross-process lock and compare-and-set on its version: a
+ *   concurrent renewal is kept. In clear mode the row names its store key,
+ *   so `v1` entries (single-key codec) move too; in hashed mode the store
+ *   key is read from the (`v2`) entry.
+ * - `hashSessionKeys`: the tables and `NOTIFY` payloads hold HMACs of the
+ *   session keys only (see {@link Options}).
  *
  * @since 0.3.0
  * @category constructors
@@ -133,6 +156,29 @@ export const layer = (
   options?: Options
 ): Layer.Layer<TokenStore, StoreError | InvalidConfiguration, SqlClient.SqlClient> =>
   Layer.scoped(TokenStore, Store.make(options))
+
+/**
+ * {@link layer} with its options read from `Config`, for example the key of
+ * hashed session keys from a secret.
+ *
+ * @example
+ * ```ts
+ * import { SqlTokenStore } from "@effect-renewal/sql"
+ * import * as Config from "effect/Config"
+ *
+ * const Store = SqlTokenStore.layerConfig({
+ *   tablePrefix: Config.string("TOKEN_TABLES").pipe(Config.withDefault("effect_renewal")),
+ *   hashSessionKeys: Config.redacted("EFFECT_RENEWAL_SESSION_HASH_KEY")
+ * })
+ * ```
+ *
+ * @since 0.5.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options>
+): Layer.Layer<TokenStore, StoreError | InvalidConfiguration | ConfigError.ConfigError, SqlClient.SqlClient> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(options), layer))
 
 /**
  * The tables of the store, as a migration for `@effect/sql`'s `Migrator`

@@ -84,8 +84,8 @@ const pgBackend: Backend = {
         Effect.scoped(Effect.flatMap(Layer.build(pgClient()), (context) => {
           const sql = Context.get(context, SqlClient.SqlClient)
           return sql`DROP TABLE IF EXISTS ${sql(`${prefix}_entries`)}, ${sql(`${prefix}_locks`)}, ${
-            sql(`${prefix}_migrations`)
-          }`
+            sql(`${prefix}_meta`)
+          }, ${sql(`${prefix}_migrations`)}`
         })).pipe(Effect.orDie)
     )
 }

@@ -5,11 +5,13 @@ import * as Effect from "effect/Effect"
 import * as Encoding from "effect/Encoding"
 import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
+import type { InvalidConfiguration } from "../AuthError.js"
 import { StoreError } from "../AuthError.js"
 import type { Credentials } from "../Credentials.js"
 import { TokenCodec } from "../TokenCodec.js"
 import type { FileSystemOptions, TokenStore } from "../TokenStore.js"
 import * as KeyedLock from "./keyedLock.js"
+import * as Reencrypt from "./reencrypt.js"
 import { isNotFound, platformErrorToStoreError } from "./storeErrors.js"
 import { separator, sessionKeyOf } from "./storeKeys.js"
 
@@ -126,7 +128,72 @@ export const make = (
     const withLock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreError, R> =>
       fileLocks.withLock(`${directory}${separator}${key}`, effect)
 
-    const service: TokenStore.Service = { get, set, remove, withLock }
+    const readEntry = (file: string): Effect.Effect<Option.Option<string>, StoreError> =>
+      fs.readFileString(file).pipe(
+        Effect.asSome,
+        Effect.catchIf(isNotFound, () => Effect.succeedNone),
+        Effect.mapError(platformErrorToStoreError("get", "*"))
+      )
+
+    // One entry: learn its store key from the entry (outside the lock: the
+    // lock is by key), then, under the lock, write the re-encrypted copy
+    // only if the entry is still what was read; if it changed meanwhile (a
+    // renewal), re-encrypt what is there now (usually already current).
+    // The locked section is uninterruptible: a rename either happened or
+    // not, the temporary file never outlives it.
+    const reencryptFile = (
+      reencode: NonNullable<TokenCodec.Service["reencrypt"]>,
+      file: string,
+      known: string | undefined
+    ): Effect.Effect<Reencrypt.Outcome, StoreError> =>
+      Effect.gen(function*() {
+        const before = yield* readEntry(file)
+        if (Option.isNone(before)) return "gone"
+        const first = yield* reencode(before.value, known)
+        if (first._tag === "Current") return "current"
+        const key = first.key
+        if ((yield* fileOf("get", key)) !== file) {
+          return yield* new StoreError({
+            operation: "decode",
+            key,
+            description: "the entry is in another entry's file (moved or copied there): not rewritten"
+          })
+        }
+        return yield* withLock(
+          key,
+          Effect.uninterruptible(Effect.gen(function*() {
+            const now = yield* readEntry(file)
+            if (Option.isNone(now)) return "gone" as const
+            let next = first.stored
+            if (now.value !== before.value) {
+              const again = yield* reencode(now.value, key)
+              if (again._tag === "Current") return "current" as const
+              next = again.stored
+            }
+            yield* writeAtomically(key, file, next)
+            return "rewritten" as const
+          }))
+        )
+      })
+
+    const reencrypt = (
+      options?: TokenStore.ReencryptOptions
+    ): Effect.Effect<TokenStore.ReencryptSummary, StoreError | InvalidConfiguration> =>
+      Effect.gen(function*() {
+        const reencode = yield* Reencrypt.codecOf(codec)
+        // the files of the keys given, for the entries that do not name their key
+        const known = new Map<string, string>()
+        for (const key of options?.keys ?? []) known.set(yield* fileOf("get", key), key)
+        const names = yield* fs.readDirectory(directory).pipe(Effect.mapError(platformErrorToStoreError("get", "*")))
+        const tally = Reencrypt.tally()
+        for (const name of names.filter((name) => name.endsWith(".token")).sort()) {
+          const file = path.join(directory, name)
+          tally.add(name, yield* Effect.either(reencryptFile(reencode, file, known.get(file))))
+        }
+        return tally.summary()
+      })
+
+    const service: TokenStore.Service = { get, set, remove, withLock, reencrypt }
     return service
   })
 

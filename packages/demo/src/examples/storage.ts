@@ -29,6 +29,20 @@ export const EncryptedFiles = TokenStore.layerFileSystemConfig({ directory: Conf
 export const printNewKey = Effect.flatMap(TokenCodec.generateKey, (key) => Console.log(Redacted.value(key)))
 // --- end generate ---
 
+// --- rotate ---
+// EFFECT_RENEWAL_STORE_KEYS="k1:<old>,k2:<new>", EFFECT_RENEWAL_STORE_KEY_CURRENT=k2
+export const rotate = TokenStore.reencrypt().pipe(
+  Effect.tap(({ current, failed, rewritten }) =>
+    Console.log(`${rewritten} rewritten, ${current} already current, ${failed.length} left as they were`)
+  ),
+  Effect.provide(
+    TokenStore.layerFileSystem({ directory: ".tokens" }).pipe(
+      Layer.provide([NodeFileSystem.layer, NodePath.layer, TokenCodec.layerEncryptedConfig()])
+    )
+  )
+)
+// --- end rotate ---
+
 // --- custom ---
 // A TokenStore over @effect/platform's KeyValueStore. It writes through the
 // TokenCodec in context, like the built-in persistent stores, and locks in

@@ -1,9 +1,11 @@
+import { StoreError } from "@effect-renewal/core/AuthError"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import { fromSqlError } from "./errors.js"
 
 /**
  * The tables of the SQL token store, and the dialect-specific fragments the
@@ -19,6 +21,8 @@ export type Dialect = "sqlite" | "pg"
 export interface Tables {
   readonly entries: string
   readonly locks: string
+  /** What the store records about itself: how it keeps session keys. */
+  readonly meta: string
   /** PostgreSQL: the `LISTEN` channel of changes. */
   readonly channel: string
 }
@@ -35,6 +39,7 @@ export const isValidPrefix = (prefix: string): boolean => prefixPattern.test(pre
 export const tables = (prefix: string): Tables => ({
   entries: `${prefix}_entries`,
   locks: `${prefix}_locks`,
+  meta: `${prefix}_meta`,
   channel: `${prefix}_changes`
 })
 
@@ -83,6 +88,8 @@ export const onDatabaseTime = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.
  *   table (the change poller's cursor).
  * - `<prefix>_locks`: one row per held lock: `owner` (random, per
  *   acquisition) and `expires_at` (the database's clock, milliseconds).
+ * - `<prefix>_meta`: `(name, value)`; the row `session_keys` says how the
+ *   tables hold session keys (`clear`, or `hmac-sha256:<fingerprint>`).
  *
  * @internal
  */
@@ -101,6 +108,10 @@ const statements = (sql: SqlClient.SqlClient, dialect: Dialect, t: Tables): Read
         lock_key TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
         expires_at BIGINT NOT NULL
+      )`,
+      sql`CREATE TABLE IF NOT EXISTS ${sql(t.meta)} (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
       )`
     ]
     : [
@@ -118,6 +129,10 @@ const statements = (sql: SqlClient.SqlClient, dialect: Dialect, t: Tables): Read
         lock_key TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
         expires_at INTEGER NOT NULL
+      )`,
+      sql`CREATE TABLE IF NOT EXISTS ${sql(t.meta)} (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
       )`
     ]
 
@@ -155,3 +170,66 @@ export const createTables = (
         schedule: Schedule.spaced("50 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(20)))
       })
     )
+
+const modeRow = "session_keys"
+
+const describeMode = (mode: string): string =>
+  mode === "clear" ? "session keys in clear" : `session keys hashed (${mode})`
+
+/**
+ * Records how this store keeps session keys (`keys.mode`) in the meta table,
+ * or checks that the tables were written the same way: a store must not read
+ * or write tables of the other mode (or of another HMAC key), where it would
+ * find nothing and write beside them. Tables created before the meta table
+ * existed hold session keys in clear: a store in clear mode opens them even
+ * without a meta table (an application's own migrations), a store in hashed
+ * mode needs one, and new tables.
+ *
+ * @internal
+ */
+export const checkMode = (
+  sql: SqlClient.SqlClient,
+  t: Tables,
+  keys: { readonly mode: string; readonly hashed: boolean }
+): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    const open = (description: string) => new StoreError({ operation: "open", key: "*", description })
+    const read = sql<{ readonly value: unknown }>`SELECT value FROM ${sql(t.meta)} WHERE name = ${modeRow}`
+    const first = yield* Effect.either(read)
+    if (first._tag === "Left") {
+      if (!keys.hashed) return
+      return yield* open(
+        `the table ${t.meta} could not be read: hashed session keys need it (create the tables with this version, or run SqlTokenStore.migration() again)`
+      )
+    }
+    let rows = first.right
+    if (rows.length === 0) {
+      if (keys.hashed) {
+        const any = yield* Effect.mapError(
+          sql`SELECT 1 AS one FROM ${sql(t.entries)} LIMIT 1`,
+          fromSqlError("open", "*", "reading the entries")
+        )
+        if (any.length > 0) {
+          return yield* open(
+            `the table ${t.entries} holds entries written with session keys in clear: hashed session keys need tables of their own (another tablePrefix)`
+          )
+        }
+      }
+      yield* Effect.mapError(
+        sql`INSERT INTO ${sql(t.meta)} (name, value) VALUES (${modeRow}, ${keys.mode}) ON CONFLICT (name) DO NOTHING`,
+        fromSqlError("open", "*", "recording how session keys are kept")
+      )
+      rows = yield* Effect.mapError(read, fromSqlError("open", "*", "reading how session keys are kept"))
+    }
+    const recorded = rows[0]?.value
+    if (recorded !== keys.mode) {
+      const shown = typeof recorded === "string" && /^(clear|hmac-sha256:[0-9a-f]{16})$/.test(recorded)
+        ? describeMode(recorded)
+        : "an unknown mode"
+      return yield* open(
+        `the tables ${t.entries} hold ${shown}, and this store is configured with ${
+          describeMode(keys.mode)
+        }: refused (a store must not read or write tables of another mode or hash key)`
+      )
+    }
+  })

@@ -1,7 +1,7 @@
 import { InvalidConfiguration, StoreError } from "@effect-renewal/core/AuthError"
 import type { Credentials } from "@effect-renewal/core/Credentials"
 import { RenewalPolicy } from "@effect-renewal/core/RenewalPolicy"
-import { TokenCodec } from "@effect-renewal/core/TokenCodec"
+import { json, TokenCodec } from "@effect-renewal/core/TokenCodec"
 import type { TokenStore } from "@effect-renewal/core/TokenStore"
 import { sessionKeyOf } from "@effect-renewal/core/TokenStore"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -17,9 +17,11 @@ import type { Options } from "../SqlTokenStore.js"
 import * as Changes from "./changes.js"
 import { fromSqlError } from "./errors.js"
 import type { Location } from "./keys.js"
-import { derivedPrefix, locationOf, lockKeyOf } from "./keys.js"
+import * as Keys from "./keys.js"
+import { derivedPrefix } from "./keys.js"
 import * as Lease from "./lease.js"
 import { traced } from "./redaction.js"
+import * as Reencrypt from "./reencrypt.js"
 import type { Version } from "./rows.js"
 import { nextVersion, parseVersion, unreadableValue, versionText, versionValue } from "./rows.js"
 import * as Schema from "./schema.js"
@@ -87,9 +89,18 @@ export const make = (
     if (dialect === undefined) {
       return yield* new InvalidConfiguration({ description: "SqlTokenStore supports SQLite and PostgreSQL only" })
     }
+    const keys = options.hashSessionKeys === undefined ? Keys.clear : yield* Keys.hashed(options.hashSessionKeys)
+    if (keys.hashed && codec === json) {
+      return yield* new InvalidConfiguration({
+        description:
+          "SqlTokenStore hashSessionKeys needs an encrypting TokenCodec (TokenCodec.layerEncrypted): with the json codec the entries keep the tokens, and the id_token's claims (an e-mail address), in clear"
+      })
+    }
     if (options.createTables !== false) {
       yield* Effect.mapError(Schema.createTables(sql, dialect, t), fromSqlError("open", "*", "creating the tables"))
     }
+    yield* Schema.checkMode(sql, t, keys)
+    const { locationOf, lockKeyOf } = keys
 
     const lease = Duration.decode(options.lockLease ?? defaults.lockLease)
     const leases = Lease.make(sql, dialect, t, {
@@ -309,6 +320,55 @@ export const make = (
       ? undefined
       : Changes.makeStarter((watchers, ready) => Schema.onDatabaseTime(source(watchers, ready)), watchers, scope)
 
+    // For re-encryption (`./reencrypt.ts`): the rows with a value, a page
+    // at a time in key order; and one row rewritten under its key's lock,
+    // only at the version read under that lock and while the lease holds
+    // (compare-and-set), without notifying (the credentials did not change).
+    const rows: Reencrypt.Rows = {
+      page: (after) =>
+        sql<{ readonly session_key: string; readonly sub_key: string; readonly value: unknown }>`
+          SELECT session_key, sub_key, value FROM ${entries}
+          WHERE value IS NOT NULL${
+          after === undefined
+            ? sql.literal("")
+            : sql` AND (session_key > ${after.session} OR (session_key = ${after.session} AND sub_key > ${after.sub}))`
+        }
+          ORDER BY session_key, sub_key LIMIT ${Reencrypt.pageSize}`.pipe(
+          Effect.map((page) => page.map((row) => ({ session: row.session_key, sub: row.sub_key, value: row.value }))),
+          Effect.mapError(fromSqlError("get", "*", "listing the entries")),
+          Effect.withTracerEnabled(false)
+        ),
+      rewrite: (key, location, next) =>
+        withLock(
+          key,
+          Effect.uninterruptible(Effect.gen(function*() {
+            const held = (yield* heldFor(key))!
+            const found = yield* sql<{ readonly value: unknown; readonly version: unknown }>`
+              SELECT value, ${version} AS version FROM ${entries}
+              WHERE session_key = ${location.session} AND sub_key = ${location.sub}`.pipe(
+              Effect.mapError(fromSqlError("get", key)),
+              Effect.withTracerEnabled(false)
+            )
+            const stored = found[0]?.value
+            if (typeof stored !== "string") return "gone" as const
+            const read = parseVersion(found[0].version)
+            if (read === undefined) return yield* badVersion(key)
+            const value = yield* next(stored)
+            if (Option.isNone(value)) return "unchanged" as const
+            const written = yield* sql`
+              UPDATE ${entries} AS e SET value = ${value.value}, version = ${bumped}, updated_at = ${now}
+              WHERE session_key = ${location.session} AND sub_key = ${location.sub}
+                AND e.version = ${versionValue(sql, dialect, read)} AND ${leaseHeld(held)}
+              RETURNING ${version} AS version`.pipe(
+              Effect.mapError(fromSqlError("set", key)),
+              Effect.withTracerEnabled(false)
+            )
+            if (written.length !== 1) return yield* rejected("set", key, held)
+            return "written" as const
+          }))
+        )
+    }
+
     const service: TokenStore.Service = {
       get,
       set,
@@ -316,7 +376,8 @@ export const make = (
       withLock,
       watch: start === undefined
         ? undefined
-        : (key, onChange) => Effect.zipRight(start, watchers.add(sessionKeyOf(key), onChange))
+        : (key, onChange) => Effect.zipRight(start, watchers.add(locationOf(sessionKeyOf(key)).session, onChange)),
+      reencrypt: (options) => Reencrypt.run(rows, keys, codec, options)
     }
     return service
   })

@@ -1,0 +1,64 @@
+import type { InvalidConfiguration, StoreError } from "@effect-renewal/core/AuthError"
+import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+import type { TokenStore } from "@effect-renewal/core/TokenStore"
+import * as SqlTokenStore from "@effect-renewal/sql/SqlTokenStore"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as path from "node:path"
+import { type KeyFileError, UsageError } from "../CliError.js"
+import * as StoreKey from "../StoreKey.js"
+
+/** Where the credentials are: a SQLite file of the state directory, or PostgreSQL. */
+export type Location =
+  | { readonly _tag: "Sqlite"; readonly filename: string }
+  | { readonly _tag: "Pg"; readonly url: Redacted.Redacted<string> }
+
+/** The SQLite database of a state directory. */
+export const databasePath = (stateDir: string): string => path.join(stateDir, "credentials.db")
+
+/** `--store`, else `EFFECT_RENEWAL_STORE`, else the SQLite file of the state directory. */
+export const locate = (
+  flag: Option.Option<Redacted.Redacted<string>>,
+  stateDir: string
+): Effect.Effect<Location, UsageError> =>
+  Effect.gen(function*() {
+    const fromEnv = yield* Effect.orElseSucceed(Config.option(Config.redacted("EFFECT_RENEWAL_STORE")), () =>
+      Option.none<Redacted.Redacted<string>>())
+    const given = Option.orElse(flag, () =>
+      fromEnv)
+    if (Option.isNone(given)) return { _tag: "Sqlite", filename: databasePath(stateDir) } as const
+    const url = Redacted.value(given.value)
+    if (/^postgres(ql)?:\/\//i.test(url)) return { _tag: "Pg", url: given.value } as const
+    return yield* new UsageError({
+      description:
+        "--store takes a postgres:// or postgresql:// URL (without it, the SQLite file of the state directory is used)"
+    })
+  })
+
+/** The key: `EFFECT_RENEWAL_STORE_KEY`, else the key file of the state directory. */
+const key = (stateDir: string): Effect.Effect<Redacted.Redacted<string>, KeyFileError, FileSystem.FileSystem> =>
+  Effect.flatMap(
+    Effect.orElseSucceed(
+      Config.option(Config.redacted("EFFECT_RENEWAL_STORE_KEY")),
+      () => Option.none<Redacted.Redacted<string>>()
+    ),
+    Option.match({ onNone: () => StoreKey.load(stateDir), onSome: Effect.succeed })
+  )
+
+/** The encrypted store at `location`. */
+export const layer = (
+  location: Location,
+  stateDir: string
+): Layer.Layer<TokenStore, StoreError | InvalidConfiguration | KeyFileError, FileSystem.FileSystem> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    if (location._tag === "Sqlite") yield* StoreKey.ensureDirectory(stateDir)
+    const codec = TokenCodec.layerEncrypted(yield* key(stateDir))
+    const store = location._tag === "Sqlite"
+      ? SqlTokenStore.layerSqlite({ filename: location.filename })
+      : SqlTokenStore.layerPg({ url: location.url, applicationName: "effect-renewal-cli" })
+    return store.pipe(Layer.provide(codec))
+  }))
