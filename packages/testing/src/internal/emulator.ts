@@ -7,6 +7,7 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Emulator from "../Emulator.js"
 import * as Authorize from "./authorize.js"
@@ -359,6 +360,13 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
           Effect.map((next) => next.current.kid)
         ),
       revokeFamilyOf,
-      isRevoked: (refreshToken) => Effect.map(Ref.get(state), (s) => Tenant.isRevoked(s, refreshToken))
+      isRevoked: (refreshToken) => Effect.map(Ref.get(state), (s) => Tenant.isRevoked(s, refreshToken)),
+      verifyAccessToken: (accessToken) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const claims = Jwt.verify(accessToken, config.signingSecret)
+          return claims !== undefined && typeof claims.exp === "number" && claims.exp * 1000 > now
+            ? Option.some(claims)
+            : Option.none()
+        })
     }
   })
