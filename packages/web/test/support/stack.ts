@@ -17,6 +17,7 @@ import * as SessionStore from "@effect-renewal/web/SessionStore"
 import * as UserClient from "@effect-renewal/web/UserClient"
 import * as WebAuth from "@effect-renewal/web/WebAuth"
 import * as Cookies from "@effect/platform/Cookies"
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -134,6 +135,9 @@ export const app = Effect.gen(function*() {
   return yield* HttpRouter.toHttpApp(router)
 })
 
+/** What the app needs from the test's context. */
+export type Env = WebAuth.WebAuth | Sessions.Sessions | HttpClient.HttpClient
+
 export interface Reply {
   readonly status: number
   readonly location: string | undefined
@@ -142,16 +146,25 @@ export interface Reply {
   readonly setCookies: ReadonlyArray<string>
 }
 
-/** A browser: a cookie jar, requests sent to the app in the test's fiber. */
+/**
+ * A browser: a cookie jar, requests sent to the app in the test's fiber
+ * (through `HttpApp.toHandled`, as a server does: errors become responses,
+ * pre-response handlers run).
+ */
 export const browser = () => {
   const jar = new Map<string, string>()
   const send = (
     method: string,
     path: string,
-    options: { readonly headers?: Record<string, string>; readonly body?: string } = {}
-  ) =>
+    options: {
+      readonly headers?: Record<string, string>
+      readonly body?: string
+
+      readonly app?: Effect.Effect<HttpApp.Default<any, any>, any, any>
+    } = {}
+  ): Effect.Effect<Reply, never, Env> =>
     Effect.gen(function*() {
-      const handler = yield* app
+      const handler: HttpApp.Default<any, any> = options.app === undefined ? yield* app : yield* options.app
       const headers = new Headers(options.headers)
       if (jar.size > 0) headers.set("cookie", [...jar].map(([name, value]) => `${name}=${value}`).join("; "))
       const web = new Request(new URL(path, BASE), {
@@ -159,11 +172,14 @@ export const browser = () => {
         headers,
         ...(options.body === undefined ? {} : { body: options.body })
       })
-      const response = yield* handler.pipe(
-        Effect.provideService(HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(web)),
-        Effect.catchTag("RouteNotFound", () => Effect.succeed(HttpServerResponse.empty({ status: 404 }))),
-        Effect.scoped
-      )
+      let response = HttpServerResponse.empty({ status: 599 })
+      yield* HttpApp.toHandled(handler, (_, res) =>
+        Effect.sync(() => {
+          response = res
+        })).pipe(
+          Effect.provideService(HttpServerRequest.HttpServerRequest, HttpServerRequest.fromWeb(web)),
+          Effect.scoped
+        )
       const reply = HttpServerResponse.toWeb(response)
       const setCookies = reply.headers.getSetCookie()
       for (const cookie of Object.values(Cookies.fromSetCookie(setCookies).cookies)) {
@@ -181,9 +197,10 @@ export const browser = () => {
         headers: reply.headers,
         setCookies
       } satisfies Reply
-    })
+    }) as unknown as Effect.Effect<Reply, never, Env>
   return {
     jar,
+    send,
     get: (path: string, headers?: Record<string, string>) => send("GET", path, headers ? { headers } : {}),
     post: (path: string, headers?: Record<string, string>) => send("POST", path, headers ? { headers } : {}),
     /** The whole login: /login, the provider's approval of `username`, the callback. */
