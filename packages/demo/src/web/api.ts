@@ -4,10 +4,10 @@
  * with the user's orders. It checks the token as any resource server would:
  * signature and expiry (through the emulator's `verifyAccessToken`).
  */
-import * as Emulator from "@effect-renewal/testing/Emulator"
+import type * as Emulator from "@effect-renewal/testing/Emulator"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServer from "@effect/platform/HttpServer"
+import type * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"

@@ -24,7 +24,10 @@ const page = (body: string) =>
       `button,a.button{font-size:1rem;padding:.4rem .8rem}</style></head><body>${body}</body></html>`,
     {
       contentType: "text/html; charset=utf-8",
-      headers: { "cache-control": "no-store", "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'" }
+      headers: {
+        "cache-control": "no-store",
+        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'"
+      }
     }
   )
 

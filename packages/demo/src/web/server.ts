@@ -13,8 +13,8 @@ import * as SessionStore from "@effect-renewal/web/SessionStore"
 import * as WebAuth from "@effect-renewal/web/WebAuth"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import type * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import type * as HttpServer from "@effect/platform/HttpServer"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -37,6 +37,8 @@ export interface Options {
   readonly tokenStore?: Layer.Layer<TokenStore.TokenStore> | undefined
   /** Where the web sessions are kept: memory unless given. */
   readonly sessionStore?: Layer.Layer<SessionStore.SessionStore> | undefined
+  /** How long a token must still live to be used (`Sessions`' `minTtl`): the policy's 30 s unless given. */
+  readonly minTtl?: Duration.DurationInput | undefined
 }
 
 /** The running demo. */
@@ -48,7 +50,8 @@ export interface Demo {
 }
 
 /** A random cookie secret for this run: sessions do not outlive the process (nor does the emulator). */
-const secret = () => Redacted.make(Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString("base64url"))
+const secret = () =>
+  Redacted.make(Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString("base64url"))
 
 /**
  * One instance of the web app, over an emulator already running, with its
@@ -62,6 +65,7 @@ export const app = (options: {
   readonly secret: Redacted.Redacted<string>
   readonly tokenStore: Layer.Layer<TokenStore.TokenStore>
   readonly sessionStore: Layer.Layer<SessionStore.SessionStore>
+  readonly minTtl?: Duration.DurationInput | undefined
 }) =>
   Effect.gen(function*() {
     const server = yield* NodeHttpServer.make(() => createServer(), { port: options.port ?? 0, host: "127.0.0.1" })
@@ -72,7 +76,9 @@ export const app = (options: {
       clientId: options.emulator.clientId
     })
     const live = WebAuth.layer({ baseUrl: appUrl, secrets: [options.secret] }).pipe(
-      Layer.provideMerge(Layer.mergeAll(options.sessionStore, Login.layer(), Sessions.layer())),
+      Layer.provideMerge(
+        Layer.mergeAll(options.sessionStore, Login.layer(), Sessions.layer({ minTtl: options.minTtl }))
+      ),
       Layer.provideMerge(RenewalStrategy.refreshToken),
       Layer.provideMerge(options.tokenStore),
       Layer.provideMerge(client),
@@ -99,7 +105,8 @@ export const start = (options: Options = {}) =>
       port: options.port,
       secret: secret(),
       tokenStore: options.tokenStore ?? TokenStore.layerMemory,
-      sessionStore: options.sessionStore ?? SessionStore.layerMemory
+      sessionStore: options.sessionStore ?? SessionStore.layerMemory,
+      minTtl: options.minTtl
     })
     return { appUrl, apiUrl, emulator, emulatorUrl: emulatorServer.url } satisfies Demo
   })
