@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url"
 import type { Mode } from "./memory.js"
 import type { CostKey, InProcessKey, SectionResult, Sections } from "./sections.js"
 import { pairedDifference } from "./stats.js"
+import * as Web from "./web.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const dist = path.join(here, "../dist")
@@ -363,6 +364,8 @@ const report = () => {
     }.`
   )
   say()
+
+  for (const line of Web.lines()) say(line)
 
   if (warnings.length > 0) {
     say("## Warnings")

@@ -3,7 +3,9 @@
  * `AuthorizedClient` over their session in `Sessions` (their access token
  * as `Authorization: Bearer`, renewed when it expires, one renewal for
  * concurrent requests of the session across every instance sharing the
- * `TokenStore`, and one renewal and retry on a 401).
+ * `TokenStore`, and one renewal and retry on a 401). Its `Renewer` is the
+ * session's, reached through `Sessions` at each call: nothing is held for
+ * the request.
  *
  * Its failures beside the `HttpClientError`s are the `Renewer`'s:
  * `requirePage` / `requireApi` turn them into a new login or a 503; in an
@@ -33,16 +35,16 @@ import * as Sessions from "@effect-renewal/core/Sessions"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
 import { CurrentUser } from "./CurrentUser.js"
 import type { SessionUnavailable, Unauthorized } from "./CurrentUser.js"
 import * as internal from "./internal/middleware.js"
 import type { WebAuth } from "./WebAuth.js"
 
 /**
- * The client of the current person, over the `HttpClient` in context; the
- * session's `Renewer` is held for the request's scope. `options` choose the
- * token (`minTtl`, `scope`), as `AuthorizedClient.make`'s do.
+ * The client of the current person, over the `HttpClient` in context and the
+ * session's credentials in `Sessions` (each call through `sessions.get`, so
+ * nothing is held beyond it). `options` choose the token (`minTtl`,
+ * `scope`), as `AuthorizedClient.make`'s do.
  *
  * @since 0.5.0
  * @category constructors
@@ -52,13 +54,16 @@ export const make = (
 ): Effect.Effect<
   HttpClient.HttpClient.With<HttpClientError.HttpClientError | RenewerError>,
   never,
-  CurrentUser | Sessions.Sessions | HttpClient.HttpClient | Scope.Scope
+  CurrentUser | Sessions.Sessions | HttpClient.HttpClient
 > =>
   Effect.gen(function*() {
     const user = yield* CurrentUser
     const sessions = yield* Sessions.Sessions
-    const renewer = yield* sessions.renewer(user.sessionKey)
-    return yield* Effect.provideService(AuthorizedClient.make(options), Renewer.Renewer, renewer)
+    return yield* Effect.provideService(
+      AuthorizedClient.make(options),
+      Renewer.Renewer,
+      internal.renewerOf(sessions, user.sessionKey)
+    )
   })
 
 /**

@@ -8,11 +8,14 @@
  * @internal
  */
 import { LoginRequired, RenewalFailed, type RenewerError, StoreError } from "@effect-renewal/core/AuthError"
+import type * as Renewer from "@effect-renewal/core/Renewer"
+import type * as Sessions from "@effect-renewal/core/Sessions"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { CurrentUser, SessionUnavailable, Unauthorized, type User } from "../CurrentUser.js"
 import { SessionStoreError } from "../SessionStore.js"
 import { WebAuth } from "../WebAuth.js"
@@ -85,6 +88,23 @@ export const handleErrors = <A, E, R>(
           Effect.fail(new SessionUnavailable({ message: "The session cannot be used right now; try again." }))
         )
   ) as Effect.Effect<A, Exclude<E, RenewerError> | Unauthorized | SessionUnavailable, R | CurrentUser | WebAuth>
+
+/**
+ * A session's credentials as a `Renewer`, each method a call of `Sessions`
+ * for the key: what `AuthorizedClient` needs, without holding the session's
+ * renewer for the request (`sessions.renewer` takes a scope and a
+ * reference; `sessions.get` finds a live renewer without either).
+ *
+ * @internal
+ */
+export const renewerOf = (sessions: Sessions.Sessions.Service, key: string): Renewer.Renewer.Service => ({
+  key,
+  get: (options) => sessions.get(key, options),
+  save: (credentials) => sessions.save(key, credentials),
+  hasValid: (minTtl) => sessions.hasValid(key, minTtl),
+  clear: (options) => sessions.clear(key, options),
+  changes: Stream.unwrapScoped(Effect.map(sessions.renewer(key), (renewer) => renewer.changes))
+})
 
 /** The HttpApi security handler: the person of the request, or a typed failure. @internal */
 export const authenticate: Effect.Effect<

@@ -20,6 +20,7 @@ import * as Cookies from "./cookies.js"
 import * as Keys from "./keys.js"
 import * as Routes from "./routes.js"
 import * as Settings from "./settings.js"
+import * as VerifiedCookies from "./verifiedCookies.js"
 
 /** How long a record may live: until the first of its idle and absolute ends. @internal */
 export const timeToLive = (settings: Settings.Settings, record: SessionRecord, now: number): number =>
@@ -36,6 +37,20 @@ export const make = (options: WebAuth.Options) =>
     const client = yield* AuthenticationClient.AuthenticationClient
     const tokens = yield* TokenStore.TokenStore
     const consumed = Consumed.make()
+    const verified = VerifiedCookies.make()
+
+    // the session key of a cookie value that verifies
+    const sessionKeyOf = (value: string): Effect.Effect<Option.Option<string>> => {
+      const known = verified.get(value)
+      if (known !== undefined) return Effect.succeed(Option.some(known))
+      return Effect.flatMap(Cookies.verifySessionId(keys, value), (id) =>
+        Option.isNone(id)
+          ? Effect.succeed(Option.none())
+          : Effect.map(Cookies.sessionKeyOf(id.value), (sessionKey) => {
+            verified.set(value, sessionKey)
+            return Option.some(sessionKey)
+          }))
+    }
 
     const endSession = (sessionKey: string, endOptions?: { readonly revoke?: boolean | undefined }) =>
       Effect.all([
@@ -54,9 +69,9 @@ export const make = (options: WebAuth.Options) =>
       const request = yield* HttpServerRequest.HttpServerRequest
       const value = request.cookies[settings.cookies.sessionName]
       if (value === undefined) return Option.none<CurrentUser.User>()
-      const id = yield* Cookies.verifySessionId(keys, value)
-      if (Option.isNone(id)) return Option.none<CurrentUser.User>()
-      const sessionKey = yield* Cookies.sessionKeyOf(id.value)
+      const verifiedKey = yield* sessionKeyOf(value)
+      if (Option.isNone(verifiedKey)) return Option.none<CurrentUser.User>()
+      const sessionKey = verifiedKey.value
       const found = yield* store.get(sessionKey)
       if (Option.isNone(found)) return Option.none<CurrentUser.User>()
       const record = found.value
