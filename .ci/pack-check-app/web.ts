@@ -48,38 +48,54 @@ const program = Effect.gen(function*() {
 
   const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
   const appUrl = `http://127.0.0.1:${(server.address as HttpServer.TcpAddress).port}`
-  const live = WebAuth.layer({ baseUrl: appUrl, secrets: Redacted.make("a pack-check secret of 32 bytes or more") }).pipe(
-    Layer.provideMerge(Layer.mergeAll(SessionStore.layerMemory, Login.layer(), Sessions.layer())),
-    Layer.provideMerge(RenewalStrategy.refreshToken),
-    Layer.provideMerge(TokenStore.layerMemory),
-    Layer.provideMerge(AuthenticationClient.layerDiscovery({ issuer: emulator.issuer, clientId: emulator.clientId })),
-    Layer.provideMerge(FetchHttpClient.layer)
-  )
+  const live = WebAuth.layer({ baseUrl: appUrl, secrets: Redacted.make("a pack-check secret of 32 bytes or more") })
+    .pipe(
+      Layer.provideMerge(Layer.mergeAll(SessionStore.layerMemory, Login.layer(), Sessions.layer())),
+      Layer.provideMerge(RenewalStrategy.refreshToken),
+      Layer.provideMerge(TokenStore.layerMemory),
+      Layer.provideMerge(AuthenticationClient.layerDiscovery({ issuer: emulator.issuer, clientId: emulator.clientId })),
+      Layer.provideMerge(FetchHttpClient.layer)
+    )
   const context = yield* Layer.build(live)
   const auth = Context.get(context, WebAuth.WebAuth)
   const router = HttpRouter.empty.pipe(
-    HttpRouter.get("/me", CurrentUser.requireApi(Effect.flatMap(CurrentUser.CurrentUser, (user) =>
-      HttpServerResponse.json({ subject: user.subject })))),
+    HttpRouter.get(
+      "/me",
+      CurrentUser.requireApi(
+        Effect.flatMap(CurrentUser.CurrentUser, (user) => HttpServerResponse.json({ subject: user.subject }))
+      )
+    ),
     // the "API": accepts the emulator's access tokens only
-    HttpRouter.get("/resource", Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const claims = yield* emulator.verifyAccessToken((request.headers["authorization"] ?? "").replace(/^Bearer /, ""))
-      return Option.isSome(claims)
-        ? yield* HttpServerResponse.json({ sub: claims.value["sub"] })
-        : HttpServerResponse.empty({ status: 401 })
-    })),
-    HttpRouter.get("/data", CurrentUser.requireApi(Effect.gen(function*() {
-      const client = yield* UserClient.make()
-      const response = yield* client.execute(HttpClientRequest.get(`${appUrl}/resource`))
-      return yield* HttpServerResponse.json(yield* response.json)
-    }))),
+    HttpRouter.get(
+      "/resource",
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const claims = yield* emulator.verifyAccessToken(
+          (request.headers["authorization"] ?? "").replace(/^Bearer /, "")
+        )
+        return Option.isSome(claims)
+          ? yield* HttpServerResponse.json({ sub: claims.value["sub"] })
+          : HttpServerResponse.empty({ status: 401 })
+      })
+    ),
+    HttpRouter.get(
+      "/data",
+      CurrentUser.requireApi(Effect.gen(function*() {
+        const client = yield* UserClient.make()
+        const response = yield* client.execute(HttpClientRequest.get(`${appUrl}/resource`))
+        return yield* HttpServerResponse.json(yield* response.json)
+      }))
+    ),
     HttpRouter.concat(auth.router)
   )
   yield* server.serve(Effect.provide(Effect.flatten(HttpRouter.toHttpApp(router)), context))
 
   yield* check((yield* send(`${appUrl}/me`)).status === 401, "an anonymous API request is a 401")
   const started = yield* send(`${appUrl}/login?returnTo=%2Fme`)
-  yield* check(started.status === 302 && started.location!.startsWith(`${emulatorUrl}/authorize`), "login: to the provider")
+  yield* check(
+    started.status === 302 && started.location!.startsWith(`${emulatorUrl}/authorize`),
+    "login: to the provider"
+  )
   const page = yield* send(started.location!)
   const query = /name="query" value="([^"]*)"/.exec(page.text)?.[1]?.replace(/&amp;/g, "&")
   yield* check(query !== undefined, "the emulator's login page")
