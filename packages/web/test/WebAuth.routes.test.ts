@@ -10,6 +10,11 @@ import { BASE, browser, END_SESSION, providerRedirect, SECRET, stack, tokenReque
 const cookieNamed = (setCookies: ReadonlyArray<string>, name: string) =>
   setCookies.find((cookie) => cookie.startsWith(`${name}=`))
 
+// a pending login's cookie: `session-login-<16 characters of the state's hash>`
+const pendingCookie = (setCookies: ReadonlyArray<string>, prefix = "session-login-") =>
+  setCookies.find((cookie) => cookie.startsWith(prefix))
+const pendingName = (jar: Map<string, string>) => [...jar.keys()].find((name) => name.startsWith("session-login-"))
+
 describe("GET /login", () => {
   it.effect("redirects to the provider with PKCE, and keeps the pending login in a sealed, HttpOnly cookie", () =>
     Effect.gen(function*() {
@@ -20,13 +25,14 @@ describe("GET /login", () => {
       expect(url.pathname).toBe("/authorize")
       expect(url.searchParams.get("redirect_uri")).toBe(`${BASE}/callback`)
       expect(url.searchParams.get("code_challenge_method")).toBe("S256")
-      const pending = cookieNamed(reply.setCookies, "session-login")!
+      const pending = pendingCookie(reply.setCookies)!
+      expect(pending).toMatch(/^session-login-[A-Za-z0-9_-]{16}=/)
       expect(pending).toMatch(/HttpOnly/i)
       expect(pending).toMatch(/SameSite=Lax/i)
       expect(pending).toMatch(/Path=\//)
       expect(pending).toMatch(/Max-Age=600/)
       // the state and the verifier are not readable in the cookie
-      const value = b.jar.get("session-login")!
+      const value = b.jar.get(pendingName(b.jar)!)!
       expect(value).not.toContain(url.searchParams.get("state")!)
       expect(Buffer.from(value.split(".")[1]!, "base64url").toString("latin1")).not.toContain("codeVerifier")
       expect(reply.headers.get("cache-control")).toBe("no-store")
@@ -44,7 +50,7 @@ describe("GET /login", () => {
       expect(session).toMatch(/Path=\//)
       expect(session).not.toMatch(/Secure/i) // loopback http
       // the pending cookie is removed
-      expect(b.jar.has("session-login")).toBe(false)
+      expect(pendingName(b.jar)).toBeUndefined()
       const [id, signature] = b.jar.get("session")!.split(".")
       expect(Buffer.from(id!, "base64url").byteLength).toBe(32)
       expect(Buffer.from(signature!, "base64url").byteLength).toBe(32)
@@ -58,7 +64,7 @@ describe("GET /login", () => {
     Effect.gen(function*() {
       const b = browser()
       const started = yield* b.get("/login")
-      expect(cookieNamed(started.setCookies, "__Host-session-login")).toMatch(/Secure/)
+      expect(pendingCookie(started.setCookies, "__Host-session-login-")).toMatch(/Secure/)
       yield* (yield* Emulator.Emulator).approveNext({ username: "carol" })
       const callback = yield* providerRedirect(started.location!)
       expect(callback.origin).toBe("https://app.example")
@@ -110,12 +116,13 @@ describe("GET /callback", () => {
     Effect.gen(function*() {
       const b = browser()
       const started = yield* b.get("/login")
-      const pending = b.jar.get("session-login")!
+      const name = pendingName(b.jar)!
+      const pending = b.jar.get(name)!
       yield* (yield* Emulator.Emulator).approveNext({ username: "alice" })
       const callback = yield* providerRedirect(started.location!)
       expect((yield* b.get(callback.pathname + callback.search)).status).toBe(302)
       // the same browser again, the old pending cookie put back (a replay)
-      b.jar.set("session-login", pending)
+      b.jar.set(name, pending)
       const replay = yield* b.get(callback.pathname + callback.search)
       expect(replay.status).toBe(400)
       expect(yield* tokenRequests("authorization_code")).toBe(1)
@@ -129,8 +136,9 @@ describe("GET /callback", () => {
       const b = browser()
       const started = yield* b.get("/login")
       const state = new URL(started.location!).searchParams.get("state")!
-      const value = b.jar.get("session-login")!
-      b.jar.set("session-login", value.slice(0, -2) + (value.endsWith("A") ? "BB" : "AA"))
+      const name = pendingName(b.jar)!
+      const value = b.jar.get(name)!
+      b.jar.set(name, value.slice(0, -2) + (value.endsWith("A") ? "BB" : "AA"))
       const tampered = yield* b.get(`/callback?code=x&state=${state}`)
       expect(tampered.status).toBe(400)
       expect(b.jar.has("session")).toBe(false)
@@ -155,6 +163,23 @@ describe("GET /callback", () => {
       for (const reply of [tampered, refused, expired]) {
         expect(reply.text).not.toMatch(/eyJ|stack|at Object/)
       }
+    }).pipe(Effect.provide(stack())))
+
+  it.effect("two logins started at once in one browser (two tabs) both complete; each cookie only for its state", () =>
+    Effect.gen(function*() {
+      const b = browser()
+      const emulator = yield* Emulator.Emulator
+      const first = yield* b.get("/login?returnTo=/first")
+      const second = yield* b.get("/login?returnTo=/second")
+      expect([...b.jar.keys()].filter((name) => name.startsWith("session-login-"))).toHaveLength(2)
+      yield* emulator.approveNext({ username: "alice" })
+      const firstCallback = yield* providerRedirect(first.location!)
+      yield* emulator.approveNext({ username: "alice" })
+      const secondCallback = yield* providerRedirect(second.location!)
+      expect((yield* b.get(firstCallback.pathname + firstCallback.search)).location).toBe("/first")
+      expect((yield* b.get(secondCallback.pathname + secondCallback.search)).location).toBe("/second")
+      expect(pendingName(b.jar)).toBeUndefined()
+      expect((yield* b.get("/page")).text).toBe("hello alice")
     }).pipe(Effect.provide(stack())))
 
   it.effect("a new session id at every login; the previous session of the browser ends", () =>

@@ -1,10 +1,15 @@
 /**
  * The two cookies: the session cookie (an opaque random id of 256 bits,
- * HMAC-signed: nothing else) and the pending-login cookie (the
+ * HMAC-signed: nothing else) and the pending-login cookies (the
  * `PendingAuthorization`, the `returnTo` and a random id, sealed with
  * AES-256-GCM), with their attributes: `HttpOnly`, `SameSite=Lax`, `Path=/`,
  * and `Secure` with the `__Host-` prefix unless the application is served
  * over http on a loopback address.
+ *
+ * A pending login's cookie is named after its `state` (a hash of it): two
+ * logins started at once (two tabs sent to the login) each find their own
+ * at the callback, and a callback with a state this browser was not given
+ * finds none.
  *
  * @internal
  */
@@ -14,6 +19,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Keys from "./keys.js"
 
@@ -82,8 +88,12 @@ const expire = (settings: Settings, name: string) => (response: HttpServerRespon
 /** Removes the session cookie from the browser. @internal */
 export const expireSession = (settings: Settings) => expire(settings, settings.sessionName)
 
-/** Removes the pending-login cookie from the browser. @internal */
-export const expirePending = (settings: Settings) => expire(settings, settings.pendingName)
+/** The name of the pending-login cookie of a `state`: the prefix, and 16 characters of its SHA-256. @internal */
+export const pendingNameOf = (settings: Settings, state: string): Effect.Effect<string> =>
+  Effect.map(Keys.sha256(state), (hash) => `${settings.pendingName}-${hash.slice(0, 16)}`)
+
+/** Removes a pending-login cookie from the browser. @internal */
+export const expirePending = (settings: Settings, name: string) => expire(settings, name)
 
 // ---------------------------------------------------------------------------
 // the pending login
@@ -108,10 +118,11 @@ export const setPending = (keys: Keys.Keys, settings: Settings, pending: Pending
   Effect.gen(function*() {
     const json = yield* Schema.encode(PendingJson)(pending)
     const sealed = yield* keys.seal(PENDING, json)
+    const name = yield* pendingNameOf(settings, Redacted.value(pending.pending.state))
     return (response: HttpServerResponse.HttpServerResponse) =>
       HttpServerResponse.unsafeSetCookie(
         response,
-        settings.pendingName,
+        name,
         sealed,
         attributes(settings.secure, settings.pendingMaxAge)
       )

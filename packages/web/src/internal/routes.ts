@@ -121,35 +121,45 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
 
   const callback = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const sealed = request.cookies[cookies.pendingName]
+    // the pending login this callback is for: the cookie named after its
+    // state. A callback this browser's logins did not ask for (a forged one)
+    // finds none and is refused; the logins in progress go on.
+    const states = urlOf(request)?.searchParams.getAll("state") ?? []
+    if (states.length !== 1 || states[0]!.length === 0 || states[0]!.length > 512) {
+      return Pages.page(400, "Login refused", "This is not the callback of the login in progress.", again)
+    }
+    const pendingName = yield* Cookies.pendingNameOf(cookies, states[0]!)
+    const expirePending = Cookies.expirePending(cookies, pendingName)
+    const sealed = request.cookies[pendingName]
     if (sealed === undefined) {
       return Pages.page(
         400,
-        "No login in progress",
-        "This login was already completed, has expired, or was started in another browser.",
+        "Login refused",
+        "This is not the callback of the login in progress: it was already completed, has expired, " +
+          "was started in another browser, or was not started here.",
         again
       )
     }
     const opened = yield* Cookies.openPending(ctx.keys, sealed)
     if (Option.isNone(opened)) {
-      return Cookies.expirePending(cookies)(Pages.page(400, "Login refused", "The login could not be verified.", again))
+      return expirePending(Pages.page(400, "Login refused", "The login could not be verified.", again))
     }
     const { id, pending, returnTo } = opened.value
-    // a callback this browser's login did not ask for (a forged one, or
-    // another tab's) is refused, and the login in progress goes on
-    const states = urlOf(request)?.searchParams.getAll("state") ?? []
-    if (states.length !== 1 || !equalSecret(states[0]!, Redacted.value(pending.state))) {
-      return Pages.page(400, "Login refused", "This is not the callback of the login in progress.", again)
+    if (!equalSecret(states[0]!, Redacted.value(pending.state))) {
+      return expirePending(
+        Pages.page(400, "Login refused", "This is not the callback of the login in progress.", again)
+      )
     }
     const now = yield* Clock.currentTimeMillis
     // single use: the code is sent to the provider once, whatever the browser repeats
     if (!ctx.consumed.take(id, DateTime.toEpochMillis(pending.createdAt) + settings.pendingMillis, now)) {
-      return Cookies.expirePending(cookies)(
+      return expirePending(
         Pages.page(400, "Login already completed", "This login was already completed.", { href: "/", label: "Go on" })
       )
     }
-    const expirePending = Cookies.expirePending(cookies)
-    const credentials = yield* ctx.login.complete(pending, request.url)
+    const completed = yield* Effect.either(ctx.login.complete(pending, request.url))
+    if (completed._tag === "Left") return expirePending(loginFailed(completed.left))
+    const credentials = completed.right
     const idToken = credentials.idToken
     const claims = idToken === undefined ? undefined : yield* Effect.option(Jwt.decode(idToken))
     const subject = claims === undefined ? undefined : Option.getOrUndefined(claims)?.sub
@@ -177,9 +187,7 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
     }
     const value = yield* Cookies.signSessionId(ctx.keys, sessionId)
     return Pages.redirect(returnTo).pipe(Cookies.setSession(cookies, value), expirePending)
-  }).pipe(
-    Effect.catchTag("LoginFailed", (error) => Effect.succeed(Cookies.expirePending(cookies)(loginFailed(error))))
-  )
+  })
 
   const endSessionUrl = (idToken: string | undefined): string => {
     const after = new URL(settings.afterLogout, settings.origin).href
