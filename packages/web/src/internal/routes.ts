@@ -158,7 +158,10 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
       )
     }
     const completed = yield* Effect.either(ctx.login.complete(pending, request.url))
-    if (completed._tag === "Left") return expirePending(loginFailed(completed.left))
+    if (completed._tag === "Left") {
+      yield* Effect.logInfo("web login failed").pipe(Effect.annotateLogs("reason", completed.left.reason))
+      return expirePending(loginFailed(completed.left))
+    }
     const credentials = completed.right
     const idToken = credentials.idToken
     const claims = idToken === undefined ? undefined : yield* Effect.option(Jwt.decode(idToken))
@@ -185,6 +188,9 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
       yield* ctx.endSession(sessionKey, { revoke: true })
       return expirePending(unavailable("Login not saved", "The session could not be saved. Try again in a moment."))
     }
+    yield* Effect.logDebug("web session started").pipe(
+      Effect.annotateLogs("session", TokenStore.sessionHash(sessionKey))
+    )
     const value = yield* Cookies.signSessionId(ctx.keys, sessionId)
     return Pages.redirect(returnTo).pipe(Cookies.setSession(cookies, value), expirePending)
   })
