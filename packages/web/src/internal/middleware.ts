@@ -65,6 +65,11 @@ export const require = (kind: Kind) =>
     ) as Effect.Effect<HttpServerResponse.HttpServerResponse, Exclude<E, RenewerError>, Exclude<R, CurrentUser>>
   })
 
+// the answer of an HttpApi error, given by the framework: the header is added on its way out
+const retryAfter = HttpApp.appendPreResponseHandler((_, response) =>
+  Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(Pages.retryAfterSeconds)))
+)
+
 /** The HttpApi form: the renewal's errors as the API's errors. @internal */
 export const handleErrors = <A, E, R>(
   effect: Effect.Effect<A, E, R>
@@ -82,9 +87,7 @@ export const handleErrors = <A, E, R>(
           return yield* new Unauthorized({ message: "The session has ended: log in again." })
         })
         : Effect.zipRight(
-          HttpApp.appendPreResponseHandler((_, response) =>
-            Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(Pages.retryAfterSeconds)))
-          ),
+          retryAfter,
           Effect.fail(new SessionUnavailable({ message: "The session cannot be used right now; try again." }))
         )
   ) as Effect.Effect<A, Exclude<E, RenewerError> | Unauthorized | SessionUnavailable, R | CurrentUser | WebAuth>
@@ -115,7 +118,11 @@ export const authenticate: Effect.Effect<
   auth.currentUser.pipe(
     Effect.catchIf(
       (e): e is SessionStoreError => e instanceof SessionStoreError,
-      () => Effect.fail(new SessionUnavailable({ message: "The session cannot be used right now; try again." }))
+      () =>
+        Effect.zipRight(
+          retryAfter,
+          Effect.fail(new SessionUnavailable({ message: "The session cannot be used right now; try again." }))
+        )
     ),
     Effect.flatMap(Option.match({
       onNone: () => Effect.fail(new Unauthorized({ message: "Log in first." })),
