@@ -21,6 +21,7 @@ import { dpopSection } from "./dpop.js"
 import type { Mode } from "./memory.js"
 import type { CostKey, InProcessKey, SectionResult, Sections } from "./sections.js"
 import { pairedDifference } from "./stats.js"
+import * as Web from "./web.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const dist = path.join(here, "../dist")
@@ -368,6 +369,7 @@ const report = async () => {
 
   for (const line of await cliSection()) say(line)
   for (const line of await dpopSection()) say(line)
+  for (const line of Web.lines()) say(line)
 
   if (warnings.length > 0) {
     say("## Warnings")

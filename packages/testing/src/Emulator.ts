@@ -54,6 +54,7 @@ import type * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/emulator.js"
 import * as internalFaults from "./internal/faults.js"
@@ -565,6 +566,18 @@ export declare namespace Emulator {
     readonly port?: number | undefined
     /** Default `"127.0.0.1"`. */
     readonly host?: string | undefined
+    /**
+     * Serve HTML pages at `/authorize` for a browser: a login page (a
+     * username field and a button; the username becomes the `sub`), then a
+     * consent page (Allow / Deny), then the redirect with a code or
+     * `access_denied`. The page's decision is scripted and taken at once:
+     * do not script decisions (`approveNext`, `denyNext`) for a server with
+     * pages, one left pending would be taken first. Default `false`:
+     * `/authorize` answers at once, with the next scripted decision.
+     *
+     * @since 0.5.0
+     */
+    readonly loginPage?: boolean | undefined
   }
 
   /**
@@ -819,6 +832,15 @@ export declare namespace Emulator {
      * naming it in `ath` (and the resource's nonce when required).
      */
     readonly verifyResourceRequest: (request: ResourceRequest) => Effect.Effect<ResourceAccess>
+    /**
+     * What a resource server would check of an access token this emulator
+     * issued: its signature and its `exp` (against the `Clock`). The claims
+     * (`sub`, `aud`, `scope`, ...) of a valid one, `Option.none()` otherwise.
+     * A demo's API uses it in place of a JWT library.
+     *
+     * @since 0.5.0
+     */
+    readonly verifyAccessToken: (accessToken: string) => Effect.Effect<Option.Option<Readonly<Record<string, unknown>>>>
   }
 }
 
@@ -922,7 +944,11 @@ export const layerMemory = (options?: Emulator.Options): Layer.Layer<Emulator | 
  */
 export const serve: (
   emulator: Emulator.Service,
-  options?: { readonly port?: number | undefined; readonly host?: string | undefined }
+  options?: {
+    readonly port?: number | undefined
+    readonly host?: string | undefined
+    readonly loginPage?: boolean | undefined
+  }
 ) => Effect.Effect<EmulatorServer.Service, never, Scope.Scope> = internalServer.serve
 
 /**

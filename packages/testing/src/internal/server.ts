@@ -7,6 +7,7 @@ import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type * as Emulator from "../Emulator.js"
+import * as LoginPage from "./loginPage.js"
 import * as Protocol from "./protocol.js"
 
 const headersOf = (request: Http.IncomingMessage): Record<string, string> => {
@@ -26,13 +27,19 @@ const portOf = (server: Http.Server): number => {
 export interface ListenOptions {
   readonly port?: number | undefined
   readonly host?: string | undefined
+  /** The HTML login and consent pages at `/authorize` (see `loginPage.ts`). */
+  readonly loginPage?: boolean | undefined
 }
+
+/** The emulator's handler, behind the login pages when asked. */
+const handlerOf = (emulator: Emulator.Emulator.Service, options: ListenOptions | undefined) =>
+  options?.loginPage === true ? LoginPage.make(emulator) : emulator.serve
 
 /** @internal */
 export const serve = (
   emulator: Emulator.Emulator.Service,
   options?: ListenOptions
-): Effect.Effect<Emulator.EmulatorServer.Service, never, Scope.Scope> => listen(emulator.serve, options)
+): Effect.Effect<Emulator.EmulatorServer.Service, never, Scope.Scope> => listen(handlerOf(emulator, options), options)
 
 /**
  * Serves requests with `handler` until the scope closes. The handler may be
@@ -117,11 +124,12 @@ export const listenThenMake = (
   Scope.Scope
 > =>
   Effect.gen(function*() {
-    let emulator: Emulator.Emulator.Service | undefined
+    let handler: ((request: Emulator.EmulatorRequest) => Effect.Effect<Emulator.EmulatorOutput>) | undefined
     const server = yield* listen(
-      (request) => emulator === undefined ? Effect.succeed(Protocol.empty(503)) : emulator.serve(request),
+      (request) => handler === undefined ? Effect.succeed(Protocol.empty(503)) : handler(request),
       options
     )
-    emulator = yield* make(`${server.url}/`)
+    const emulator = yield* make(`${server.url}/`)
+    handler = handlerOf(emulator, options)
     return [emulator, server] as const
   })
