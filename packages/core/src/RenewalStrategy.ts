@@ -50,9 +50,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { AuthenticationClient } from "./AuthenticationClient.js"
+import type { AuthenticationClient } from "./AuthenticationClient.js"
 import { type AuthenticationError, InvalidConfiguration, LoginRequired } from "./AuthError.js"
 import { Credentials } from "./Credentials.js"
+import { AuthenticationClientTag } from "./internal/clientTag.js"
 import * as Jwt from "./Jwt.js"
 
 /**
@@ -142,7 +143,7 @@ const revokeWith = (client: AuthenticationClient.Service) => (current: Credentia
  * @category constructors
  */
 export const makeRefreshToken: Effect.Effect<RenewalStrategy.Service, never, AuthenticationClient> = Effect.map(
-  AuthenticationClient,
+  AuthenticationClientTag,
   (client) =>
     RenewalStrategy.of({
       renew: (current, options) =>
@@ -171,7 +172,7 @@ export const makeRefreshToken: Effect.Effect<RenewalStrategy.Service, never, Aut
 export const makeDelegation = (
   options: DelegationOptions = {}
 ): Effect.Effect<RenewalStrategy.Service, InvalidConfiguration, AuthenticationClient> =>
-  Effect.flatMap(AuthenticationClient, (client) => {
+  Effect.flatMap(AuthenticationClientTag, (client) => {
     const decoded = Duration.decodeUnknown(options.idTokenLeeway ?? Duration.seconds(5))
     const leeway = Option.getOrUndefined(decoded)
     // a negative amount would be read as zero: a mistake
