@@ -17,6 +17,7 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as FileCodec from "../src/internal/fileCodec.js"
 import * as Output from "./support/console.js"
 
 const clientId = "cli-rotate"
@@ -190,6 +191,29 @@ describe("store rotate-key", () => {
       expect(rerun.code).toBe(0)
       expect(keyFile(stateDir).keys).toHaveLength(1)
       expect(yield* run(["token", ...dirs])).toMatchObject({ code: 0, stdout: token })
+    }).pipe(Effect.provide(Env)))
+
+  it.live("a process that started before the rotation follows it: it reads the moved entry, writes under the new key", () =>
+    Effect.gen(function*() {
+      const { dirs, stateDir } = tempHome()
+      yield* login(dirs)
+      const token = (yield* run(["token", ...dirs])).stdout
+      // a process's codec, made before the rotation (the key file then held one key)
+      const codec = yield* FileCodec.make(stateDir)
+      const entry = TokenStore.entryKey("default")
+      const before = (yield* rows(stateDir)).find((row) => row.sub_key === "")!
+      const credentials = yield* codec.decode(entry, before.value)
+
+      expect((yield* run(["store", "rotate-key", "--retire", ...dirs])).code).toBe(0)
+      const id = keyFile(stateDir).current
+      const moved = (yield* rows(stateDir)).find((row) => row.sub_key === "")!
+      expect(moved.value.startsWith(`v2.${id}.`)).toBe(true)
+      expect(Redacted.value((yield* codec.decode(entry, moved.value)).accessToken)).toBe(token)
+      // its renewal is written under the new key, which the key file holds (the old one is retired)
+      const written = yield* codec.encode(entry, credentials)
+      expect(written.startsWith(`v2.${id}.`)).toBe(true)
+      const fresh = yield* TokenCodec.encrypted(yield* StoreKey.loadKeyring(stateDir))
+      expect(Redacted.value((yield* fresh.decode(entry, written)).accessToken)).toBe(token)
     }).pipe(Effect.provide(Env)))
 
   it.live("keys from the environment are refused (exit 2), with the procedure's pointer; the keyring variables work", () =>

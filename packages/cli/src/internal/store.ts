@@ -12,6 +12,7 @@ import * as Redacted from "effect/Redacted"
 import * as path from "node:path"
 import { type KeyFileError, UsageError } from "../CliError.js"
 import * as StoreKey from "../StoreKey.js"
+import * as FileCodec from "./fileCodec.js"
 
 /** Where the credentials are: a SQLite file of the state directory, or PostgreSQL. */
 export type Location =
@@ -78,14 +79,18 @@ export const keySource: Effect.Effect<KeySource, UsageError> = Effect.gen(functi
 export const layerWith = (
   location: Location,
   keys: Redacted.Redacted<string> | TokenCodec.Keyring
-): Layer.Layer<TokenStore, StoreError | InvalidConfiguration> => {
-  const store = location._tag === "Sqlite"
+): Layer.Layer<TokenStore, StoreError | InvalidConfiguration> =>
+  storeLayer(location).pipe(Layer.provide(TokenCodec.layerEncrypted(keys)))
+
+const storeLayer = (location: Location) =>
+  location._tag === "Sqlite"
     ? SqlTokenStore.layerSqlite({ filename: location.filename })
     : SqlTokenStore.layerPg({ url: location.url, applicationName: "effect-renewal-cli" })
-  return store.pipe(Layer.provide(TokenCodec.layerEncrypted(keys)))
-}
 
-/** The encrypted store at `location`: its keys from the environment, else the key file. */
+/**
+ * The encrypted store at `location`: its keys from the environment, else the
+ * key file (a codec that follows a rotation made meanwhile, see `fileCodec`).
+ */
 export const layer = (
   location: Location,
   stateDir: string
@@ -93,6 +98,6 @@ export const layer = (
   Layer.unwrapEffect(Effect.gen(function*() {
     if (location._tag === "Sqlite") yield* StoreKey.ensureDirectory(stateDir)
     const source = yield* keySource
-    const keys = source._tag === "Environment" ? source.keys : yield* StoreKey.loadKeyring(stateDir)
-    return layerWith(location, keys)
+    if (source._tag === "Environment") return layerWith(location, source.keys)
+    return storeLayer(location).pipe(Layer.provide(Layer.effect(TokenCodec.TokenCodec, FileCodec.make(stateDir))))
   }))
