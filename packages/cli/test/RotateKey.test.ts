@@ -216,7 +216,7 @@ describe("store rotate-key", () => {
       expect(Redacted.value((yield* fresh.decode(entry, written)).accessToken)).toBe(token)
     }).pipe(Effect.provide(Env)))
 
-  it.live("keys from the environment are refused (exit 2), with the procedure's pointer; the keyring variables work", () =>
+  it.live("keys from the environment are refused (exit 2), with the procedure's pointer; the keyring and single-key variables work", () =>
     Effect.gen(function*() {
       const { dirs, stateDir } = tempHome()
       const key = Redacted.value(yield* TokenCodec.generateKey)
@@ -236,5 +236,13 @@ describe("store rotate-key", () => {
       expect((yield* rows(stateDir)).every((row) => row.value.startsWith("v2.a."))).toBe(true)
       expect((yield* run(["token", ...dirs]).pipe(Effect.withConfigProvider(ring))).code).toBe(0)
       expect((yield* run(["store", "rotate-key", ...dirs]).pipe(Effect.withConfigProvider(ring))).code).toBe(2)
+
+      // the single key: the single-key form, as before (v1 entries, which older versions read)
+      const other = tempHome()
+      const one = ConfigProvider.fromMap(new Map([["EFFECT_RENEWAL_STORE_KEY", key]]))
+      yield* login(other.dirs).pipe(Effect.withConfigProvider(one))
+      expect(fs.existsSync(StoreKey.filePath(other.stateDir))).toBe(false)
+      expect((yield* rows(other.stateDir)).every((row) => row.value.startsWith("v1."))).toBe(true)
+      expect((yield* run(["token", ...other.dirs]).pipe(Effect.withConfigProvider(one))).code).toBe(0)
     }).pipe(Effect.provide(Env)))
 })
