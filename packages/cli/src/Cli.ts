@@ -1,6 +1,6 @@
 /**
  * The `effect-renewal` command as an `@effect/cli` `Command` tree: `login`,
- * `token`, `header`, `status`, `logout` and `fetch`, each with the options
+ * `token`, `header`, `status`, `logout`, `fetch` and `store rotate-key`, each with the options
  * every command takes (`--profile`, `--config-dir`, `--state-dir`,
  * `--store`, `--verbose`). {@link run} runs it on a command line and answers
  * the exit code; the published bundle is `run` on Node.js.
@@ -293,6 +293,42 @@ export const fetch = Command.make(
 )
 
 /**
+ * `effect-renewal store rotate-key`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const rotateKey = Command.make(
+  "rotate-key",
+  {
+    ...common,
+    retire: Options.boolean("retire").pipe(
+      Options.withDescription("Then remove the old keys from the key file, if every entry was re-encrypted")
+    )
+  },
+  (options) =>
+    handle(
+      options,
+      Effect.flatMap(Effect.promise(() => import("./internal/rotate.js")), (m) => m.rotateKey(options, options))
+    )
+).pipe(
+  Command.withDescription(
+    "Add a new key to the key file, make it current, re-encrypt every stored entry with it (exit 1 if any failed)"
+  )
+)
+
+/**
+ * `effect-renewal store`: the credential store.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const store = Command.make("store").pipe(
+  Command.withDescription("Manage the credential store"),
+  Command.withSubcommands([rotateKey])
+)
+
+/**
  * The whole tree: `effect-renewal` and its subcommands.
  *
  * @since 0.1.0
@@ -302,7 +338,7 @@ export const command = Command.make("effect-renewal").pipe(
   Command.withDescription(
     "Keeps you logged in to an OpenID provider and prints valid access tokens for scripts. Exit codes: 0 success, 1 failure, 2 usage, 4 login required."
   ),
-  Command.withSubcommands([login, token, header, status, logout, fetch])
+  Command.withSubcommands([login, token, header, status, logout, fetch, store])
 )
 
 /**
@@ -314,7 +350,7 @@ export const command = Command.make("effect-renewal").pipe(
  */
 export type Environment = CliApp.CliApp.Environment | FileSystem.FileSystem | HttpClient.HttpClient
 
-const subcommands = { login, token, header, status, logout, fetch } as const
+const subcommands = { login, token, header, status, logout, fetch, store } as const
 
 const runOf = (tree: typeof command) => Command.run(tree, { name: "effect-renewal", version })
 const cli = runOf(command)

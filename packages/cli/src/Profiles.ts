@@ -5,18 +5,24 @@
  * the profile's name as session key.
  *
  * The file is `{"version":1,"profiles":{"<name>":{"issuer":...,"clientId":...,"scope":...}}}`,
- * written whole and atomically (a temporary file renamed over it). A file
- * that cannot be read is an error, never silently replaced.
+ * written whole and atomically (a temporary file renamed over it), under
+ * the lock file `config.json.lock` (created exclusively; a lock whose
+ * process is gone, or older than 30 seconds, is broken), so that two
+ * `login`s at once, to different profiles, both keep theirs. A file that
+ * cannot be read is an error, never silently replaced.
  *
  * @since 0.1.0
  */
 import * as FileSystem from "@effect/platform/FileSystem"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as crypto from "node:crypto"
 import * as path from "node:path"
 import { ConfigFileError } from "./CliError.js"
+import * as Lockfile from "./internal/lockfile.js"
 
 /**
  * The settings of one profile.
@@ -113,7 +119,9 @@ export const get = (
 
 /**
  * Saves one profile's settings, keeping the others; creates the directory
- * (owner-only) when missing.
+ * (owner-only) when missing. The file is read, changed and replaced under
+ * its lock file: `options.wait` bounds the wait for another process's
+ * (default 10 seconds), after which it fails with a `ConfigFileError`.
  *
  * @since 0.1.0
  * @category writing
@@ -121,22 +129,28 @@ export const get = (
 export const put = (
   configDir: string,
   name: string,
-  profile: Profile
+  profile: Profile,
+  options?: { readonly wait?: Duration.DurationInput | undefined }
 ): Effect.Effect<void, ConfigFileError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const file = filePath(configDir)
-    const profiles = yield* readAll(configDir)
     const ioError = (error: { readonly message: string }) =>
       new ConfigFileError({ path: file, description: `cannot be written: ${error.message}` })
-    const text = yield* encode({ version: 1, profiles: { ...profiles, [name]: profile } }).pipe(
-      Effect.mapError((error) => ioError({ message: error.message }))
-    )
     yield* fs.makeDirectory(configDir, { recursive: true, mode: 0o700 }).pipe(Effect.mapError(ioError))
-    const temporary = `${file}.${process.pid}.${Date.now()}.tmp`
-    yield* fs.writeFileString(temporary, `${text}\n`, { mode: 0o600 }).pipe(
-      Effect.zipRight(fs.rename(temporary, file)),
-      Effect.mapError(ioError),
-      Effect.tapError(() => Effect.ignore(fs.remove(temporary)))
+    const update = Effect.gen(function*() {
+      const profiles = yield* readAll(configDir)
+      const text = yield* encode({ version: 1, profiles: { ...profiles, [name]: profile } }).pipe(
+        Effect.mapError((error) => ioError({ message: error.message }))
+      )
+      const temporary = `${file}.${process.pid}.${crypto.randomBytes(6).toString("hex")}.tmp`
+      yield* fs.writeFileString(temporary, `${text}\n`, { mode: 0o600, flag: "wx" }).pipe(
+        Effect.zipRight(fs.rename(temporary, file)),
+        Effect.mapError(ioError),
+        Effect.tapError(() => Effect.ignore(fs.remove(temporary)))
+      )
+    })
+    yield* Lockfile.withLock(`${file}.lock`, update, { wait: options?.wait }).pipe(
+      Effect.catchTag("LockError", (error) => Effect.fail(ioError({ message: error.description })))
     )
   })

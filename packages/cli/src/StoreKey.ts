@@ -3,9 +3,13 @@
  * `TokenCodec.encrypted`): `EFFECT_RENEWAL_STORE_KEY` when set, else the key
  * file `store.key` beside the database, generated on first use.
  *
- * The key file is JSON, ready for a keyring:
+ * The key file is JSON, a keyring:
  * `{"version":1,"current":"<id>","keys":[{"id":"<id>","key":"<base64url of 32 bytes>"}]}`;
- * the `current` key encrypts. It is created owner-only (0600, in a 0700
+ * the `current` key encrypts, every key of the file decrypts the entries it
+ * wrote (`TokenCodec.encrypted` with the {@link keyringOf} the file), and
+ * the first key also reads the `v1` entries of the single-key form, which
+ * the command wrote before it used keyrings. `effect-renewal store
+ * rotate-key` adds a key and makes it current. It is created owner-only (0600, in a 0700
  * directory), atomically: written to a temporary file, then linked to its
  * name, which fails if another process created it first (that one's key is
  * then used). An existing key file is never overwritten: one readable by
@@ -18,6 +22,7 @@
  *
  * @since 0.1.0
  */
+import type * as TokenCodec from "@effect-renewal/core/TokenCodec"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -39,6 +44,9 @@ const Base64UrlKey = Schema.String.pipe(
   })
 )
 
+// TokenCodec.isKeyId, without loading the codec's module
+const KeyId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/))
+
 /**
  * The key file's content.
  *
@@ -48,9 +56,10 @@ const Base64UrlKey = Schema.String.pipe(
 export const KeyFile = Schema.Struct({
   version: Schema.Literal(1),
   current: Schema.NonEmptyString,
-  keys: Schema.NonEmptyArray(Schema.Struct({ id: Schema.NonEmptyString, key: Schema.Redacted(Base64UrlKey) }))
+  keys: Schema.NonEmptyArray(Schema.Struct({ id: KeyId, key: Schema.Redacted(Base64UrlKey) }))
 }).pipe(
-  Schema.filter((file) => file.keys.some((entry) => entry.id === file.current) || "the current key is not in keys")
+  Schema.filter((file) => file.keys.some((entry) => entry.id === file.current) || "the current key is not in keys"),
+  Schema.filter((file) => new Set(file.keys.map((entry) => entry.id)).size === file.keys.length || "duplicate key ids")
 )
 
 /**
@@ -95,7 +104,7 @@ export const ensureDirectory = (
 
 const readExisting = (
   file: string
-): Effect.Effect<Option.Option<Redacted.Redacted<string>>, KeyFileError, FileSystem.FileSystem> =>
+): Effect.Effect<Option.Option<typeof KeyFile.Type>, KeyFileError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const info = yield* fs.stat(file).pipe(
@@ -144,9 +153,30 @@ const readExisting = (
           "is not a key file (expected {\"version\":1,\"current\":\"<id>\",\"keys\":[{\"id\":\"<id>\",\"key\":\"<base64url of 32 bytes>\"}]}); it was left as is"
       })
     }
-    const current = parsed.right.keys.find((entry) => entry.id === parsed.right.current)!
-    return Option.some(current.key)
+    return Option.some(parsed.right)
   })
+
+/**
+ * A fresh key: a new id (`k-<date>-<8 hex digits>`, which
+ * `TokenCodec.isKeyId` accepts) and 32 random bytes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const generateKey = (): { readonly id: string; readonly key: Redacted.Redacted<string> } => ({
+  id: `k-${new Date().toISOString().slice(0, 10)}-${crypto.randomBytes(4).toString("hex")}`,
+  key: Redacted.make(Encoding.encodeBase64Url(crypto.randomBytes(KeyBytes)))
+})
+
+const encodeFile = Schema.encodeSync(KeyFile)
+
+/**
+ * The text of a key file.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const format = (file: typeof KeyFile.Type): string => `${JSON.stringify(encodeFile(file))}\n`
 
 /**
  * A fresh key file's content: one key, `current`.
@@ -155,34 +185,76 @@ const readExisting = (
  * @category constructors
  */
 export const generate = (): { readonly text: string; readonly key: Redacted.Redacted<string> } => {
-  const key = Encoding.encodeBase64Url(crypto.randomBytes(KeyBytes))
-  const id = `k-${new Date().toISOString().slice(0, 10)}-${crypto.randomBytes(4).toString("hex")}`
-  return { text: `${JSON.stringify({ version: 1, current: id, keys: [{ id, key }] })}\n`, key: Redacted.make(key) }
+  const { id, key } = generateKey()
+  return { text: format({ version: 1, current: id, keys: [{ id, key }] }), key }
 }
 
 /**
- * The current key of the key file in `stateDir`, made on first use (see the
- * module's description). The directory is made owner-only when missing.
- *
- * @example
- * ```ts
- * import * as StoreKey from "@effect-renewal/cli/StoreKey"
- * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
- * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
- * import * as Effect from "effect/Effect"
- *
- * const codec = StoreKey.load("/home/ada/.local/state/effect-renewal").pipe(
- *   Effect.flatMap(TokenCodec.encrypted),
- *   Effect.provide(NodeFileSystem.layer)
- * )
- * ```
+ * The keyring of a key file, for `TokenCodec.encrypted`: every key, the
+ * file's `current`, and its first key as `legacy` (it reads the `v1`
+ * entries the single-key form wrote).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const load = (
+export const keyringOf = (file: typeof KeyFile.Type): TokenCodec.Keyring => ({
+  current: file.current,
+  keys: file.keys,
+  legacy: file.keys[0].id
+})
+
+/**
+ * The key file of `stateDir` as it is, `None` when there is none (checked
+ * as {@link load} checks it).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const read = (
   stateDir: string
-): Effect.Effect<Redacted.Redacted<string>, KeyFileError, FileSystem.FileSystem> =>
+): Effect.Effect<Option.Option<typeof KeyFile.Type>, KeyFileError, FileSystem.FileSystem> =>
+  readExisting(filePath(stateDir))
+
+/**
+ * Replaces the key file of `stateDir` atomically: written to a temporary
+ * file (0600), flushed to the disk, renamed over it. A reader sees the old
+ * file or the new one, whole. The caller makes sure no key still needed is
+ * left out (`effect-renewal store rotate-key` does so under a lock file).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const write = (
+  stateDir: string,
+  file: typeof KeyFile.Type
+): Effect.Effect<void, KeyFileError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const target = filePath(stateDir)
+    const temporary = `${target}.${process.pid}.${crypto.randomBytes(6).toString("hex")}.tmp`
+    const io = (error: { readonly message: string }) =>
+      new KeyFileError({ path: target, reason: "Io", description: `cannot be written: ${error.message}` })
+    yield* Effect.scoped(Effect.gen(function*() {
+      const handle = yield* fs.open(temporary, { flag: "wx", mode: 0o600 })
+      yield* handle.writeAll(new TextEncoder().encode(format(file)))
+      yield* handle.sync
+    })).pipe(
+      Effect.zipRight(fs.rename(temporary, target)),
+      Effect.mapError(io),
+      Effect.tapError(() => Effect.ignore(fs.remove(temporary)))
+    )
+  })
+
+/**
+ * The key file of `stateDir`, made on first use (see the module's
+ * description). The directory is made owner-only when missing.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loadFile = (
+  stateDir: string
+): Effect.Effect<typeof KeyFile.Type, KeyFileError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const file = filePath(stateDir)
@@ -196,19 +268,53 @@ export const load = (
     yield* fs.writeFileString(temporary, fresh.text, { mode: 0o600, flag: "wx" }).pipe(Effect.mapError(io))
     // link, not rename: it fails when the name exists, so that a key another
     // process made meanwhile is kept, and used
-    const linked = yield* fs.link(temporary, file).pipe(
-      Effect.as(true),
+    yield* fs.link(temporary, file).pipe(
       Effect.catchIf(
         (error) => error._tag === "SystemError" && error.reason === "AlreadyExists",
-        () => Effect.succeed(false)
+        () => Effect.void
       ),
       Effect.mapError(io),
       Effect.ensuring(Effect.ignore(fs.remove(temporary)))
     )
-    if (linked) return fresh.key
     const winner = yield* readExisting(file)
     return yield* Option.match(winner, {
       onNone: () => Effect.fail(io({ message: "it vanished while it was being created" })),
       onSome: Effect.succeed
     })
   })
+
+/**
+ * The keyring of the key file in `stateDir` ({@link keyringOf}), the file
+ * made on first use.
+ *
+ * @example
+ * ```ts
+ * import * as StoreKey from "@effect-renewal/cli/StoreKey"
+ * import * as TokenCodec from "@effect-renewal/core/TokenCodec"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import * as Effect from "effect/Effect"
+ *
+ * const codec = StoreKey.loadKeyring("/home/ada/.local/state/effect-renewal").pipe(
+ *   Effect.flatMap(TokenCodec.encrypted),
+ *   Effect.provide(NodeFileSystem.layer)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loadKeyring = (
+  stateDir: string
+): Effect.Effect<TokenCodec.Keyring, KeyFileError, FileSystem.FileSystem> => Effect.map(loadFile(stateDir), keyringOf)
+
+/**
+ * The current key of the key file in `stateDir`, made on first use (the
+ * key of the single-key codec the command used before keyrings).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const load = (
+  stateDir: string
+): Effect.Effect<Redacted.Redacted<string>, KeyFileError, FileSystem.FileSystem> =>
+  Effect.map(loadFile(stateDir), (file) => file.keys.find((entry) => entry.id === file.current)!.key)

@@ -92,7 +92,7 @@ const storedRefreshToken = (home: Home) =>
         SqlTokenStore.layerSqlite({ filename: path.join(home.env["EFFECT_RENEWAL_STATE_DIR"]!, "credentials.db") })
           .pipe(
             Layer.provide(Layer.unwrapEffect(
-              Effect.map(StoreKey.load(home.env["EFFECT_RENEWAL_STATE_DIR"]!), TokenCodec.layerEncrypted)
+              Effect.map(StoreKey.loadKeyring(home.env["EFFECT_RENEWAL_STATE_DIR"]!), TokenCodec.layerEncrypted)
             )),
             Layer.provide(NodeFileSystem.layer)
           )

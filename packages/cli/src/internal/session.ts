@@ -52,7 +52,7 @@ export const profile = (
 /** The encrypted store of the command. */
 export const store = (
   where: Where
-): Layer.Layer<TokenStore, StoreError | InvalidConfiguration | KeyFileError, FileSystem.FileSystem> =>
+): Layer.Layer<TokenStore, StoreError | InvalidConfiguration | KeyFileError | UsageError, FileSystem.FileSystem> =>
   Store.layer(where.location, where.paths.stateDir)
 
 /** The profile's `Renewer` (its name is the session key), with the store beside it. */
@@ -62,7 +62,7 @@ export const renewer = (
   settings: Profiles.Profile
 ): Layer.Layer<
   Renewer.Renewer | TokenStore,
-  StoreError | InvalidConfiguration | KeyFileError,
+  StoreError | InvalidConfiguration | KeyFileError | UsageError,
   FileSystem.FileSystem | HttpClient.HttpClient
 > =>
   Renewer.layer({ key: common.profile }).pipe(

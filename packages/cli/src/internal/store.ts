@@ -4,6 +4,7 @@ import type { TokenStore } from "@effect-renewal/core/TokenStore"
 import * as SqlTokenStore from "@effect-renewal/sql/SqlTokenStore"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -11,6 +12,7 @@ import * as Redacted from "effect/Redacted"
 import * as path from "node:path"
 import { type KeyFileError, UsageError } from "../CliError.js"
 import * as StoreKey from "../StoreKey.js"
+import * as FileCodec from "./fileCodec.js"
 
 /** Where the credentials are: a SQLite file of the state directory, or PostgreSQL. */
 export type Location =
@@ -39,26 +41,63 @@ export const locate = (
     })
   })
 
-/** The key: `EFFECT_RENEWAL_STORE_KEY`, else the key file of the state directory. */
-const key = (stateDir: string): Effect.Effect<Redacted.Redacted<string>, KeyFileError, FileSystem.FileSystem> =>
-  Effect.flatMap(
-    Effect.orElseSucceed(
-      Config.option(Config.redacted("EFFECT_RENEWAL_STORE_KEY")),
-      () => Option.none<Redacted.Redacted<string>>()
-    ),
-    Option.match({ onNone: () => StoreKey.load(stateDir), onSome: Effect.succeed })
-  )
+/** Where the store's keys come from: the environment, or the key file. */
+export type KeySource =
+  | { readonly _tag: "Environment"; readonly keys: Redacted.Redacted<string> | TokenCodec.Keyring }
+  | { readonly _tag: "File" }
 
-/** The encrypted store at `location`. */
+/**
+ * `EFFECT_RENEWAL_STORE_KEYS` (with `_KEY_CURRENT`, optionally `_KEY_LEGACY`:
+ * `TokenCodec.keyringConfig`), else `EFFECT_RENEWAL_STORE_KEY`, else the key
+ * file of the state directory.
+ */
+export const keySource: Effect.Effect<KeySource, UsageError> = Effect.gen(function*() {
+  const keys = yield* Effect.orElseSucceed(
+    Config.option(Config.redacted("EFFECT_RENEWAL_STORE_KEYS")),
+    () => Option.none<Redacted.Redacted<string>>()
+  )
+  if (Option.isSome(keys)) {
+    const ring = yield* Effect.mapError(
+      TokenCodec.keyringConfig,
+      (error) =>
+        new UsageError({
+          description: `EFFECT_RENEWAL_STORE_KEYS is set but the keyring is unusable: ${
+            ConfigError.isConfigError(error) ? String(error).split("\n")[0] : "invalid"
+          }`
+        })
+    )
+    return { _tag: "Environment", keys: ring } as const
+  }
+  const single = yield* Effect.orElseSucceed(
+    Config.option(Config.redacted("EFFECT_RENEWAL_STORE_KEY")),
+    () => Option.none<Redacted.Redacted<string>>()
+  )
+  return Option.isSome(single) ? { _tag: "Environment", keys: single.value } as const : { _tag: "File" } as const
+})
+
+/** The encrypted store at `location`, with the given keys. */
+export const layerWith = (
+  location: Location,
+  keys: Redacted.Redacted<string> | TokenCodec.Keyring
+): Layer.Layer<TokenStore, StoreError | InvalidConfiguration> =>
+  storeLayer(location).pipe(Layer.provide(TokenCodec.layerEncrypted(keys)))
+
+const storeLayer = (location: Location) =>
+  location._tag === "Sqlite"
+    ? SqlTokenStore.layerSqlite({ filename: location.filename })
+    : SqlTokenStore.layerPg({ url: location.url, applicationName: "effect-renewal-cli" })
+
+/**
+ * The encrypted store at `location`: its keys from the environment, else the
+ * key file (a codec that follows a rotation made meanwhile, see `fileCodec`).
+ */
 export const layer = (
   location: Location,
   stateDir: string
-): Layer.Layer<TokenStore, StoreError | InvalidConfiguration | KeyFileError, FileSystem.FileSystem> =>
+): Layer.Layer<TokenStore, StoreError | InvalidConfiguration | KeyFileError | UsageError, FileSystem.FileSystem> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     if (location._tag === "Sqlite") yield* StoreKey.ensureDirectory(stateDir)
-    const codec = TokenCodec.layerEncrypted(yield* key(stateDir))
-    const store = location._tag === "Sqlite"
-      ? SqlTokenStore.layerSqlite({ filename: location.filename })
-      : SqlTokenStore.layerPg({ url: location.url, applicationName: "effect-renewal-cli" })
-    return store.pipe(Layer.provide(codec))
+    const source = yield* keySource
+    if (source._tag === "Environment") return layerWith(location, source.keys)
+    return storeLayer(location).pipe(Layer.provide(Layer.effect(TokenCodec.TokenCodec, FileCodec.make(stateDir))))
   }))
