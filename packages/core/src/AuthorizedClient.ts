@@ -13,7 +13,11 @@
  * (RFC 9449 §7: `ath`, the resource origin's last nonce); a 401 that asks
  * for a nonce (`WWW-Authenticate: DPoP error="use_dpop_nonce"`) is sent once
  * more with it, without renewing. DPoP credentials without their key fail
- * with `LoginRequired` `DpopKeyMissing`, sending nothing.
+ * with `LoginRequired` `DpopKeyMissing`, sending nothing. A DPoP request does
+ * not follow redirects (a proof names one URL): the 3xx is handed back, and
+ * `HttpClient.followRedirects` around this client follows with a proof per
+ * hop. The response handed back holds the request as it was made (without
+ * the token or the proof) and never renders the proof or the nonce.
  *
  * A failed renewal is an error of the request: `LoginRequired`,
  * `RenewalFailed` or `StoreError`, beside the `HttpClientError`s.
