@@ -50,13 +50,13 @@ const clientLayer = (server: DpopServer.DpopServer) =>
     Layer.orDie
   )
 
-const stack = (server: DpopServer.DpopServer) =>
+const stack = (server: DpopServer.DpopServer, nonces: Layer.Layer<Dpop.Nonces> = Dpop.layerNonces()) =>
   Renewer.layer({ key: "default" }).pipe(
     Layer.provideMerge(TokenStore.layerMemory),
     Layer.provide(RenewalStrategy.refreshToken),
     Layer.provide(clientLayer(server)),
     Layer.provide(RenewalPolicy.layer({ retry: Schedule.stop }).pipe(Layer.orDie)),
-    Layer.provideMerge(Dpop.layerNonces())
+    Layer.provideMerge(nonces)
   )
 
 const login = (server: DpopServer.DpopServer, key: Dpop.DpopKey) => {
@@ -255,5 +255,40 @@ describe("AuthorizedClient with DPoP: what reaches the caller", () => {
       expect(text).not.toContain(here.proofs[0])
       // the parts of the proof (header, payload, signature) none of them either
       for (const part of here.proofs[0]!.split(".")) expect(text).not.toContain(part)
+    }))
+})
+
+describe("DPoP nonces across a restart", () => {
+  it.scopedLive("the memory is the process's: a restart's first renewal goes without a nonce, unless a Nonces of one's own kept it", () =>
+    Effect.gen(function*() {
+      const server = yield* DpopServer.start
+      const key = yield* Dpop.generateKey
+      server.nonce.token = "token-nonce-1"
+      const tokenAnswers = () =>
+        server.requests.filter((r) => r.path === "/oauth/token").map((r) => r.error ?? r.status)
+      // one process's life: a renewal, whose first request learns the nonce
+      const run = (credentials: Credentials.Credentials, nonces: Dpop.Nonces.Service) =>
+        Effect.gen(function*() {
+          const renewer = yield* Renewer.Renewer
+          yield* renewer.save(credentials)
+          return yield* renewer.get({ forceRefresh: true })
+        }).pipe(Effect.provide(stack(server, Layer.succeed(Dpop.Nonces, nonces))))
+      const kept = Dpop.makeNonces()
+      const first = yield* run(login(server, key), kept)
+      expect(tokenAnswers()).toEqual(["use_dpop_nonce", 200])
+      expect(kept.get(new URL(server.url).origin)).toBe("token-nonce-1")
+
+      // restarted with a memory of its own that kept the nonce: one request, with it
+      const restored = Dpop.makeNonces()
+      restored.set(new URL(server.url).origin, kept.get(new URL(server.url).origin)!)
+      const second = yield* run(first, restored)
+      expect(tokenAnswers().slice(2)).toEqual([200])
+      expect(server.proofs.filter((p) => p.path === "/oauth/token").at(-1)!.payload.nonce).toBe("token-nonce-1")
+
+      // restarted with the default memory: the first request goes without a nonce and is refused
+      // (this server checks the nonce before the grant, so the retry goes through)
+      yield* run(second, Dpop.makeNonces())
+      expect(tokenAnswers().slice(3)).toEqual(["use_dpop_nonce", 200])
+      expect(server.reuses()).toBe(0)
     }))
 })
