@@ -1,14 +1,23 @@
 /**
  * An `HttpClient` for the APIs the credentials are for: it sends the access
- * token from the `Renewer` as `Authorization: Bearer`, and on a 401 renews
- * once and retries (only if the rejected token is still the current one).
+ * token from the `Renewer` as `Authorization: Bearer`, and on a 401 that
+ * blames the token renews once and retries (only if the rejected token is
+ * still the current one). A 401 blames the token when its `WWW-Authenticate`
+ * says `error="invalid_token"` or names no error at all; one with another
+ * error (`invalid_request`, `insufficient_scope`, DPoP's `invalid_dpop_proof`
+ * or `use_dpop_nonce`) is returned as it is, without renewing: a new token
+ * would not cure it.
  *
  * Credentials of token type `DPoP` (a login with `dpop: true`) are sent as
  * `Authorization: DPoP <token>` with a DPoP proof signed with their key
  * (RFC 9449 §7: `ath`, the resource origin's last nonce); a 401 that asks
  * for a nonce (`WWW-Authenticate: DPoP error="use_dpop_nonce"`) is sent once
  * more with it, without renewing. DPoP credentials without their key fail
- * with `LoginRequired` `DpopKeyMissing`, sending nothing.
+ * with `LoginRequired` `DpopKeyMissing`, sending nothing. A DPoP request does
+ * not follow redirects (a proof names one URL): the 3xx is handed back, and
+ * `HttpClient.followRedirects` around this client follows with a proof per
+ * hop. The response handed back holds the request as it was made (without
+ * the token or the proof) and never renders the proof or the nonce.
  *
  * A failed renewal is an error of the request: `LoginRequired`,
  * `RenewalFailed` or `StoreError`, beside the `HttpClientError`s.
@@ -49,6 +58,7 @@ import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import type { RenewerError } from "./AuthError.js"
 import type { Credentials } from "./Credentials.js"
+import * as Challenge from "./internal/challenge.js"
 import * as Binding from "./internal/dpop/binding.js"
 import * as Resource from "./internal/dpop/resource.js"
 import { Renewer } from "./Renewer.js"
@@ -81,11 +91,13 @@ export interface Options {
 
 /**
  * Wraps the `HttpClient` in context. A request goes out with the current
- * access token; a 401 answer makes it renew (`forceRefresh`) once and send
- * the request again, unless another caller already replaced the rejected
+ * access token; a 401 answer that blames the token (`error="invalid_token"`
+ * or no error in `WWW-Authenticate`) makes it renew (`forceRefresh`) once
+ * and send the request again, unless another caller already replaced the rejected
  * token, in which case the request is sent again with the new one. A second
- * 401 is returned as it is. A DPoP nonce challenge is not a rejection of
- * the token: it is answered with the nonce first (see the module's notes).
+ * 401 is returned as it is, and so is a 401 with any other error. A DPoP
+ * nonce challenge is not a rejection of the token: it is answered with the
+ * nonce first (see the module's notes).
  *
  * @example
  * ```ts
@@ -136,8 +148,9 @@ export const make = (
       Effect.gen(function*() {
         const credentials = yield* get()
         const response = yield* send(request, credentials)
-        // a DPoP nonce challenge (already answered once, or without a nonce) is not the token's fault
-        if (response.status !== 401 || Resource.isNonceChallenge(response.headers["www-authenticate"])) return response
+        // only `invalid_token` (or no error said) blames the token: a refused proof, a nonce challenge
+        // (already answered once, or without a nonce), a refused scope are returned as they are
+        if (response.status !== 401 || !Challenge.blamesToken(response.headers["www-authenticate"])) return response
         const current = yield* get()
         const next = Equal.equals(current.accessToken, credentials.accessToken)
           ? yield* renewer.get({ ...options, forceRefresh: true })

@@ -74,6 +74,36 @@ describe("AuthorizedClient", () => {
       expect(yield* tokenRequests).toBe(1)
     }).pipe(Effect.provide(Fixtures.layerMemory())))
 
+  it.effect("a 401 renews only for invalid_token or a challenge without an error; any other error is returned", () =>
+    Effect.gen(function*() {
+      yield* loggedIn
+      const outcome = (challenge: string | undefined) =>
+        Effect.gen(function*() {
+          const before = yield* tokenRequests
+          const answer = HttpClient.make((request) =>
+            Effect.succeed(HttpClientResponse.fromWeb(
+              request,
+              new Response(null, {
+                status: 401,
+                headers: challenge === undefined ? {} : { "www-authenticate": challenge }
+              })
+            ))
+          )
+          const client = yield* AuthorizedClient.make().pipe(Effect.provideService(HttpClient.HttpClient, answer))
+          const status = yield* call(client)
+          return { status, renewals: (yield* tokenRequests) - before }
+        })
+      expect(yield* outcome(undefined)).toEqual({ status: 401, renewals: 1 })
+      expect(yield* outcome(`Bearer realm="api"`)).toEqual({ status: 401, renewals: 1 })
+      expect(yield* outcome(`Bearer error="invalid_token", error_description="expired"`)).toEqual({
+        status: 401,
+        renewals: 1
+      })
+      expect(yield* outcome(`Bearer realm="api", error=invalid_request`)).toEqual({ status: 401, renewals: 0 })
+      expect(yield* outcome(`Bearer error="insufficient_scope", scope="write"`)).toEqual({ status: 401, renewals: 0 })
+      expect(yield* outcome(`DPoP error="invalid_dpop_proof", algs="ES256"`)).toEqual({ status: 401, renewals: 0 })
+    }).pipe(Effect.provide(Fixtures.layerMemory())))
+
   it.effect("renews only if the rejected token is still the current one", () =>
     Effect.gen(function*() {
       const token = yield* loggedIn

@@ -7,7 +7,7 @@
  * from a `node:http` server on 127.0.0.1 over `fetch`, or from an
  * `HttpClient` double under `TestClock`.
  */
-import { AuthenticationClient, AuthError, Credentials, Delegation } from "@effect-renewal/core"
+import { AuthenticationClient, AuthError, Credentials, Delegation, Dpop } from "@effect-renewal/core"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
@@ -349,6 +349,24 @@ describe("token_type", () => {
         AuthError.InvalidResponseCode,
         "HTTP 200: the server issued a DPoP-bound token to a request without a DPoP proof"
       ])
+    }))
+
+  it.effect("a DPoP-bound token answered to a delegation request without a proof is refused; with a proof it is taken", () =>
+    Effect.gen(function*() {
+      const body = JSON.stringify({ id_token: "idt-new", token_type: "DPoP", expires_in: 3600 })
+      const client = yield* clientAnswering(200, body)
+      for (const delegate of [client.delegationWithIdToken, client.delegationWithRefreshToken]) {
+        const error = (yield* Effect.flip(delegate(Redacted.make("sent-token")))) as AuthError.AuthApiError
+        expect([error._tag, error.code, error.description]).toEqual([
+          "AuthApiError",
+          AuthError.InvalidResponseCode,
+          "HTTP 200: the server issued a DPoP-bound token to a request without a DPoP proof"
+        ])
+        expect(AuthError.classify(error)).toBe("Unexpected")
+      }
+      const key = yield* Dpop.generateKey
+      const bound = yield* client.delegationWithIdToken(Redacted.make("sent-token"), { dpop: key })
+      expect(bound.tokenType).toBe("DPoP")
     }))
 })
 

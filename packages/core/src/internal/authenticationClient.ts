@@ -294,18 +294,20 @@ const build = (
           )
       ))
 
+  /** A `DPoP` token type answered to a request that carried no proof: not a token to send as Bearer. */
+  const dpopWithoutProof = (status: number) =>
+    new AuthApiError({
+      status,
+      code: InvalidResponseCode,
+      description: `HTTP ${status}: the server issued a DPoP-bound token to a request without a DPoP proof`
+    })
+
   // the refresh_token grant rotates: a refresh token in the answer is kept, whatever else fails
   const decodeCredentials = (dpop: DpopKey | undefined) => (status: number, body: Either.Either<unknown, string>) =>
     Wire.decodeBody(Credentials.TokenResponse, status, body).pipe(
       Effect.flatMap((response) =>
         response.tokenType === "DPoP" && dpop === undefined
-          ? Effect.fail(
-            new AuthApiError({
-              status,
-              code: InvalidResponseCode,
-              description: `HTTP ${status}: the server issued a DPoP-bound token to a request without a DPoP proof`
-            })
-          )
+          ? Effect.fail(dpopWithoutProof(status))
           : Credentials.fromTokenResponse(response, expiry)
       ),
       // bound to the key of the request: renewals, API credentials and requests use it
@@ -315,10 +317,14 @@ const build = (
       Effect.mapError((error) => Wire.keepIssuedRefreshToken(error, body))
     )
 
-  const decodeDelegation = (status: number, body: Either.Either<unknown, string>) =>
+  // as for credentials: a DPoP-bound token answered to a request without a proof is refused
+  const decodeDelegation = (dpop: DpopKey | undefined) => (status: number, body: Either.Either<unknown, string>) =>
     Effect.flatMap(
       Wire.decodeBody(Delegation.DelegationResponse, status, body),
-      (response) => Delegation.fromResponse(response, expiry)
+      (response) =>
+        response.tokenType === "DPoP" && dpop === undefined
+          ? Effect.fail(dpopWithoutProof(status))
+          : Delegation.fromResponse(response, expiry)
     )
 
   const decodeJson = (status: number, body: Either.Either<unknown, string>) =>
@@ -359,7 +365,7 @@ const build = (
             secrets: proof === undefined ? [token] : [token, proof.proof],
             observe: proof?.observe
           },
-          decodeDelegation
+          decodeDelegation(delegate?.dpop)
         ))
 
   const tokenRequest: AuthenticationClient.AuthenticationClient.Service["tokenRequest"] = (

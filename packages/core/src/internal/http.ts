@@ -215,8 +215,10 @@ export const traced = <E>(
  * A redirected token request would carry its refresh token and client
  * secret to wherever the `Location` points: `fetch` is told not to follow
  * (other clients do not follow by themselves), and a 3xx is an error.
+ *
+ * @internal
  */
-const withoutRedirects = <E, R>(
+export const withoutRedirects = <E, R>(
   response: Effect.Effect<HttpClientResponse.HttpClientResponse, E, R>
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, E, R> =>
   Effect.flatMap(

@@ -14,6 +14,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 
 // The key travels with the credentials: encrypt the store.
 const Store = TokenStore.layerFileSystem({ directory: ".tokens" }).pipe(
@@ -72,3 +73,39 @@ export const ownProof = (url: string) =>
       nonce: nonces.get(new URL(url).origin)
     })
   })
+
+// Nonces that outlive the process, for a server that consumes the refresh token
+// before it checks the nonce: read once at start, written through on every new
+// nonce (a small file, readable by this user alone). A nonce the server has
+// since retired is still refused, so this narrows the loss, it does not end it.
+export const NoncesKeptInFile = (path: string) =>
+  Layer.effect(
+    Dpop.Nonces,
+    Effect.sync((): Dpop.Nonces.Service => {
+      const memory = Dpop.makeNonces()
+      const saved: Record<string, string> = {}
+      try {
+        const json: unknown = existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : {}
+        for (const [origin, nonce] of Object.entries(typeof json === "object" && json !== null ? json : {})) {
+          if (typeof nonce !== "string") continue
+          memory.set(origin, nonce)
+          saved[origin] = nonce
+        }
+      } catch {
+        // an unreadable file is no nonce: the first request of each origin goes without one
+      }
+      return {
+        get: memory.get,
+        set: (origin, nonce) => {
+          memory.set(origin, nonce)
+          if (memory.get(origin) !== nonce || saved[origin] === nonce) return
+          saved[origin] = nonce
+          try {
+            writeFileSync(path, JSON.stringify(saved), { mode: 0o600 })
+          } catch {
+            // a file that cannot be written: the nonce is still kept in memory
+          }
+        }
+      }
+    })
+  )
