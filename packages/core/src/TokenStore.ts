@@ -136,7 +136,9 @@ export declare namespace TokenStore {
      * For a persistent store written through a codec with keys (the file
      * store and the SQL store): rewrites every entry that is not under the
      * `TokenCodec`'s current key with it, one entry at a time, each under
-     * the store's lock for its key and atomically, so that an old key can be
+     * the store's lock for its session (`withLock(sessionKeyOf(key))`, the
+     * one the `Renewer` writes the session's entry and its API credentials
+     * under) and atomically, so that an old key can be
      * retired. An entry written meanwhile (a renewal) is never replaced by a
      * stale copy; an entry that cannot be re-encrypted (a key id the keyring
      * lacks, a tampered entry) is reported in `failed` and left as it is.

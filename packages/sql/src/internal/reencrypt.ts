@@ -11,7 +11,7 @@ import { unreadableValue } from "./rows.js"
  * Re-encryption of the SQL store: every row with a value, in key order, a
  * page at a time; each entry's store key is its row's (clear mode), or read
  * from the (`v2`) entry (hashed mode), or one of the keys given; the entry
- * is rewritten under its key's lock by compare-and-set, so that a renewal
+ * is rewritten under its session's lock (the Renewer's) by compare-and-set, so that a renewal
  * written meanwhile is re-encrypted as it now is (usually already current),
  * never replaced by a stale copy. A row that cannot be re-encrypted is
  * reported, and left as it is.
@@ -29,7 +29,7 @@ export interface Rows {
     after: Location | undefined
   ) => Effect.Effect<ReadonlyArray<Location & { readonly value: unknown }>, StoreError>
   /**
-   * Under `key`'s lock: reads the row of `location`; `next(stored)` is its
+   * Under the lock of `key`'s session: reads the row of `location`; `next(stored)` is its
    * new value (none: left as it is), written by compare-and-set.
    */
   readonly rewrite: (
