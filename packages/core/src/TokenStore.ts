@@ -184,7 +184,8 @@ export declare namespace TokenStore {
     /**
      * Entries left as they were, with why: `entry` names the entry without
      * its session key (the file store: its file name; the SQL store: the
-     * session's short hash, or its HMAC in hashed mode).
+     * session's short hash, or its HMAC in hashed mode), and so does its
+     * `error` (its `key` is `entry`).
      */
     readonly failed: ReadonlyArray<{ readonly entry: string; readonly error: StoreError }>
   }

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { Keys, Location } from "./keys.js"
+import { relabel } from "./redaction.js"
 import { unreadableValue } from "./rows.js"
 
 /**
@@ -97,8 +98,11 @@ export const run = (
           : Either.left(
             new StoreError({ operation: "decode", key: "*", description: unreadableValue(row.value) ?? "not text" })
           )
-        if (outcome._tag === "Left") failed.push({ entry: keys.labelOfRow(row), error: outcome.left })
-        else if (outcome.right === "rewritten") rewritten++
+        if (outcome._tag === "Left") {
+          // the error names the row as the report does, never the key learnt from the entry
+          const entry = keys.labelOfRow(row)
+          failed.push({ entry, error: relabel(entry, outcome.left) })
+        } else if (outcome.right === "rewritten") rewritten++
         else if (outcome.right === "current") current++
       }
       if (page.length < pageSize) break
