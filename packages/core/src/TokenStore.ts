@@ -195,8 +195,13 @@ export declare namespace TokenStore {
  * Re-encrypts every entry of the `TokenStore` in context with the current
  * key of its `TokenCodec` keyring (see {@link TokenStore.Service}'s
  * `reencrypt`): the step of a key rotation that lets the old key be retired
- * once `failed` is empty. An `InvalidConfiguration` for a store that cannot
- * (the memory store, which keeps no ciphertext) or whose codec has no keys.
+ * once `failed` is empty. The file store's locks exclude only within one
+ * process: on it, run this in the application's process (on its store), or
+ * with the application stopped, never as a separate script against a
+ * directory a running application writes (a stale copy could replace a
+ * refresh token rotated meanwhile). An `InvalidConfiguration` for a store
+ * that cannot (the memory store, which keeps no ciphertext) or whose codec
+ * has no keys.
  * `options.keys`: the store keys of `v1` entries the store cannot name
  * (see {@link TokenStore.ReencryptOptions}).
  *
