@@ -167,8 +167,8 @@ export const json: TokenCodec.Service = {
  * written (at its renewal, or by a store's `reencrypt`).
  *
  * - `keys`: each `key` is 32 bytes, or a base64/base64url string of 32 bytes
- *   ({@link generateKey} makes one); each `id` is 1 to 64 characters among
- *   `A-Z a-z 0-9 _ -`, and no two are the same.
+ *   ({@link generateKey} makes one); each `id` is 1 to 32 characters among
+ *   `A-Z a-z 0-9 _ -` (see {@link isKeyId}), and no two are the same.
  * - `current`: the id of the key that writes.
  * - `legacy`: the id of the key that reads `v1.` entries, those the
  *   single-key form (`encrypted(keyMaterial)`) wrote; without it a `v1`
@@ -187,9 +187,12 @@ export interface Keyring {
 }
 
 /**
- * Whether `id` may name a key of a {@link Keyring}: 1 to 64 characters among
+ * Whether `id` may name a key of a {@link Keyring}: 1 to 32 characters among
  * `A-Z a-z 0-9 _ -` (so that it fits in an entry, between dots, and in
- * `EFFECT_RENEWAL_STORE_KEYS`, between commas and colons).
+ * `EFFECT_RENEWAL_STORE_KEYS`, between commas and colons). A 32-byte key is
+ * 43 characters or more in base64 or base64url, so no key is a key id: an
+ * error may quote an id, and a key written where an id belongs (a pair
+ * written `key:id`) is refused as one that "looks like a key", unquoted.
  *
  * @example
  * ```ts
@@ -197,6 +200,8 @@ export interface Keyring {
  *
  * console.log(TokenCodec.isKeyId("2026-12")) // true
  * console.log(TokenCodec.isKeyId("k.1")) // false
+ * // a key, from generateKey (43 characters), is never an id
+ * console.log(TokenCodec.isKeyId("x".repeat(43))) // false
  * ```
  *
  * @since 0.5.0

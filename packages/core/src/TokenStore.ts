@@ -136,7 +136,9 @@ export declare namespace TokenStore {
      * For a persistent store written through a codec with keys (the file
      * store and the SQL store): rewrites every entry that is not under the
      * `TokenCodec`'s current key with it, one entry at a time, each under
-     * the store's lock for its key and atomically, so that an old key can be
+     * the store's lock for its session (`withLock(sessionKeyOf(key))`, the
+     * one the `Renewer` writes the session's entry and its API credentials
+     * under) and atomically, so that an old key can be
      * retired. An entry written meanwhile (a renewal) is never replaced by a
      * stale copy; an entry that cannot be re-encrypted (a key id the keyring
      * lacks, a tampered entry) is reported in `failed` and left as it is.
@@ -182,7 +184,8 @@ export declare namespace TokenStore {
     /**
      * Entries left as they were, with why: `entry` names the entry without
      * its session key (the file store: its file name; the SQL store: the
-     * session's short hash, or its HMAC in hashed mode).
+     * session's short hash, or its HMAC in hashed mode), and so does its
+     * `error` (its `key` is `entry`).
      */
     readonly failed: ReadonlyArray<{ readonly entry: string; readonly error: StoreError }>
   }
@@ -192,8 +195,13 @@ export declare namespace TokenStore {
  * Re-encrypts every entry of the `TokenStore` in context with the current
  * key of its `TokenCodec` keyring (see {@link TokenStore.Service}'s
  * `reencrypt`): the step of a key rotation that lets the old key be retired
- * once `failed` is empty. An `InvalidConfiguration` for a store that cannot
- * (the memory store, which keeps no ciphertext) or whose codec has no keys.
+ * once `failed` is empty. The file store's locks exclude only within one
+ * process: on it, run this in the application's process (on its store), or
+ * with the application stopped, never as a separate script against a
+ * directory a running application writes (a stale copy could replace a
+ * refresh token rotated meanwhile). An `InvalidConfiguration` for a store
+ * that cannot (the memory store, which keeps no ciphertext) or whose codec
+ * has no keys.
  * `options.keys`: the store keys of `v1` entries the store cannot name
  * (see {@link TokenStore.ReencryptOptions}).
  *

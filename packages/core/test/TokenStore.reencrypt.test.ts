@@ -3,7 +3,8 @@
  * current key, one at a time, under the store's lock, atomically; an
  * interrupted run leaves every entry readable and a second run finishes; a
  * renewal during the run is never replaced by a stale copy; an entry it
- * cannot open is reported and left alone.
+ * cannot open is reported and left alone, named by its file, never by its
+ * session key.
  */
 import { InvalidConfiguration } from "@effect-renewal/core/AuthError"
 import { Credentials } from "@effect-renewal/core/Credentials"
@@ -197,6 +198,37 @@ layer(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))("TokenStore.reencryp
       assert.include(given.failed[0].error.message, `"k0"`)
       const dave = yield* (yield* storeWith(dir, yield* TokenCodec.encrypted(onlyK2))).get("dave")
       assert.isTrue(Option.isSome(dave) && Equal.equals(dave.value, credentials(8)))
+    }))
+
+  it.scoped("a failure is named by its file, never by the session key learnt from the entry (or given)", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const dir = yield* directory
+      const email = "alice.liddell@example.com"
+      const old = yield* storeWith(dir, yield* TokenCodec.encrypted(ringK1))
+      yield* old.set(email, credentials(1))
+      const [aliceFile] = (yield* fs.readDirectory(dir)).filter((name) => name.endsWith(".token"))
+      yield* old.set("bob", credentials(2))
+      // an operator restores alice's file under bob's name (or an attacker copies it there)
+      const bobFile = (yield* fs.readDirectory(dir)).find((name) => name.endsWith(".token") && name !== aliceFile)!
+      yield* fs.writeFileString(path.join(dir, bobFile), yield* fs.readFileString(path.join(dir, aliceFile)))
+      // and a v1 entry, under a key the keyring lacks, whose store key is given
+      const mallory = "mallory@example.com"
+      yield* (yield* storeWith(dir, yield* TokenCodec.encrypted(Redacted.make(k0)))).set(mallory, credentials(3))
+      const ring = yield* TokenCodec.encrypted({ ...ringK2, legacy: "k1" })
+      const summary = yield* (yield* storeWith(dir, ring)).reencrypt!({ keys: [TokenStore.entryKey(mallory)] })
+      assert.strictEqual(summary.rewritten, 1)
+      assert.strictEqual(summary.failed.length, 2)
+      assert.include(summary.failed.map(({ error }) => error.description).join("\n"), "moved or copied")
+      for (const { entry, error } of summary.failed) {
+        assert.match(entry, /^[0-9a-f]{64}\.token$/)
+        assert.strictEqual(error.key, entry)
+        for (const text of [error.key, error.message, String(error), JSON.stringify(error)]) {
+          assert.notInclude(text, email)
+          assert.notInclude(text, mallory)
+        }
+      }
     }))
 
   describe("refusals", () => {

@@ -179,6 +179,47 @@ for (const modeName of ["clear", "hashed"] as const) {
             }
           }))
 
+        it.scopedLive("API credentials wait for the session's lock, the one a renewal writes them under", () =>
+          Effect.gen(function*() {
+            const db = yield* backend.database(prefix())
+            yield* seed(db, options)
+            const ring = yield* ringK2
+            const target = keys[2] // derivedKey("user2", "orders")
+            let before: string | undefined = undefined
+            const readTarget = yield* Deferred.make<void>()
+            const observed: TokenCodec.TokenCodec.Service = {
+              ...ring,
+              reencrypt: (stored, key) =>
+                Effect.tap(ring.reencrypt!(stored, key), (result) => {
+                  if (result._tag !== "Rewritten" || result.key !== target) return Effect.void
+                  before = stored
+                  return Deferred.succeed(readTarget, undefined)
+                })
+            }
+            const s = yield* storeWith(db, observed, options)
+            // another process renews the session's API credentials under the session's lock, as the Renewer does
+            const other = yield* storeWith(db, ring, options)
+            const holding = yield* Deferred.make<void>()
+            const sql = yield* rawClient(db)
+            const renewal = yield* Effect.fork(other.withLock(
+              "user2",
+              Effect.gen(function*() {
+                yield* Deferred.succeed(holding, undefined)
+                yield* Deferred.await(readTarget)
+                yield* Effect.sleep("300 millis")
+                // the run has not written the entry while the session's lock is held
+                expect(yield* values(sql, db)).toContain(before)
+                yield* other.set(target, credentials("renewed"))
+              })
+            ))
+            yield* Deferred.await(holding)
+            const summary = yield* s.reencrypt!()
+            yield* Fiber.join(renewal)
+            expect(summary.failed).toEqual([])
+            expect(summary.rewritten + summary.current).toBe(keys.length)
+            expect(Option.map(yield* s.get(target), refreshTokenOf)).toEqual(Option.some("refresh-renewed"))
+          }))
+
         it.scopedLive("an entry whose key id the keyring lacks is reported, named without its session key, and kept", () =>
           Effect.gen(function*() {
             const db = yield* backend.database(prefix())

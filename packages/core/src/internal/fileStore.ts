@@ -136,7 +136,10 @@ export const make = (
       )
 
     // One entry: learn its store key from the entry (outside the lock: the
-    // lock is by key), then, under the lock, write the re-encrypted copy
+    // lock is by key), then, under the lock of its session (the one the
+    // Renewer writes a session's entry and its API credentials under: an
+    // entry's own lock would not exclude a renewal of API credentials),
+    // write the re-encrypted copy
     // only if the entry is still what was read; if it changed meanwhile (a
     // renewal), re-encrypt what is there now (usually already current).
     // The locked section is uninterruptible: a rename either happened or
@@ -160,7 +163,7 @@ export const make = (
           })
         }
         return yield* withLock(
-          key,
+          sessionKeyOf(key),
           Effect.uninterruptible(Effect.gen(function*() {
             const now = yield* readEntry(file)
             if (Option.isNone(now)) return "gone" as const

@@ -32,8 +32,17 @@ export const KEY_BYTES = 32
 const AAD_V1 = "@effect-renewal/core/TokenCodec/v1\u0000"
 const AAD_V2 = "@effect-renewal/core/TokenCodec/v2\u0000"
 
-/** What a key id may be: base64url characters, 1 to 64 of them. @internal */
-export const keyIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+/**
+ * What a key id may be: base64url characters, 1 to 32 of them. A 32-byte
+ * key is 43 characters or more in base64 or base64url, so that no key passes
+ * for an id: an id may be quoted in an error, a key never.
+ *
+ * @internal
+ */
+export const keyIdPattern = /^[A-Za-z0-9_-]{1,32}$/
+
+/** @internal */
+export const keyIdRule = "1 to 32 characters among A-Z a-z 0-9 _ -"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder("utf-8", { fatal: true })
@@ -103,8 +112,20 @@ const importKey = (bytes: Uint8Array<ArrayBuffer>): Effect.Effect<CryptoKey, Inv
 const invalidKeyring = (description: string) =>
   new InvalidConfiguration({ description: `token codec keyring: ${description}` })
 
-/** A key id as an error may show it: only one that has the form of a key id. */
-const shownId = (id: string): string => keyIdPattern.test(id) ? `"${id}"` : "(malformed)"
+/** Whether `value` could be key material: a base64/base64url string of 32 bytes. */
+const looksLikeKey = (value: string): boolean => Either.isRight(keyBytes(value, ""))
+
+/**
+ * What an error says of the `current` or `legacy` id `id` that names no key:
+ * the id quoted only when it has the form of a key id (which no key has),
+ * never anything else, since an operator may have written a key there.
+ */
+const unknownId = (which: string, id: unknown): string =>
+  typeof id === "string" && keyIdPattern.test(id)
+    ? `the ${which} key id "${id}" is not one of its keys`
+    : typeof id === "string" && looksLikeKey(id)
+    ? `the ${which} key id (not shown) looks like a key, not a key id: it must be the id of one of its keys`
+    : `the ${which} key id (not shown) is not a key id (${keyIdRule}), so it is not one of its keys`
 
 interface Ring {
   /** Writes: `v1` with the single key, or `v2` with the current key of a keyring. */
@@ -129,31 +150,38 @@ const buildRing = (
     if (typeof input !== "object" || input === null || !Array.isArray(input.keys)) {
       return yield* invalidKeyring("expected { current, keys: [{ id, key }], legacy? }")
     }
+    // Keys are named by their position, and by their id only once it has the
+    // form of an id: what is not one may be a key (a pair written `key:id`).
     const byId = new Map<string, CryptoKey>()
+    const positions = new Map<string, number>()
     for (const [index, entry] of input.keys.entries()) {
+      const position = index + 1
       const id: unknown = entry?.id
       if (typeof id !== "string" || !keyIdPattern.test(id)) {
         return yield* invalidKeyring(
-          `the id of key #${index + 1} must be 1 to 64 characters among A-Z a-z 0-9 _ -`
+          typeof id === "string" && looksLikeKey(id)
+            ? `the id of key #${position} (not shown) looks like a key, not a key id (an id:key pair written key:id?)`
+            : `the id of key #${position} must be ${keyIdRule}`
         )
       }
-      if (byId.has(id)) return yield* invalidKeyring(`key id "${id}" appears twice`)
-      if (!Redacted.isRedacted(entry.key)) {
-        return yield* invalidKeyring(`the key of id "${id}" must be a Redacted value`)
+      const first = positions.get(id)
+      // from here on `id` has the form of an id, which no key has: it may be quoted
+      if (first !== undefined) {
+        return yield* invalidKeyring(`key #${position} has the same id "${id}" as key #${first}: an id appears twice`)
       }
-      byId.set(id, yield* importKey(yield* keyBytes(Redacted.value(entry.key), ` of key id "${id}"`)))
+      if (!Redacted.isRedacted(entry.key)) {
+        return yield* invalidKeyring(`the key of key #${position} (id "${id}") must be a Redacted value`)
+      }
+      byId.set(id, yield* importKey(yield* keyBytes(Redacted.value(entry.key), ` of key #${position} (id "${id}")`)))
+      positions.set(id, position)
     }
     if (byId.size === 0) return yield* invalidKeyring("it holds no key")
-    const current = byId.get(input.current)
-    if (current === undefined) {
-      return yield* invalidKeyring(`the current key id ${shownId(String(input.current))} is not one of its keys`)
-    }
+    const current = typeof input.current === "string" ? byId.get(input.current) : undefined
+    if (current === undefined) return yield* invalidKeyring(unknownId("current", input.current))
     let legacy: CryptoKey | undefined = undefined
     if (input.legacy !== undefined) {
-      legacy = byId.get(input.legacy)
-      if (legacy === undefined) {
-        return yield* invalidKeyring(`the legacy key id ${shownId(String(input.legacy))} is not one of its keys`)
-      }
+      legacy = typeof input.legacy === "string" ? byId.get(input.legacy) : undefined
+      if (legacy === undefined) return yield* invalidKeyring(unknownId("legacy", input.legacy))
     }
     return { writer: { version: "v2", id: input.current, key: current }, byId, legacy }
   })

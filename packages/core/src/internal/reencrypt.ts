@@ -1,7 +1,6 @@
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
-import type { StoreError } from "../AuthError.js"
-import { InvalidConfiguration } from "../AuthError.js"
+import { InvalidConfiguration, StoreError } from "../AuthError.js"
 import type { TokenCodec } from "../TokenCodec.js"
 import type { TokenStore } from "../TokenStore.js"
 
@@ -28,14 +27,24 @@ export const codecOf = (
     )
     : Effect.succeed(codec.reencrypt)
 
-/** @internal */
+/**
+ * `error` named by `entry` (how the report names the entry: a file name)
+ * instead of its key: re-encryption learns an entry's store key from the
+ * entry itself, and the report never names a session key.
+ *
+ * @internal
+ */
+export const relabel = (entry: string, error: StoreError): StoreError =>
+  new StoreError({ operation: error.operation, key: entry, description: error.description })
+
+/** The report; each failure's error named by its entry ({@link relabel}). @internal */
 export const tally = () => {
   let rewritten = 0
   let current = 0
   const failed: Array<{ readonly entry: string; readonly error: StoreError }> = []
   return {
     add: (entry: string, outcome: Either.Either<Outcome, StoreError>): void => {
-      if (outcome._tag === "Left") failed.push({ entry, error: outcome.left })
+      if (outcome._tag === "Left") failed.push({ entry, error: relabel(entry, outcome.left) })
       else if (outcome.right === "rewritten") rewritten++
       else if (outcome.right === "current") current++
     },

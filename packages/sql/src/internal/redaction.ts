@@ -34,6 +34,14 @@ export const labelOf = (key: string): string => {
 export const scrubError = (error: StoreError): StoreError =>
   new StoreError({ operation: error.operation, key: labelOf(error.key), description: error.description })
 
+/**
+ * A copy of `error` named by `label` (how a re-encryption report names its
+ * row: the session's hash, or its HMAC in hashed mode) instead of its key,
+ * which re-encryption may have learnt from the entry itself. @internal
+ */
+export const relabel = (label: string, error: StoreError): StoreError =>
+  new StoreError({ operation: error.operation, key: label, description: error.description })
+
 /** `cause` with every `StoreError` in it scrubbed. @internal */
 export const scrubCause = <E>(cause: Cause.Cause<E>): Cause.Cause<E> =>
   Cause.map(cause, (error) => (error instanceof StoreError ? scrubError(error) as E : error))

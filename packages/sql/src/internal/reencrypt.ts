@@ -5,13 +5,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { Keys, Location } from "./keys.js"
+import { relabel } from "./redaction.js"
 import { unreadableValue } from "./rows.js"
 
 /**
  * Re-encryption of the SQL store: every row with a value, in key order, a
  * page at a time; each entry's store key is its row's (clear mode), or read
  * from the (`v2`) entry (hashed mode), or one of the keys given; the entry
- * is rewritten under its key's lock by compare-and-set, so that a renewal
+ * is rewritten under its session's lock (the Renewer's) by compare-and-set, so that a renewal
  * written meanwhile is re-encrypted as it now is (usually already current),
  * never replaced by a stale copy. A row that cannot be re-encrypted is
  * reported, and left as it is.
@@ -29,7 +30,7 @@ export interface Rows {
     after: Location | undefined
   ) => Effect.Effect<ReadonlyArray<Location & { readonly value: unknown }>, StoreError>
   /**
-   * Under `key`'s lock: reads the row of `location`; `next(stored)` is its
+   * Under the lock of `key`'s session: reads the row of `location`; `next(stored)` is its
    * new value (none: left as it is), written by compare-and-set.
    */
   readonly rewrite: (
@@ -97,8 +98,11 @@ export const run = (
           : Either.left(
             new StoreError({ operation: "decode", key: "*", description: unreadableValue(row.value) ?? "not text" })
           )
-        if (outcome._tag === "Left") failed.push({ entry: keys.labelOfRow(row), error: outcome.left })
-        else if (outcome.right === "rewritten") rewritten++
+        if (outcome._tag === "Left") {
+          // the error names the row as the report does, never the key learnt from the entry
+          const entry = keys.labelOfRow(row)
+          failed.push({ entry, error: relabel(entry, outcome.left) })
+        } else if (outcome.right === "rewritten") rewritten++
         else if (outcome.right === "current") current++
       }
       if (page.length < pageSize) break

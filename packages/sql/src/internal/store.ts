@@ -321,7 +321,9 @@ export const make = (
       : Changes.makeStarter((watchers, ready) => Schema.onDatabaseTime(source(watchers, ready)), watchers, scope)
 
     // For re-encryption (`./reencrypt.ts`): the rows with a value, a page
-    // at a time in key order; and one row rewritten under its key's lock,
+    // at a time in key order; and one row rewritten under its session's lock
+    // (the one the Renewer writes a session's entry and its API credentials
+    // under; in hashed mode, that of the session's HMAC),
     // only at the version read under that lock and while the lease holds
     // (compare-and-set), without notifying (the credentials did not change).
     const rows: Reencrypt.Rows = {
@@ -340,7 +342,7 @@ export const make = (
         ),
       rewrite: (key, location, next) =>
         withLock(
-          key,
+          sessionKeyOf(key),
           Effect.uninterruptible(Effect.gen(function*() {
             const held = (yield* heldFor(key))!
             const found = yield* sql<{ readonly value: unknown; readonly version: unknown }>`
