@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import type * as TokenCodec from "@effect-renewal/core/TokenCodec"
+import * as TokenCodec from "@effect-renewal/core/TokenCodec"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -44,8 +44,10 @@ const Base64UrlKey = Schema.String.pipe(
   })
 )
 
-// TokenCodec.isKeyId, without loading the codec's module
-const KeyId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/))
+// the codec's own rule for key ids (1 to 32 of A-Z a-z 0-9 _ -: never a key)
+const KeyId = Schema.String.pipe(
+  Schema.filter((id) => TokenCodec.isKeyId(id) || "a key id: 1 to 32 of A-Z a-z 0-9 _ -")
+)
 
 /**
  * The key file's content.
