@@ -566,7 +566,8 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
       requireDpopNonce: (server, required = true) => Ref.update(dpop, (s) => Dpop.requireNonce(s, server, required)),
       rotateDpopNonce: (server) => Ref.modify(dpop, (s) => Dpop.rotateNonce(s, server)),
       dpopNonce: (server) => Effect.map(Ref.get(dpop), (s) => s.nonces[server]),
-      verifyResourceRequest: (request) => Effect.flatMap(Clock.currentTimeMillis, (now) => verifyResource(request, now)),
+      verifyResourceRequest: (request) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => verifyResource(request, now)),
       verifyAccessToken: (accessToken) =>
         Effect.map(Clock.currentTimeMillis, (now) => {
           const claims = Jwt.verify(accessToken, config.signingSecret)
