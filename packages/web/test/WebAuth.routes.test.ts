@@ -215,7 +215,7 @@ describe("the session cookie", () => {
       expect((yield* b.get("/page")).status).toBe(200)
     }).pipe(Effect.provide(stack())))
 
-  it.effect("secret rotation: a cookie signed with an older secret still listed is accepted", () =>
+  it.scoped("secret rotation: a cookie signed with an older secret still listed is accepted", () =>
     Effect.gen(function*() {
       const b = browser()
       yield* b.login("alice")
@@ -300,7 +300,7 @@ describe("POST /logout", () => {
 })
 
 describe("configuration", () => {
-  it.effect("refuses http off loopback, a short secret, a scope without openid, a bad path", () =>
+  it.scoped("refuses http off loopback, a short secret, a scope without openid, a bad path", () =>
     Effect.gen(function*() {
       const bad: ReadonlyArray<Partial<WebAuth.Options>> = [
         { baseUrl: "http://app.example" },

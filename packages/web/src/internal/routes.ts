@@ -41,6 +41,11 @@ export interface Context {
   readonly tokens: TokenStore.TokenStore.Service
   readonly consumed: Consumed.Consumed
   readonly endSession: (sessionKey: string, options?: { readonly revoke?: boolean | undefined }) => Effect.Effect<void>
+  /** `endSession`, failing when the record or the credentials could not be removed. */
+  readonly endSessionOrFail: (
+    sessionKey: string,
+    options?: { readonly revoke?: boolean | undefined }
+  ) => Effect.Effect<void, "SessionNotEnded">
 }
 
 /** Equal strings, compared without an early exit. */
@@ -181,7 +186,11 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
     const saved = yield* Effect.either(
       Effect.zipRight(
         ctx.sessions.save(sessionKey, credentials),
-        ctx.store.set(sessionKey, record, Math.min(settings.idleMillis, settings.absoluteMillis))
+        ctx.store.set(
+          sessionKey,
+          record,
+          Math.min(settings.idleMillis, settings.absoluteMillis) + settings.graceMillis
+        )
       )
     )
     if (saved._tag === "Left") {
@@ -223,7 +232,11 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
       const stored = yield* Effect.option(ctx.tokens.get(TokenStore.entryKey(sessionKey.value)))
       const token = Option.flatten(stored).pipe(Option.flatMapNullable((credentials) => credentials.idToken))
       idToken = Option.isSome(token) ? Redacted.value(token.value) : undefined
-      yield* ctx.endSession(sessionKey.value, { revoke: true })
+      // not done (the store or the credentials could not be removed): said, and the cookie kept to retry
+      const ended = yield* Effect.either(ctx.endSessionOrFail(sessionKey.value, { revoke: true }))
+      if (ended._tag === "Left") {
+        return unavailable("Logout not completed", "Your session could not be ended. Try again in a moment.")
+      }
     }
     return Pages.redirect(endSessionUrl(idToken), 303).pipe(Cookies.expireSession(cookies))
   })

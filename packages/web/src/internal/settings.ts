@@ -25,6 +25,10 @@ export interface Settings {
   readonly idleMillis: number
   readonly absoluteMillis: number
   readonly pendingMillis: number
+  /** How often the lapsed sessions are swept (ended, refresh token revoked). */
+  readonly sweepMillis: number
+  /** How long a record is kept in the store past its session's end, for its end to be seen and done. */
+  readonly graceMillis: number
   /** How often a session's last use is written: at most once per this. */
   readonly touchMillis: number
   readonly cookies: Cookies.Settings
@@ -84,6 +88,7 @@ export const decode = (options: WebAuth.Options): Effect.Effect<Settings, Invali
     const idleMillis = yield* duration("idleLifetime", options.idleLifetime, "1 day")
     const absoluteMillis = yield* duration("absoluteLifetime", options.absoluteLifetime, "7 days")
     const pendingMillis = yield* duration("pendingLifetime", options.pendingLifetime, "10 minutes")
+    const sweepMillis = yield* duration("sweepInterval", options.sweepInterval, "1 minute")
     const secrets = Array.isArray(options.secrets) ? options.secrets : [options.secrets as Redacted.Redacted<string>]
     return {
       origin: base.origin,
@@ -96,6 +101,8 @@ export const decode = (options: WebAuth.Options): Effect.Effect<Settings, Invali
       idleMillis,
       absoluteMillis,
       pendingMillis,
+      sweepMillis,
+      graceMillis: Math.max(86_400_000, 2 * sweepMillis),
       touchMillis: Math.min(60_000, Math.floor(idleMillis / 4)),
       cookies: {
         secure,
