@@ -37,6 +37,16 @@ describe("returnTo", () => {
     for (const value of refused) expect(ReturnTo.validate(value), JSON.stringify(value)).toBeUndefined()
     expect(ReturnTo.orElse("//evil.example", "/home")).toBe("/home")
   })
+
+  it("keeps the URL parser's percent-encoded form (ASCII only, as a Location header needs), at most 512", () => {
+    expect(ReturnTo.validate("/€")).toBe("/%E2%82%AC")
+    expect(ReturnTo.validate("/é?q=ü#ä")).toBe("/%C3%A9?q=%C3%BC#%C3%A4")
+    // dot segments resolved: "//evil.example" would be another host to a browser
+    expect(ReturnTo.validate("/a/..//evil.example/x")).toBeUndefined()
+    expect(ReturnTo.validate(`/${"a".repeat(511)}`)).toHaveLength(512)
+    expect(ReturnTo.validate(`/${"a".repeat(512)}`)).toBeUndefined()
+    expect(ReturnTo.validate(`/${"€".repeat(60)}`)).toBeUndefined() // 541 once encoded
+  })
 })
 
 const secret = (s: string) => Redacted.make(s.padEnd(32, "-"))

@@ -116,7 +116,26 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
       returnTo,
       pending: authorization.pending
     })
-    return setCookie(Pages.redirect(authorization.url))
+    // at most `maxPendingLogins` per browser: the oldest (and those that do not open) expire now,
+    // or unfinished logins (tabs, retries) would grow the Cookie header past the server's limit
+    const pendingNames = Object.keys(request.cookies).filter((name) => name.startsWith(`${cookies.pendingName}-`))
+    const opened = yield* Effect.forEach(pendingNames, (name) =>
+      Effect.map(
+        Cookies.openPending(ctx.keys, request.cookies[name]!),
+        (pending) => ({
+          name,
+          createdAt: Option.match(pending, {
+            onNone: () => -1,
+            onSome: (p) => DateTime.toEpochMillis(p.pending.createdAt)
+          })
+        })
+      ))
+    const dropped = opened
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .filter((cookie, index) => cookie.createdAt < 0 || index >= Cookies.maxPendingLogins - 1)
+    let response = setCookie(Pages.redirect(authorization.url))
+    for (const cookie of dropped) response = Cookies.expirePending(cookies, cookie.name)(response)
+    return response
   }).pipe(
     Effect.catchTags({
       LoginFailed: (error) => Effect.succeed(loginFailed(error)),
@@ -201,7 +220,8 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
       Effect.annotateLogs("session", TokenStore.sessionHash(sessionKey))
     )
     const value = yield* Cookies.signSessionId(ctx.keys, sessionId)
-    return Pages.redirect(returnTo).pipe(Cookies.setSession(cookies, value), expirePending)
+    // checked again: a Location node:http refuses would be a 500 after the session was saved
+    return Pages.redirect(ReturnTo.orElse(returnTo, "/")).pipe(Cookies.setSession(cookies, value), expirePending)
   })
 
   const endSessionUrl = (idToken: string | undefined): string => {
