@@ -284,6 +284,13 @@ describe("POST /logout", () => {
       const other = browser()
       yield* other.login("bob")
       expect((yield* other.post("/logout", { "sec-fetch-site": "same-origin" })).status).toBe(303)
+      // Origin: null (a no-referrer page, a sandboxed frame) counts as no Origin: only same-origin passes
+      const third = browser()
+      yield* third.login("carol")
+      expect((yield* third.post("/logout", { origin: "null" })).status).toBe(403)
+      expect((yield* third.post("/logout", { origin: "null", "sec-fetch-site": "cross-site" })).status).toBe(403)
+      expect((yield* third.post("/logout", { origin: "null", "sec-fetch-site": "same-site" })).status).toBe(403)
+      expect((yield* third.post("/logout", { origin: "null", "sec-fetch-site": "same-origin" })).status).toBe(303)
     }).pipe(Effect.provide(stack())))
 
   it.effect("RP-initiated logout when the provider has an end_session_endpoint", () =>
