@@ -170,6 +170,15 @@ export interface Options {
   /** Extra query parameters of the authorization request (e.g. `{ access_type: "offline" }` for Google). */
   readonly parameters?: Readonly<Record<string, string>> | undefined
   readonly paths?: Paths | undefined
+  /**
+   * Whether the provider's logout (RP-initiated, when its metadata has an
+   * `end_session_endpoint`) is sent the `id_token_hint`: `false` unless
+   * given, it is sent `client_id` and `post_logout_redirect_uri` only. Set it
+   * for a provider that requires the hint; the id_token then travels in the
+   * browser's redirect, and stays in its history (the only token a browser
+   * ever sees).
+   */
+  readonly idTokenHint?: boolean | undefined
   /** Where `POST /logout` ends (a path of this application): `"/"` unless given. */
   readonly afterLogout?: string | undefined
   /** The session cookie's name (before the `__Host-` prefix): `"session"` unless given. */

@@ -293,7 +293,7 @@ describe("POST /logout", () => {
       expect((yield* third.post("/logout", { origin: "null", "sec-fetch-site": "same-origin" })).status).toBe(303)
     }).pipe(Effect.provide(stack())))
 
-  it.effect("RP-initiated logout when the provider has an end_session_endpoint", () =>
+  it.effect("RP-initiated logout: client_id and post_logout_redirect_uri, no id_token in the browser", () =>
     Effect.gen(function*() {
       const b = browser()
       yield* b.login("alice")
@@ -302,8 +302,21 @@ describe("POST /logout", () => {
       expect(url.origin + url.pathname).toBe(END_SESSION)
       expect(url.searchParams.get("client_id")).toBe("test-client-id")
       expect(url.searchParams.get("post_logout_redirect_uri")).toBe(`${BASE}/`)
-      expect(url.searchParams.get("id_token_hint")?.split(".")).toHaveLength(3)
+      // no token reaches the browser (its history, its extensions) unless asked for
+      expect(url.searchParams.has("id_token_hint")).toBe(false)
+      expect(reply.location).not.toMatch(/eyJ/)
     }).pipe(Effect.provide(stack({ endSession: true }))))
+
+  it.effect("RP-initiated logout with idTokenHint: true sends the id_token as id_token_hint", () =>
+    Effect.gen(function*() {
+      const b = browser()
+      yield* b.login("alice")
+      const reply = yield* b.post("/logout", { origin: BASE })
+      const url = new URL(reply.location!)
+      expect(url.origin + url.pathname).toBe(END_SESSION)
+      expect(url.searchParams.get("client_id")).toBe("test-client-id")
+      expect(url.searchParams.get("id_token_hint")?.split(".")).toHaveLength(3)
+    }).pipe(Effect.provide(stack({ endSession: true, web: { idTokenHint: true } }))))
 })
 
 describe("configuration", () => {

@@ -248,10 +248,12 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
     }
     const sessionKey = yield* sessionKeyOfRequest(request)
     let idToken: string | undefined
-    if (Option.isSome(sessionKey)) {
+    if (Option.isSome(sessionKey) && settings.idTokenHint) {
       const stored = yield* Effect.option(ctx.tokens.get(TokenStore.entryKey(sessionKey.value)))
       const token = Option.flatten(stored).pipe(Option.flatMapNullable((credentials) => credentials.idToken))
       idToken = Option.isSome(token) ? Redacted.value(token.value) : undefined
+    }
+    if (Option.isSome(sessionKey)) {
       // not done (the store or the credentials could not be removed): said, and the cookie kept to retry
       const ended = yield* Effect.either(ctx.endSessionOrFail(sessionKey.value, { revoke: true }))
       if (ended._tag === "Left") {

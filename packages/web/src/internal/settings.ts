@@ -22,6 +22,8 @@ export interface Settings {
   readonly parameters: Readonly<Record<string, string>> | undefined
   readonly paths: WebAuth.WebAuth.Service["paths"]
   readonly afterLogout: string
+  /** Whether the provider's logout is sent the id_token as `id_token_hint`. */
+  readonly idTokenHint: boolean
   readonly idleMillis: number
   readonly absoluteMillis: number
   readonly pendingMillis: number
@@ -98,6 +100,7 @@ export const decode = (options: WebAuth.Options): Effect.Effect<Settings, Invali
       parameters: options.parameters,
       paths,
       afterLogout,
+      idTokenHint: options.idTokenHint === true,
       idleMillis,
       absoluteMillis,
       pendingMillis,
