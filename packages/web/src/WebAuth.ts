@@ -159,8 +159,9 @@ export interface Options {
   /**
    * The cookie secrets, each at least 32 bytes: the first signs the session
    * cookie and encrypts the pending-login cookie; all of them verify and
-   * decrypt (rotation: put the new one first, remove the old one after
-   * `absoluteLifetime`).
+   * decrypt. Rotation, with several instances: add the new one second
+   * everywhere, then (every instance having it) move it first; remove the old
+   * one after `absoluteLifetime`.
    */
   readonly secrets: Redacted.Redacted<string> | ReadonlyArray<Redacted.Redacted<string>>
   /** The scope asked at login: `"openid profile offline_access"` unless given; it must have `openid`. */
