@@ -293,6 +293,20 @@ describe("POST /logout", () => {
       expect((yield* third.post("/logout", { origin: "null", "sec-fetch-site": "same-origin" })).status).toBe(303)
     }).pipe(Effect.provide(stack())))
 
+  it.effect("a logout whose revocation fails at the provider still ends the session: 303, credentials gone", () =>
+    Effect.gen(function*() {
+      const b = browser()
+      yield* b.login("alice")
+      const value = b.jar.get("session")!
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.faultOn("revoke", Emulator.Fault.status(400, { error: "invalid_request" }))
+      const reply = yield* b.post("/logout", { origin: BASE })
+      expect(reply.status).toBe(303)
+      expect(b.jar.has("session")).toBe(false)
+      b.jar.set("session", value)
+      expect((yield* b.get("/page")).status).toBe(302)
+    }).pipe(Effect.provide(stack())))
+
   it.effect("RP-initiated logout: client_id and post_logout_redirect_uri, no id_token in the browser", () =>
     Effect.gen(function*() {
       const b = browser()

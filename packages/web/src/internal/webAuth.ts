@@ -5,6 +5,7 @@
  * @internal
  */
 import * as AuthenticationClient from "@effect-renewal/core/AuthenticationClient"
+import { StoreError } from "@effect-renewal/core/AuthError"
 import * as Login from "@effect-renewal/core/Login"
 import * as Sessions from "@effect-renewal/core/Sessions"
 import * as TokenStore from "@effect-renewal/core/TokenStore"
@@ -65,11 +66,15 @@ export const make = (options: WebAuth.Options) =>
           }))
     }
 
-    // both halves are tried; fails (after logging) when either failed
+    // both halves are tried; fails (after logging) when the record or the credentials are still
+    // stored. A refused or unreachable revocation is not such a failure: the credentials are removed
     const endSessionOrFail = (sessionKey: string, endOptions?: { readonly revoke?: boolean | undefined }) =>
       Effect.all([
         sessions.clear(sessionKey, { revoke: endOptions?.revoke === true }).pipe(
-          Effect.tapError((error) => Effect.logWarning("web session ended, its credentials not cleanly", error.message))
+          Effect.tapError((error) =>
+            Effect.logWarning("web session ended, its credentials not cleanly", error.message)
+          ),
+          Effect.catchIf((error) => !(error instanceof StoreError), () => Effect.void)
         ),
         store.remove(sessionKey).pipe(
           Effect.tapError((error) => Effect.logWarning("web session record not removed", error.message))
