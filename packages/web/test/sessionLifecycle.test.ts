@@ -288,3 +288,56 @@ describe("logout while the session store fails: 503, never a false 303", () => {
       expect((yield* b.get("/page")).status).toBe(302)
     }).pipe(Effect.provide(raceStack)))
 })
+
+// ---------------------------------------------------------------------------
+// the sweep while the TokenStore cannot remove
+// ---------------------------------------------------------------------------
+import { StoreError } from "@effect-renewal/core/AuthError"
+
+let failTokenRemove = false
+const flakyTokens = Layer.effect(
+  TokenStore.TokenStore,
+  Effect.map(TokenStore.TokenStore, (inner) => ({
+    ...inner,
+    remove: (key: string) =>
+      failTokenRemove
+        ? Effect.fail(new StoreError({ operation: "remove", key, description: "unreachable" }))
+        : inner.remove(key)
+  }))
+).pipe(Layer.provide(TokenStore.layerMemory))
+
+const flakyTokensStack = WebAuth.layer({ baseUrl: BASE, secrets: [SECRET], idleLifetime: "1 hour" }).pipe(
+  Layer.provideMerge(Layer.mergeAll(SessionStore.layerMemory, Login.layer(), Sessions.layer())),
+  Layer.provideMerge(RenewalStrategy.refreshToken),
+  Layer.provideMerge(flakyTokens),
+  Layer.provideMerge(
+    Layer.unwrapEffect(
+      Effect.map(
+        Emulator.Emulator,
+        (emulator) => AuthenticationClient.layerDiscovery({ issuer: emulator.issuer, clientId: emulator.clientId })
+      )
+    )
+  ),
+  Layer.provideMerge(Layer.effect(HttpClient.HttpClient, Effect.map(Emulator.Emulator, Emulator.toHttpClient))),
+  Layer.provideMerge(Emulator.layerMemory()),
+  Layer.orDie
+)
+
+describe("the sweep while the credentials cannot be removed", () => {
+  it.effect("the record is kept and the next sweep ends the session: credentials never orphaned", () =>
+    Effect.gen(function*() {
+      const b = browser()
+      yield* b.login("alice")
+      const key = yield* sessionKeyOfJar(b.jar)
+      const tokens = yield* TokenStore.TokenStore
+      const store = yield* SessionStore.SessionStore
+      failTokenRemove = true
+      yield* TestClock.adjust("61 minutes")
+      // not removed: the record stays, so that the end is tried again
+      expect(Option.isSome(yield* store.get(key))).toBe(true)
+      failTokenRemove = false
+      yield* TestClock.adjust("1 minute")
+      expect(Option.isNone(yield* store.get(key))).toBe(true)
+      expect(Option.isNone(yield* tokens.get(TokenStore.entryKey(key)))).toBe(true)
+    }).pipe(Effect.provide(flakyTokensStack)))
+})

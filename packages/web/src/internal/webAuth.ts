@@ -66,21 +66,20 @@ export const make = (options: WebAuth.Options) =>
           }))
     }
 
-    // both halves are tried; fails (after logging) when the record or the credentials are still
-    // stored. A refused or unreachable revocation is not such a failure: the credentials are removed
+    // the credentials first (the refresh token revoked with `revoke`), then the record: when the
+    // credentials cannot be removed (their store failing), the record stays, so that the session's
+    // end is tried again (a logout retried, the next request, the sweep) rather than its
+    // credentials forgotten in their store. A refused or unreachable revocation is no such failure:
+    // the credentials are removed all the same. Fails (after logging) when either is still stored.
     const endSessionOrFail = (sessionKey: string, endOptions?: { readonly revoke?: boolean | undefined }) =>
-      Effect.all([
-        sessions.clear(sessionKey, { revoke: endOptions?.revoke === true }).pipe(
-          Effect.tapError((error) =>
-            Effect.logWarning("web session ended, its credentials not cleanly", error.message)
-          ),
-          Effect.catchIf((error) => !(error instanceof StoreError), () => Effect.void)
+      sessions.clear(sessionKey, { revoke: endOptions?.revoke === true }).pipe(
+        Effect.tapError((error) => Effect.logWarning("web session ended, its credentials not cleanly", error.message)),
+        Effect.catchIf((error) => !(error instanceof StoreError), () => Effect.void),
+        Effect.zipRight(
+          store.remove(sessionKey).pipe(
+            Effect.tapError((error) => Effect.logWarning("web session record not removed", error.message))
+          )
         ),
-        store.remove(sessionKey).pipe(
-          Effect.tapError((error) => Effect.logWarning("web session record not removed", error.message))
-        )
-      ], { discard: true, concurrency: 2, mode: "validate" }).pipe(
-        Effect.asVoid,
         Effect.mapError(() => "SessionNotEnded" as const),
         Effect.annotateLogs("session", TokenStore.sessionHash(sessionKey)),
         Effect.uninterruptible
@@ -100,7 +99,10 @@ export const make = (options: WebAuth.Options) =>
         if (ended.length > 0) {
           yield* Effect.logDebug("web sessions swept").pipe(Effect.annotateLogs("ended", ended.length))
         }
-      }).pipe(Effect.catchAll((error) => Effect.logWarning("web session sweep failed", error.message)))
+      }).pipe(
+        Effect.catchAll((error) => Effect.logWarning("web session sweep failed", error.message)),
+        Effect.catchAllDefect(() => Effect.logWarning("web session sweep failed"))
+      )
       yield* sweep.pipe(
         Effect.delay(Duration.millis(settings.sweepMillis)),
         Effect.forever,
