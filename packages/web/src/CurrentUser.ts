@@ -76,8 +76,11 @@ export class SessionUnavailable extends Schema.TaggedError<SessionUnavailable>()
 ) {}
 
 /**
- * Protects a page: a request without a live session is redirected to the
- * login, with its own path as `returnTo`.
+ * Protects a page: a browser's navigation (`Sec-Fetch-Mode: navigate`, or
+ * no `Sec-Fetch-Mode` and an `Accept` with `text/html`) without a live
+ * session is redirected to the login, with its own path as `returnTo`; any
+ * other request (a `fetch`, an image) gets a 401 page with a login link, so
+ * that background requests do not start logins.
  *
  * @example
  * ```ts

@@ -79,7 +79,21 @@ export class SessionStore extends Context.Tag("@effect-renewal/web/SessionStore"
 export declare namespace SessionStore {
   /**
    * By session key: read, write (with the time the entry may live), remove.
-   * An expired entry reads as absent.
+   * An expired entry reads as absent. `WebAuth` asks for a session's
+   * lifetime plus a grace period (a day), so that it still finds a lapsed
+   * session and ends it (refresh token revoked, credentials removed).
+   *
+   * Two optional methods, used when present:
+   * - `replace`: writes `record` only if the entry is still there and still
+   *   `expected` (same subject, `createdAt`, `lastSeenAt`), atomically for
+   *   this store; `false` when it was not. The "last used" write uses it, so
+   *   that a request in flight cannot bring back a session a logout just
+   *   removed. Without it, a read-compare-write (a narrow window).
+   * - `entries`: every entry still held (expired or not). `WebAuth` sweeps
+   *   them on its `sweepInterval` and ends the lapsed ones, with no request
+   *   needed. Without it, a lapsed session is ended only by its next request
+   *   (or, past the grace period, dropped by the store without its refresh
+   *   token revoked).
    *
    * @since 0.5.0
    * @category models
@@ -92,11 +106,19 @@ export declare namespace SessionStore {
       timeToLive: Duration.DurationInput
     ) => Effect.Effect<void, SessionStoreError>
     readonly remove: (key: string) => Effect.Effect<void, SessionStoreError>
+    readonly replace?: (
+      key: string,
+      expected: SessionRecord,
+      record: SessionRecord,
+      timeToLive: Duration.DurationInput
+    ) => Effect.Effect<boolean, SessionStoreError>
+    readonly entries?: Effect.Effect<ReadonlyArray<readonly [string, SessionRecord]>, SessionStoreError>
   }
 }
 
 /**
- * Sessions in the process's memory, gone when it exits.
+ * Sessions in the process's memory, gone when it exits. Has `replace`
+ * (atomic) and `entries` (the sweep ends lapsed sessions).
  *
  * @since 0.5.0
  * @category layers
@@ -106,6 +128,14 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.effect(SessionStore,
 /**
  * Sessions in the `KeyValueStore` in context, as JSON under
  * `effect-renewal-web-session:<session key>`.
+ *
+ * Limits: a `KeyValueStore` cannot list its keys nor compare-and-set, so
+ * this store has no `entries` (a lapsed session is ended, its refresh token
+ * revoked, at its next request; one never used again stays in both stores
+ * until then: remove old entries yourself, e.g. files older than
+ * `absoluteLifetime` plus a day) and its `replace` is a read-compare-write
+ * (a request and a logout at the same instant may still race, on another
+ * instance).
  *
  * @example
  * ```ts

@@ -61,6 +61,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import type * as CurrentUser from "./CurrentUser.js"
 import * as internal from "./internal/webAuth.js"
 import type * as SessionStore from "./SessionStore.js"
@@ -113,7 +114,8 @@ export declare namespace WebAuth {
      * Ends a session on the server: its credentials removed from `Sessions`
      * (the refresh token revoked first with `revoke`), its record removed.
      * Failures are logged (without the session key), never raised: a
-     * session that cannot be revoked is still ended here.
+     * session that cannot be revoked is still ended here. (`POST /logout`
+     * does not swallow them: it answers 503 so the person can retry.)
      */
     readonly endSession: (
       sessionKey: string,
@@ -157,8 +159,9 @@ export interface Options {
   /**
    * The cookie secrets, each at least 32 bytes: the first signs the session
    * cookie and encrypts the pending-login cookie; all of them verify and
-   * decrypt (rotation: put the new one first, remove the old one after
-   * `absoluteLifetime`).
+   * decrypt. Rotation, with several instances: add the new one second
+   * everywhere, then (every instance having it) move it first; remove the old
+   * one after `absoluteLifetime`.
    */
   readonly secrets: Redacted.Redacted<string> | ReadonlyArray<Redacted.Redacted<string>>
   /** The scope asked at login: `"openid profile offline_access"` unless given; it must have `openid`. */
@@ -168,6 +171,15 @@ export interface Options {
   /** Extra query parameters of the authorization request (e.g. `{ access_type: "offline" }` for Google). */
   readonly parameters?: Readonly<Record<string, string>> | undefined
   readonly paths?: Paths | undefined
+  /**
+   * Whether the provider's logout (RP-initiated, when its metadata has an
+   * `end_session_endpoint`) is sent the `id_token_hint`: `false` unless
+   * given, it is sent `client_id` and `post_logout_redirect_uri` only. Set it
+   * for a provider that requires the hint; the id_token then travels in the
+   * browser's redirect, and stays in its history (the only token a browser
+   * ever sees).
+   */
+  readonly idTokenHint?: boolean | undefined
   /** Where `POST /logout` ends (a path of this application): `"/"` unless given. */
   readonly afterLogout?: string | undefined
   /** The session cookie's name (before the `__Host-` prefix): `"session"` unless given. */
@@ -181,13 +193,22 @@ export interface Options {
    * it at most `Login`'s `pendingLifetime`).
    */
   readonly pendingLifetime?: Duration.DurationInput | undefined
+  /**
+   * How often the sessions past `idleLifetime` or `absoluteLifetime` are
+   * ended (refresh token revoked, credentials removed) without waiting for
+   * their next request: 1 minute unless given. A background fiber of the
+   * layer's scope, on the `Clock`; only with a `SessionStore` that has
+   * `entries` (`layerMemory` has, `layerKeyValueStore` has not).
+   */
+  readonly sweepInterval?: Duration.DurationInput | undefined
 }
 
 /**
  * Builds the service. Fails with `InvalidConfiguration` for a `baseUrl` that
  * is not `https:` (or `http:` on loopback), a path that does not start with
  * `/`, a scope without `openid`, a secret shorter than 32 bytes, or a
- * lifetime that is not a positive, finite duration.
+ * lifetime that is not a positive, finite duration. Starts the sweep of
+ * lapsed sessions (see `sweepInterval`) in the scope.
  *
  * @since 0.5.0
  * @category constructors
@@ -202,6 +223,7 @@ export const make: (
   | SessionStore.SessionStore
   | AuthenticationClient.AuthenticationClient
   | TokenStore.TokenStore
+  | Scope.Scope
 > = internal.make
 
 /**
@@ -220,7 +242,7 @@ export const layer = (
   | SessionStore.SessionStore
   | AuthenticationClient.AuthenticationClient
   | TokenStore.TokenStore
-> => Layer.effect(WebAuth, make(options))
+> => Layer.scoped(WebAuth, make(options))
 
 /**
  * Provides {@link make}'s service with options read from `Config`, e.g.
@@ -239,4 +261,4 @@ export const layerConfig = (
   | SessionStore.SessionStore
   | AuthenticationClient.AuthenticationClient
   | TokenStore.TokenStore
-> => Layer.effect(WebAuth, Effect.flatMap(Config.unwrap(config), make))
+> => Layer.scoped(WebAuth, Effect.flatMap(Config.unwrap(config), make))

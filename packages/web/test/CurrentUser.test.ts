@@ -30,6 +30,23 @@ describe("requirePage / requireApi", () => {
     }).pipe(Effect.provide(stack())))
 })
 
+describe("requirePage: only a navigation is sent to the login", () => {
+  it.effect("a fetch, an image, a request without Accept get a 401 and start no login; a navigation a redirect", () =>
+    Effect.gen(function*() {
+      const b = browser()
+      for (const headers of [{ "sec-fetch-mode": "cors" }, { "sec-fetch-mode": "no-cors" }, { accept: "*/*" }]) {
+        const reply = yield* b.get("/page", headers)
+        expect(reply.status, JSON.stringify(headers)).toBe(401)
+        expect(reply.location).toBeUndefined()
+      }
+      const navigate = yield* b.get("/page", { "sec-fetch-mode": "navigate", accept: "*/*" })
+      expect(navigate.status).toBe(302)
+      expect(navigate.location).toBe("/login?returnTo=%2Fpage")
+      // a navigation of a browser that sends no Sec-Fetch-Mode: its Accept says HTML
+      expect((yield* b.get("/page", { accept: "text/html,application/xhtml+xml" })).status).toBe(302)
+    }).pipe(Effect.provide(stack())))
+})
+
 describe("UserClient", () => {
   it.effect("calls the API with the user's token; past its expiry, one renewal for concurrent requests", () =>
     Effect.gen(function*() {

@@ -33,6 +33,32 @@ describe.each(stores)("SessionStore.%s", (_, layer) => {
       yield* store.remove("web:b")
       expect(yield* store.get("web:b")).toEqual(Option.none())
     }).pipe(Effect.provide(layer)))
+
+  it.effect("replace: only over the record expected, never over a removed or changed one", () =>
+    Effect.gen(function*() {
+      const store = yield* SessionStore.SessionStore
+      const touched = new SessionStore.SessionRecord({ ...record, lastSeenAt: 60_000 })
+      yield* store.set("web:a", record, "1 hour")
+      expect(yield* store.replace!("web:a", record, touched, "1 hour")).toBe(true)
+      expect(Option.getOrThrow(yield* store.get("web:a")).lastSeenAt).toBe(60_000)
+      // the record read before is no longer there: not written
+      expect(yield* store.replace!("web:a", record, touched, "1 hour")).toBe(false)
+      yield* store.remove("web:a")
+      expect(yield* store.replace!("web:a", touched, touched, "1 hour")).toBe(false)
+      expect(yield* store.get("web:a")).toEqual(Option.none())
+    }).pipe(Effect.provide(layer)))
+})
+
+describe("SessionStore.layerMemory: entries", () => {
+  it.effect("lists every entry held, for the sweep", () =>
+    Effect.gen(function*() {
+      const store = yield* SessionStore.SessionStore
+      yield* store.set("web:a", record, "1 hour")
+      yield* store.set("web:b", record, "2 hours")
+      expect((yield* store.entries!).map(([key]) => key).sort()).toEqual(["web:a", "web:b"])
+      yield* store.remove("web:a")
+      expect((yield* store.entries!).map(([key]) => key)).toEqual(["web:b"])
+    }).pipe(Effect.provide(SessionStore.layerMemory)))
 })
 
 describe("SessionStore.layerKeyValueStore", () => {

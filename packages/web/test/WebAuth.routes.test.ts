@@ -215,7 +215,7 @@ describe("the session cookie", () => {
       expect((yield* b.get("/page")).status).toBe(200)
     }).pipe(Effect.provide(stack())))
 
-  it.effect("secret rotation: a cookie signed with an older secret still listed is accepted", () =>
+  it.scoped("secret rotation: a cookie signed with an older secret still listed is accepted", () =>
     Effect.gen(function*() {
       const b = browser()
       yield* b.login("alice")
@@ -284,9 +284,30 @@ describe("POST /logout", () => {
       const other = browser()
       yield* other.login("bob")
       expect((yield* other.post("/logout", { "sec-fetch-site": "same-origin" })).status).toBe(303)
+      // Origin: null (a no-referrer page, a sandboxed frame) counts as no Origin: only same-origin passes
+      const third = browser()
+      yield* third.login("carol")
+      expect((yield* third.post("/logout", { origin: "null" })).status).toBe(403)
+      expect((yield* third.post("/logout", { origin: "null", "sec-fetch-site": "cross-site" })).status).toBe(403)
+      expect((yield* third.post("/logout", { origin: "null", "sec-fetch-site": "same-site" })).status).toBe(403)
+      expect((yield* third.post("/logout", { origin: "null", "sec-fetch-site": "same-origin" })).status).toBe(303)
     }).pipe(Effect.provide(stack())))
 
-  it.effect("RP-initiated logout when the provider has an end_session_endpoint", () =>
+  it.effect("a logout whose revocation fails at the provider still ends the session: 303, credentials gone", () =>
+    Effect.gen(function*() {
+      const b = browser()
+      yield* b.login("alice")
+      const value = b.jar.get("session")!
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.faultOn("revoke", Emulator.Fault.status(400, { error: "invalid_request" }))
+      const reply = yield* b.post("/logout", { origin: BASE })
+      expect(reply.status).toBe(303)
+      expect(b.jar.has("session")).toBe(false)
+      b.jar.set("session", value)
+      expect((yield* b.get("/page")).status).toBe(302)
+    }).pipe(Effect.provide(stack())))
+
+  it.effect("RP-initiated logout: client_id and post_logout_redirect_uri, no id_token in the browser", () =>
     Effect.gen(function*() {
       const b = browser()
       yield* b.login("alice")
@@ -295,12 +316,25 @@ describe("POST /logout", () => {
       expect(url.origin + url.pathname).toBe(END_SESSION)
       expect(url.searchParams.get("client_id")).toBe("test-client-id")
       expect(url.searchParams.get("post_logout_redirect_uri")).toBe(`${BASE}/`)
-      expect(url.searchParams.get("id_token_hint")?.split(".")).toHaveLength(3)
+      // no token reaches the browser (its history, its extensions) unless asked for
+      expect(url.searchParams.has("id_token_hint")).toBe(false)
+      expect(reply.location).not.toMatch(/eyJ/)
     }).pipe(Effect.provide(stack({ endSession: true }))))
+
+  it.effect("RP-initiated logout with idTokenHint: true sends the id_token as id_token_hint", () =>
+    Effect.gen(function*() {
+      const b = browser()
+      yield* b.login("alice")
+      const reply = yield* b.post("/logout", { origin: BASE })
+      const url = new URL(reply.location!)
+      expect(url.origin + url.pathname).toBe(END_SESSION)
+      expect(url.searchParams.get("client_id")).toBe("test-client-id")
+      expect(url.searchParams.get("id_token_hint")?.split(".")).toHaveLength(3)
+    }).pipe(Effect.provide(stack({ endSession: true, web: { idTokenHint: true } }))))
 })
 
 describe("configuration", () => {
-  it.effect("refuses http off loopback, a short secret, a scope without openid, a bad path", () =>
+  it.scoped("refuses http off loopback, a short secret, a scope without openid, a bad path", () =>
     Effect.gen(function*() {
       const bad: ReadonlyArray<Partial<WebAuth.Options>> = [
         { baseUrl: "http://app.example" },

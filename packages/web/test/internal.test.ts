@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Consumed from "../src/internal/consumed.js"
 import * as Keys from "../src/internal/keys.js"
 import * as ReturnTo from "../src/internal/returnTo.js"
 
@@ -36,6 +37,16 @@ describe("returnTo", () => {
     ]
     for (const value of refused) expect(ReturnTo.validate(value), JSON.stringify(value)).toBeUndefined()
     expect(ReturnTo.orElse("//evil.example", "/home")).toBe("/home")
+  })
+
+  it("keeps the URL parser's percent-encoded form (ASCII only, as a Location header needs), at most 512", () => {
+    expect(ReturnTo.validate("/€")).toBe("/%E2%82%AC")
+    expect(ReturnTo.validate("/é?q=ü#ä")).toBe("/%C3%A9?q=%C3%BC#%C3%A4")
+    // dot segments resolved: "//evil.example" would be another host to a browser
+    expect(ReturnTo.validate("/a/..//evil.example/x")).toBeUndefined()
+    expect(ReturnTo.validate(`/${"a".repeat(511)}`)).toHaveLength(512)
+    expect(ReturnTo.validate(`/${"a".repeat(512)}`)).toBeUndefined()
+    expect(ReturnTo.validate(`/${"€".repeat(60)}`)).toBeUndefined() // 541 once encoded
   })
 })
 
@@ -80,4 +91,24 @@ describe("cookie keys", () => {
       const short = yield* Effect.flip(Keys.make([Redacted.make("too-short-secret")]))
       expect(short.message).not.toContain("too-short-secret")
     }))
+})
+
+describe("Consumed: single use of a pending login's id", () => {
+  it("refuses a second take until the expiry; 50 000 live ids cost no full scan per callback", () => {
+    const consumed = Consumed.make()
+    expect(consumed.take("a", 1_000, 0)).toBe(true)
+    expect(consumed.take("a", 1_000, 500)).toBe(false)
+    expect(consumed.take("a", 2_000, 1_000)).toBe(true) // past its expiry: the cookie itself has expired
+    const started = performance.now()
+    let taken = 0
+    for (let i = 0; i < 50_000; i++) if (consumed.take(`id-${i}`, 10_000, 1)) taken++
+    expect(taken).toBe(50_000)
+    for (let i = 0; i < 50_000; i += 997) expect(consumed.take(`id-${i}`, 10_000, 2)).toBe(false)
+    // quadratic (a scan of every entry at each take past 1024) takes about 8 s here, this about 50 ms
+    expect(performance.now() - started).toBeLessThan(3_000)
+    // the expired are dropped when the map has doubled: memory stays bounded by the live ids
+    for (let i = 0; i < 20_000; i++) if (!consumed.take(`late-${i}`, 30_000, 20_000)) taken = -1
+    expect(taken).toBe(50_000)
+    expect(consumed.size()).toBeLessThanOrEqual(20_000)
+  })
 })

@@ -92,6 +92,9 @@ export const expireSession = (settings: Settings) => expire(settings, settings.s
 export const pendingNameOf = (settings: Settings, state: string): Effect.Effect<string> =>
   Effect.map(Keys.sha256(state), (hash) => `${settings.pendingName}-${hash.slice(0, 16)}`)
 
+/** How many pending logins a browser keeps: a new one beyond expires the oldest. @internal */
+export const maxPendingLogins = 4
+
 /** Removes a pending-login cookie from the browser. @internal */
 export const expirePending = (settings: Settings, name: string) => expire(settings, name)
 

@@ -33,9 +33,22 @@ const unavailable = (kind: Kind) =>
     : Pages.json(503, "session_unavailable", "The session cannot be used right now; try again."))
     .pipe(HttpServerResponse.setHeader("retry-after", String(Pages.retryAfterSeconds)))
 
+/**
+ * Whether a request is a browser's navigation (a page to show): `Sec-Fetch-Mode: navigate`, or,
+ * from a client that does not send it, an `Accept` with `text/html`. A `fetch`, an image, a
+ * script is not: sent to the login it would only pile up pending-login cookies.
+ */
+const isNavigation = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const mode = request.headers["sec-fetch-mode"]
+  if (mode !== undefined) return mode === "navigate"
+  return (request.headers["accept"] ?? "").toLowerCase().includes("text/html")
+}
+
 const anonymous = (kind: Kind, auth: WebAuth["Type"], request: HttpServerRequest.HttpServerRequest) =>
-  kind === "page"
+  kind === "page" && isNavigation(request)
     ? Pages.redirect(auth.loginUrl(request.url))
+    : kind === "page"
+    ? Pages.page(401, "Log in first", "This page needs a login.", { href: auth.loginUrl(request.url), label: "Log in" })
     : Pages.json(401, "unauthorized", "Log in first.")
 
 /** @internal */

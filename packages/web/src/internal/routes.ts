@@ -41,6 +41,11 @@ export interface Context {
   readonly tokens: TokenStore.TokenStore.Service
   readonly consumed: Consumed.Consumed
   readonly endSession: (sessionKey: string, options?: { readonly revoke?: boolean | undefined }) => Effect.Effect<void>
+  /** `endSession`, failing when the record or the credentials could not be removed. */
+  readonly endSessionOrFail: (
+    sessionKey: string,
+    options?: { readonly revoke?: boolean | undefined }
+  ) => Effect.Effect<void, "SessionNotEnded">
 }
 
 /** Equal strings, compared without an early exit. */
@@ -111,7 +116,26 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
       returnTo,
       pending: authorization.pending
     })
-    return setCookie(Pages.redirect(authorization.url))
+    // at most `maxPendingLogins` per browser: the oldest (and those that do not open) expire now,
+    // or unfinished logins (tabs, retries) would grow the Cookie header past the server's limit
+    const pendingNames = Object.keys(request.cookies).filter((name) => name.startsWith(`${cookies.pendingName}-`))
+    const opened = yield* Effect.forEach(pendingNames, (name) =>
+      Effect.map(
+        Cookies.openPending(ctx.keys, request.cookies[name]!),
+        (pending) => ({
+          name,
+          createdAt: Option.match(pending, {
+            onNone: () => -1,
+            onSome: (p) => DateTime.toEpochMillis(p.pending.createdAt)
+          })
+        })
+      ))
+    const dropped = opened
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .filter((cookie, index) => cookie.createdAt < 0 || index >= Cookies.maxPendingLogins - 1)
+    let response = setCookie(Pages.redirect(authorization.url))
+    for (const cookie of dropped) response = Cookies.expirePending(cookies, cookie.name)(response)
+    return response
   }).pipe(
     Effect.catchTags({
       LoginFailed: (error) => Effect.succeed(loginFailed(error)),
@@ -181,7 +205,11 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
     const saved = yield* Effect.either(
       Effect.zipRight(
         ctx.sessions.save(sessionKey, credentials),
-        ctx.store.set(sessionKey, record, Math.min(settings.idleMillis, settings.absoluteMillis))
+        ctx.store.set(
+          sessionKey,
+          record,
+          Math.min(settings.idleMillis, settings.absoluteMillis) + settings.graceMillis
+        )
       )
     )
     if (saved._tag === "Left") {
@@ -192,7 +220,8 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
       Effect.annotateLogs("session", TokenStore.sessionHash(sessionKey))
     )
     const value = yield* Cookies.signSessionId(ctx.keys, sessionId)
-    return Pages.redirect(returnTo).pipe(Cookies.setSession(cookies, value), expirePending)
+    // checked again: a Location node:http refuses would be a 500 after the session was saved
+    return Pages.redirect(ReturnTo.orElse(returnTo, "/")).pipe(Cookies.setSession(cookies, value), expirePending)
   })
 
   const endSessionUrl = (idToken: string | undefined): string => {
@@ -219,11 +248,17 @@ export const make = (ctx: Context): HttpRouter.HttpRouter => {
     }
     const sessionKey = yield* sessionKeyOfRequest(request)
     let idToken: string | undefined
-    if (Option.isSome(sessionKey)) {
+    if (Option.isSome(sessionKey) && settings.idTokenHint) {
       const stored = yield* Effect.option(ctx.tokens.get(TokenStore.entryKey(sessionKey.value)))
       const token = Option.flatten(stored).pipe(Option.flatMapNullable((credentials) => credentials.idToken))
       idToken = Option.isSome(token) ? Redacted.value(token.value) : undefined
-      yield* ctx.endSession(sessionKey.value, { revoke: true })
+    }
+    if (Option.isSome(sessionKey)) {
+      // not done (the store or the credentials could not be removed): said, and the cookie kept to retry
+      const ended = yield* Effect.either(ctx.endSessionOrFail(sessionKey.value, { revoke: true }))
+      if (ended._tag === "Left") {
+        return unavailable("Logout not completed", "Your session could not be ended. Try again in a moment.")
+      }
     }
     return Pages.redirect(endSessionUrl(idToken), 303).pipe(Cookies.expireSession(cookies))
   })

@@ -22,9 +22,15 @@ export interface Settings {
   readonly parameters: Readonly<Record<string, string>> | undefined
   readonly paths: WebAuth.WebAuth.Service["paths"]
   readonly afterLogout: string
+  /** Whether the provider's logout is sent the id_token as `id_token_hint`. */
+  readonly idTokenHint: boolean
   readonly idleMillis: number
   readonly absoluteMillis: number
   readonly pendingMillis: number
+  /** How often the lapsed sessions are swept (ended, refresh token revoked). */
+  readonly sweepMillis: number
+  /** How long a record is kept in the store past its session's end, for its end to be seen and done. */
+  readonly graceMillis: number
   /** How often a session's last use is written: at most once per this. */
   readonly touchMillis: number
   readonly cookies: Cookies.Settings
@@ -84,6 +90,7 @@ export const decode = (options: WebAuth.Options): Effect.Effect<Settings, Invali
     const idleMillis = yield* duration("idleLifetime", options.idleLifetime, "1 day")
     const absoluteMillis = yield* duration("absoluteLifetime", options.absoluteLifetime, "7 days")
     const pendingMillis = yield* duration("pendingLifetime", options.pendingLifetime, "10 minutes")
+    const sweepMillis = yield* duration("sweepInterval", options.sweepInterval, "1 minute")
     const secrets = Array.isArray(options.secrets) ? options.secrets : [options.secrets as Redacted.Redacted<string>]
     return {
       origin: base.origin,
@@ -93,9 +100,12 @@ export const decode = (options: WebAuth.Options): Effect.Effect<Settings, Invali
       parameters: options.parameters,
       paths,
       afterLogout,
+      idTokenHint: options.idTokenHint === true,
       idleMillis,
       absoluteMillis,
       pendingMillis,
+      sweepMillis,
+      graceMillis: Math.max(86_400_000, 2 * sweepMillis),
       touchMillis: Math.min(60_000, Math.floor(idleMillis / 4)),
       cookies: {
         secure,

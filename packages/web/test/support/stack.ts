@@ -165,7 +165,8 @@ export const browser = () => {
   ): Effect.Effect<Reply, never, Env> =>
     Effect.gen(function*() {
       const handler: HttpApp.Default<any, any> = options.app === undefined ? yield* app : yield* options.app
-      const headers = new Headers(options.headers)
+      // a browser's navigation unless the test says otherwise
+      const headers = new Headers({ accept: "text/html,*/*;q=0.8", ...options.headers })
       if (jar.size > 0) headers.set("cookie", [...jar].map(([name, value]) => `${name}=${value}`).join("; "))
       const web = new Request(new URL(path, BASE), {
         method,
