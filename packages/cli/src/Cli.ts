@@ -198,6 +198,14 @@ export const login = Command.make(
     audience: Options.text("audience").pipe(Options.withDescription("The API the tokens are for"), Options.optional),
     browser: Options.boolean("browser").pipe(
       Options.withDescription("Log in through the system browser (loopback redirect) instead of the device flow")
+    ),
+    dpop: Options.boolean("dpop").pipe(
+      Options.withDescription(
+        "Bind the tokens to a new DPoP key (RFC 9449), kept with the credentials; later logins of the profile do too"
+      )
+    ),
+    noDpop: Options.boolean("no-dpop").pipe(
+      Options.withDescription("Do not bind the tokens to a DPoP key, even though the profile's last login did")
     )
   },
   (options) =>
@@ -224,9 +232,35 @@ export const token = Command.make(
  */
 export const header = Command.make(
   "header",
-  { ...common, ...tokenOptions },
-  (options) => handle(options, Commands.token(options, options, "header"))
-).pipe(Command.withDescription("Print \"Authorization: <type> <token>\" on stdout"))
+  {
+    ...common,
+    ...tokenOptions,
+    url: Options.text("url").pipe(
+      Options.withDescription(
+        "The URL the request goes to: with DPoP-bound tokens, a \"DPoP: <proof>\" line for it follows (required then)"
+      ),
+      Options.optional
+    ),
+    method: Options.text("method").pipe(
+      Options.withAlias("X"),
+      Options.withDescription("The method of that request (for the DPoP proof)"),
+      Options.withDefault("GET")
+    ),
+    nonce: Options.text("nonce").pipe(
+      Options.withDescription("The DPoP-Nonce the server gave, to put in the proof"),
+      Options.optional
+    )
+  },
+  (options) =>
+    handle(
+      options,
+      Commands.token(options, options, { url: options.url, method: options.method, nonce: options.nonce })
+    )
+).pipe(
+  Command.withDescription(
+    "Print \"Authorization: <type> <token>\" on stdout; with DPoP-bound tokens, and a \"DPoP: <proof>\" line for --url"
+  )
+)
 
 /**
  * `effect-renewal status`.

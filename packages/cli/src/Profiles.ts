@@ -36,7 +36,13 @@ export class Profile extends Schema.Class<Profile>("@effect-renewal/cli/Profile"
   clientId: Schema.NonEmptyString,
   /** The scope of the login, which renewals ask for. */
   scope: Schema.String,
-  audience: Schema.optionalWith(Schema.String, { exact: true })
+  audience: Schema.optionalWith(Schema.String, { exact: true }),
+  /**
+   * `true` after a `login --dpop`: a later `login` to the same issuer and
+   * client binds its tokens to a new DPoP key too, unless `--no-dpop`. The
+   * renewals need no setting: the key is in the stored credentials.
+   */
+  dpop: Schema.optionalWith(Schema.Boolean, { exact: true })
 }) {}
 
 /**

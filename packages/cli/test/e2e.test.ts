@@ -2,7 +2,8 @@
  * The built command, driven as a person drives it: `login` in a terminal
  * (tmux), its user code read from the screen and approved at the emulator,
  * which serves on loopback in this process; then `token`, twenty `token`
- * processes at once after expiry, a revoked login, `logout` and `status`.
+ * processes at once after expiry, a revoked login, `logout` and `status`;
+ * a `login --dpop` whose `header --url` lines curl sends to `/userinfo`.
  */
 import * as Jwt from "@effect-renewal/core/Jwt"
 import * as TokenCodec from "@effect-renewal/core/TokenCodec"
@@ -15,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { execFile, spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -65,9 +67,18 @@ const tokenRequests = async () =>
   ).length
 
 /** `login` in a terminal: read the code on the screen, approve it, see who logged in. */
-const loginInTerminal = async (home: Home, username: string) => {
+const loginInTerminal = async (home: Home, username: string, flags: ReadonlyArray<string> = []) => {
   const tenant = await emulator()
-  const terminal = Tmux.start([process.execPath, entry, "login", "--issuer", tenant.issuer, "--client-id", clientId], {
+  const terminal = Tmux.start([
+    process.execPath,
+    entry,
+    "login",
+    "--issuer",
+    tenant.issuer,
+    "--client-id",
+    clientId,
+    ...flags
+  ], {
     HOME: home.root,
     ...home.env
   })
@@ -165,5 +176,49 @@ describe.skipIf(!Tmux.available())("a login revoked at the provider", () => {
     } finally {
       terminal.close()
     }
+  })
+})
+
+const curlAvailable = spawnSync("curl", ["--version"]).status === 0
+
+/**
+ * `curl -s -H @- URL` with the headers on its stdin: the status code and the
+ * body (asynchronously: the emulator answers from this process).
+ */
+const curl = (headers: string, url: string) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const child = execFile(
+      "curl",
+      ["-s", "-w", "\\n%{http_code}", "-H", "@-", url],
+      { timeout: 30_000 },
+      (error, out) => {
+        if (error !== null) return reject(error)
+        const lines = out.split("\n")
+        resolve({ status: Number(lines.pop()), body: lines.join("\n") })
+      }
+    )
+    child.stdin?.end(headers)
+  })
+
+describe.skipIf(!Tmux.available() || !curlAvailable)("login --dpop, then curl with header --url", () => {
+  const home = makeHome()
+
+  it("the two lines of header --url, given to curl -H @-, reach /userinfo; the token alone does not", async () => {
+    const screen = await loginInTerminal(home, "hopper", ["--dpop"])
+    expect(screen).toMatch(/bound to a DPoP key \(thumbprint [\w-]{43}\)/)
+    const url = `${(await emulator()).issuer}userinfo`
+    const header = await runBuilt(entry, home, ["header", "--url", url])
+    expect(header.code).toBe(0)
+    expect(header.stdout).toMatch(/^Authorization: DPoP \S+\nDPoP: \S+\n$/)
+    const answered = await curl(header.stdout, url)
+    expect(answered.status).toBe(200)
+    expect(JSON.parse(answered.body)).toMatchObject({ sub: "hopper" })
+
+    const token = (await runBuilt(entry, home, ["token"])).stdout.trim()
+    expect((await curl(`Authorization: Bearer ${token}\n`, url)).status).toBe(401)
+    expect((await runBuilt(entry, home, ["header"])).code).toBe(2)
+    const fetched = await runBuilt(entry, home, ["fetch", url])
+    expect(fetched.code).toBe(0)
+    expect(JSON.parse(fetched.stdout)).toMatchObject({ sub: "hopper" })
   })
 })

@@ -1,5 +1,7 @@
+import { LoginRequired } from "@effect-renewal/core/AuthError"
 import * as AuthorizedClient from "@effect-renewal/core/AuthorizedClient"
 import type { Credentials } from "@effect-renewal/core/Credentials"
+import * as Dpop from "@effect-renewal/core/Dpop"
 import * as Jwt from "@effect-renewal/core/Jwt"
 import * as Renewer from "@effect-renewal/core/Renewer"
 import * as TokenStore from "@effect-renewal/core/TokenStore"
@@ -37,8 +39,48 @@ const expiresIn = (credentials: Credentials) =>
     (now) => Math.max(0, Math.floor(DateTime.distance(now, credentials.expiresAt) / 1000))
   )
 
+/** What `header` is for: the request a DPoP proof names. */
+export interface HeaderOptions {
+  readonly url: Option.Option<string>
+  readonly method: string
+  readonly nonce: Option.Option<string>
+}
+
+/**
+ * `header`'s lines: `Authorization`, and for DPoP-bound credentials the
+ * proof for the one request named (RFC 9449 proofs are per method and URL:
+ * no proof is valid for a request not named).
+ */
+const headerLines = (credentials: Credentials, accessToken: string, options: HeaderOptions) =>
+  Effect.gen(function*() {
+    const authorization = `Authorization: ${credentials.tokenType} ${accessToken}`
+    // the URL is checked as fetch checks it, for a Bearer token too: the
+    // script sends the token there
+    const target = Option.isSome(options.url) ? yield* destination(options.url.value, options.method) : undefined
+    if (credentials.tokenType !== "DPoP") return [authorization]
+    if (target === undefined) {
+      return yield* new UsageError({
+        description:
+          "the profile's tokens are DPoP-bound: each request needs its own proof. Use header --url URL [--method M] (two lines: Authorization and DPoP), or effect-renewal fetch URL"
+      })
+    }
+    if (credentials.dpop === undefined) {
+      return yield* new LoginRequired({
+        reason: "DpopKeyMissing",
+        description: "the stored DPoP-bound credentials carry no key"
+      })
+    }
+    const proof = yield* Dpop.proof(credentials.dpop, {
+      method: target.method,
+      url: target.url,
+      accessToken: credentials.accessToken,
+      nonce: Option.getOrUndefined(options.nonce)
+    })
+    return [authorization, `DPoP: ${Redacted.value(proof)}`]
+  })
+
 /** `token` and `header`: a valid access token, renewed when needed. */
-export const token = (common: Session.Common, options: TokenOptions, format: "token" | "header") =>
+export const token = (common: Session.Common, options: TokenOptions, format: "token" | HeaderOptions) =>
   Effect.gen(function*() {
     const where = yield* Session.where(common)
     const settings = yield* Session.profile(common, where)
@@ -54,8 +96,10 @@ export const token = (common: Session.Common, options: TokenOptions, format: "to
         expires_in: yield* expiresIn(credentials),
         scope: credentials.scope ?? null
       }))
+    } else if (format === "token") {
+      yield* Console.log(accessToken)
     } else {
-      yield* Console.log(format === "token" ? accessToken : `Authorization: ${credentials.tokenType} ${accessToken}`)
+      yield* Console.log((yield* headerLines(credentials, accessToken, format)).join("\n"))
     }
   })
 
@@ -72,6 +116,9 @@ interface Status {
   readonly expires_at?: string | undefined
   readonly expired?: boolean | undefined
   readonly refresh_token?: boolean | undefined
+  readonly token_type?: string | undefined
+  /** The thumbprint of the DPoP key the credentials carry (public: the server binds tokens to it). */
+  readonly dpop_jkt?: string | undefined
 }
 
 const describeStatus = (status: Status): string => {
@@ -91,6 +138,13 @@ const describeStatus = (status: Status): string => {
     `  scope:          ${status.scope ?? "(none)"}`
   ]
   if (status.audience !== undefined) lines.push(`  audience:       ${status.audience}`)
+  if (status.dpop_jkt !== undefined) {
+    lines.push(
+      status.token_type === "DPoP"
+        ? `  DPoP:           tokens bound to key ${status.dpop_jkt}`
+        : `  DPoP:           key ${status.dpop_jkt}, but the provider issued ${status.token_type} tokens`
+    )
+  }
   lines.push(
     `  access token:   ${status.expired ? "expired" : "expires"} ${status.expires_at}`,
     `  refresh token:  ${status.refresh_token ? "held" : "none (a new login is needed when the access token expires)"}`
@@ -132,7 +186,9 @@ export const status = (common: Session.Common, options: { readonly json: boolean
         audience: Option.getOrUndefined(Option.flatMap(settings, (s) => Option.fromNullable(s.audience))),
         expires_at: DateTime.formatIso(credentials.expiresAt),
         expired: DateTime.lessThanOrEqualTo(credentials.expiresAt, now),
-        refresh_token: credentials.refreshToken !== undefined
+        refresh_token: credentials.refreshToken !== undefined,
+        token_type: credentials.tokenType,
+        dpop_jkt: credentials.dpop?.jkt
       }
     }
     yield* Console.log(options.json ? JSON.stringify(report) : describeStatus(report))
@@ -168,19 +224,29 @@ export interface FetchOptions {
 
 const loopbackHosts = new Set(["localhost", "127.0.0.1", "[::1]"])
 
-const request = (options: FetchOptions): Effect.Effect<HttpClientRequest.HttpClientRequest, UsageError> =>
+/** Where a token may go: an absolute https URL (http to loopback only), with a method. */
+const destination = (
+  href: string,
+  method: string
+): Effect.Effect<{ readonly url: URL; readonly method: string }, UsageError> =>
   Effect.gen(function*() {
     const url = yield* Effect.try({
-      try: () => new URL(options.url),
-      catch: () => new UsageError({ description: `"${options.url}" is not an absolute URL` })
+      try: () => new URL(href),
+      catch: () => new UsageError({ description: `"${href}" is not an absolute URL` })
     })
     if (url.protocol !== "https:" && !(url.protocol === "http:" && loopbackHosts.has(url.hostname))) {
       return yield* new UsageError({
-        description: "fetch sends the token over https only (plain http to a loopback host only)"
+        description: "the token goes over https only (plain http to a loopback host only)"
       })
     }
-    const method = options.method.toUpperCase()
-    if (!/^[A-Z]+$/.test(method)) return yield* new UsageError({ description: `"${options.method}" is not a method` })
+    const upper = method.toUpperCase()
+    if (!/^[A-Z]+$/.test(upper)) return yield* new UsageError({ description: `"${method}" is not a method` })
+    return { url, method: upper }
+  })
+
+const request = (options: FetchOptions): Effect.Effect<HttpClientRequest.HttpClientRequest, UsageError> =>
+  Effect.gen(function*() {
+    const { method, url } = yield* destination(options.url, options.method)
     const headers: Array<[string, string]> = []
     for (const header of options.headers) {
       const colon = header.indexOf(":")

@@ -26,6 +26,10 @@ export interface LoginOptions {
   readonly scope: Option.Option<string>
   readonly audience: Option.Option<string>
   readonly browser: boolean
+  /** `--dpop`: bind the tokens to a new DPoP key. */
+  readonly dpop: boolean
+  /** `--no-dpop`: do not, even though the profile's last login did. */
+  readonly noDpop: boolean
 }
 
 /** The scope of a login that names none: an id_token, and a refresh token for the renewals. */
@@ -69,8 +73,14 @@ const settingsOf = (
       })
     )
   }
+  if (options.dpop && options.noDpop) {
+    return Effect.fail(new UsageError({ description: "login takes --dpop or --no-dpop, not both" }))
+  }
   // a new issuer or client starts from the defaults, not from the saved scope
   const same = Option.exists(saved, (s) => s.issuer === issuer.value && s.clientId === clientId.value)
+  // DPoP sticks to the profile: a login again without the flag does not
+  // quietly downgrade its tokens to Bearer
+  const dpop = options.dpop || (!options.noDpop && same && Option.exists(saved, (s) => s.dpop === true))
   const audience = Option.orElse(
     options.audience,
     () => same ? Option.flatMap(saved, (s) => Option.fromNullable(s.audience)) : Option.none()
@@ -83,14 +93,19 @@ const settingsOf = (
         Option.orElse(options.scope, () => same ? Option.map(saved, (s) => s.scope) : Option.none()),
         () => defaultScope
       ),
-      ...(Option.isSome(audience) ? { audience: audience.value } : {})
+      ...(Option.isSome(audience) ? { audience: audience.value } : {}),
+      ...(dpop ? { dpop: true } : {})
     })
   )
 }
 
 const device = (login: Login.Login.Service, settings: Profiles.Profile) =>
   Effect.gen(function*() {
-    const authorization = yield* login.device({ scope: settings.scope, audience: settings.audience })
+    const authorization = yield* login.device({
+      scope: settings.scope,
+      audience: settings.audience,
+      dpop: settings.dpop
+    })
     yield* Console.error(
       [
         `To log in, open ${authorization.verificationUri}`,
@@ -108,6 +123,7 @@ const loopback = (login: Login.Login.Service, settings: Profiles.Profile) =>
   Login.loopback({
     scope: settings.scope,
     audience: settings.audience,
+    dpop: settings.dpop,
     open: (url) =>
       Effect.zipRight(
         Console.error(
@@ -130,6 +146,14 @@ const describe = (credentials: Credentials) =>
     return `${claims.value.sub ?? "(no subject)"}${typeof email === "string" ? ` <${email}>` : ""}`
   })
 
+/** What a login with `--dpop` got: bound tokens (the key's public thumbprint), or Bearer ones. */
+const binding = (settings: Profiles.Profile, credentials: Credentials): string =>
+  settings.dpop !== true || credentials.dpop === undefined
+    ? ""
+    : credentials.tokenType === "DPoP"
+    ? `\nThe tokens are bound to a DPoP key (thumbprint ${credentials.dpop.jkt}), kept with them.`
+    : "\nThe provider issued Bearer tokens: it does not bind them to the DPoP key (see its DPoP settings)."
+
 /** `login`: a flow, then the profile's settings and credentials saved, then who. */
 export const run = (common: Session.Common, options: LoginOptions) =>
   Effect.gen(function*() {
@@ -146,6 +170,8 @@ export const run = (common: Session.Common, options: LoginOptions) =>
     yield* Profiles.put(where.paths.configDir, common.profile, settings)
     yield* Effect.flatMap(Renewer.Renewer, (renewer) => renewer.save(credentials)).pipe(Effect.provide(store))
     yield* Console.error(
-      `Logged in to ${settings.issuer} as ${yield* describe(credentials)} (profile "${common.profile}").`
+      `Logged in to ${settings.issuer} as ${yield* describe(credentials)} (profile "${common.profile}").${
+        binding(settings, credentials)
+      }`
     )
   }).pipe(Effect.scoped)
