@@ -4,7 +4,6 @@
  * protected resource (`/userinfo`) demanding proofs and nonces, and a token
  * printed by `token` refused without the key.
  */
-import * as Cli from "@effect-renewal/cli/Cli"
 import * as Dpop from "@effect-renewal/core/Dpop"
 import * as Emulator from "@effect-renewal/testing/Emulator"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -12,56 +11,21 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import * as Output from "./support/console.js"
+import * as Harness from "./support/harness.js"
 
 const clientId = "cli-dpop"
 
-const tempHome = () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "effect-renewal-cli-dpop-"))
-  return {
-    root,
-    dirs: ["--config-dir", path.join(root, "config"), "--state-dir", path.join(root, "state")]
-  }
-}
+const tempHome = () => Harness.tempHome("dpop")
 
-const run = (args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const output = Output.capture()
-    const code = yield* Cli.run(["node", "effect-renewal", ...args]).pipe(Effect.withConsole(output.console))
-    return { code, stdout: output.stdout.join("\n"), stderr: output.stderr.join("\n") }
-  })
+const run = Harness.run
 
 /** `login` (device flow) in memory, with extra flags: the code read from stderr, approved, awaited. */
 const login = (dirs: ReadonlyArray<string>, username: string, flags: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const emulator = yield* Emulator.Emulator
-    const output = Output.capture()
-    const fiber = yield* Cli.run([
-      "node",
-      "effect-renewal",
-      "login",
-      "--issuer",
-      emulator.issuer,
-      "--client-id",
-      clientId,
-      ...flags,
-      ...dirs
-    ]).pipe(Effect.withConsole(output.console), Effect.fork)
-    let code: string | undefined
-    while (code === undefined) {
-      yield* Effect.sleep("50 millis")
-      code = /enter the code: ([A-Z]{4}-[A-Z]{4})/.exec(output.stderr.join("\n"))?.[1]
-    }
-    yield* emulator.approveDevice(code, { username, email: `${username}@example.org` })
-    const exit = yield* Fiber.join(fiber)
-    return { code: exit, stdout: output.stdout.join("\n"), stderr: output.stderr.join("\n") }
-  })
+  Harness.login({ clientId, dirs, user: { username, email: `${username}@example.org` }, flags })
 
 const userinfoUrl = Effect.map(Emulator.Emulator, (emulator) => `${emulator.issuer.replace(/\/$/, "")}/userinfo`)
 

@@ -1,61 +1,28 @@
-import * as Cli from "@effect-renewal/cli/Cli"
 import * as StoreKey from "@effect-renewal/cli/StoreKey"
 import * as Emulator from "@effect-renewal/testing/Emulator"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Output from "./support/console.js"
+import * as Harness from "./support/harness.js"
 
 const clientId = "cli-unit"
 
-const tempHome = () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "effect-renewal-cli-unit-"))
-  return ["--config-dir", path.join(root, "config"), "--state-dir", path.join(root, "state")]
-}
+const tempHome = () => Harness.tempHome("unit").dirs
 
-/** Runs the command with the emulator in memory as the network; answers its code and output. */
-const run = (args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const output = Output.capture()
-    const code = yield* Cli.run(["node", "effect-renewal", ...args]).pipe(Effect.withConsole(output.console))
-    return { code, stdout: output.stdout.join("\n"), stderr: output.stderr.join("\n") }
-  })
+const run = Harness.run
 
 const Tenant = Emulator.layerMemory({ clientId, devicePollingInterval: "1 second" })
 const Env = Layer.merge(NodeContext.layer, Tenant)
 
 /** `login` in memory: the code read from the captured stderr, approved, awaited. */
 const login = (dirs: ReadonlyArray<string>, username: string) =>
-  Effect.gen(function*() {
-    const emulator = yield* Emulator.Emulator
-    const output = Output.capture()
-    const fiber = yield* Cli.run([
-      "node",
-      "effect-renewal",
-      "login",
-      "--issuer",
-      emulator.issuer,
-      "--client-id",
-      clientId,
-      ...dirs
-    ])
-      .pipe(Effect.withConsole(output.console), Effect.fork)
-    let code: string | undefined
-    while (code === undefined) {
-      yield* Effect.sleep("50 millis")
-      code = /enter the code: ([A-Z]{4}-[A-Z]{4})/.exec(output.stderr.join("\n"))?.[1]
-    }
-    yield* emulator.approveDevice(code, { username, email: `${username}@example.org` })
-    const exit = yield* Fiber.join(fiber)
-    return { code: exit, stdout: output.stdout.join("\n"), stderr: output.stderr.join("\n") }
-  })
+  Harness.login({ clientId, dirs, user: { username, email: `${username}@example.org` } })
 
 describe("the commands, with the emulator in memory", () => {
   it.live("login, then token, header, token --json and status --json; no token anywhere but where asked", () =>

@@ -1,4 +1,3 @@
-import * as Cli from "@effect-renewal/cli/Cli"
 import * as StoreKey from "@effect-renewal/cli/StoreKey"
 import * as TokenCodec from "@effect-renewal/core/TokenCodec"
 import * as TokenStore from "@effect-renewal/core/TokenStore"
@@ -10,56 +9,24 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as FileCodec from "../src/internal/fileCodec.js"
-import * as Output from "./support/console.js"
+import * as Harness from "./support/harness.js"
 
 const clientId = "cli-rotate"
 
-const tempHome = () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "effect-renewal-cli-rotate-"))
-  const stateDir = path.join(root, "state")
-  return { stateDir, dirs: ["--config-dir", path.join(root, "config"), "--state-dir", stateDir] }
-}
+const tempHome = () => Harness.tempHome("rotate")
 
-const run = (args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const output = Output.capture()
-    const code = yield* Cli.run(["node", "effect-renewal", ...args]).pipe(Effect.withConsole(output.console))
-    return { code, stdout: output.stdout.join("\n"), stderr: output.stderr.join("\n") }
-  })
+const run = Harness.run
 
 const Env = Layer.merge(NodeContext.layer, Emulator.layerMemory({ clientId, devicePollingInterval: "1 second" }))
 
 const login = (dirs: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const emulator = yield* Emulator.Emulator
-    const output = Output.capture()
-    const fiber = yield* Cli.run([
-      "node",
-      "effect-renewal",
-      "login",
-      "--issuer",
-      emulator.issuer,
-      "--client-id",
-      clientId,
-      ...dirs
-    ])
-      .pipe(Effect.withConsole(output.console), Effect.fork)
-    let code: string | undefined
-    while (code === undefined) {
-      yield* Effect.sleep("50 millis")
-      code = /enter the code: ([A-Z]{4}-[A-Z]{4})/.exec(output.stderr.join("\n"))?.[1]
-    }
-    yield* emulator.approveDevice(code, { username: "ada" })
-    expect(yield* Fiber.join(fiber)).toBe(0)
-  })
+  Effect.map(Harness.login({ clientId, dirs, user: { username: "ada" } }), (ran) => expect(ran.code).toBe(0))
 
 /** Runs `statement` on the SQLite store of `stateDir`, as it is on the disk. */
 const sql = <A>(stateDir: string, statement: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
