@@ -3,31 +3,22 @@
  * AuthorizedClient hands back renders, which 401s renew, where a nonce is
  * kept after a redirect.
  */
-import {
-  AuthenticationClient,
-  AuthorizedClient,
-  Credentials,
-  Dpop,
-  RenewalPolicy,
-  RenewalStrategy,
-  Renewer,
-  TokenStore
-} from "@effect-renewal/core"
+import type { Credentials } from "@effect-renewal/core"
+import { AuthenticationClient, AuthorizedClient, Dpop, Renewer } from "@effect-renewal/core"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
-import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
 import * as jose from "jose"
 import { inspect } from "node:util"
 import * as DpopServer from "./support/dpopServer.js"
+import { api as authorized, login, stack } from "./support/dpopStack.js"
 import { rawServer } from "./support/rawServer.js"
 
 /** What a raw loopback server received: the path and the `htu` of its proof, if any. */
@@ -44,33 +35,6 @@ const recorder = () => {
   return { seen, proofs, record }
 }
 
-const clientLayer = (server: DpopServer.DpopServer) =>
-  AuthenticationClient.layer({ domain: server.url, clientId: "dpop-client", timeout: "10 seconds" }).pipe(
-    Layer.provide(FetchHttpClient.layer),
-    Layer.orDie
-  )
-
-const stack = (server: DpopServer.DpopServer, nonces: Layer.Layer<Dpop.Nonces> = Dpop.layerNonces()) =>
-  Renewer.layer({ key: "default" }).pipe(
-    Layer.provideMerge(TokenStore.layerMemory),
-    Layer.provide(RenewalStrategy.refreshToken),
-    Layer.provide(clientLayer(server)),
-    Layer.provide(RenewalPolicy.layer({ retry: Schedule.stop }).pipe(Layer.orDie)),
-    Layer.provideMerge(nonces)
-  )
-
-const login = (server: DpopServer.DpopServer, key: Dpop.DpopKey) => {
-  const minted = server.mint(key.jkt)
-  return new Credentials.Credentials({
-    accessToken: Redacted.make(minted.accessToken),
-    refreshToken: Redacted.make(minted.refreshToken),
-    tokenType: "DPoP",
-    expiresAt: DateTime.unsafeMake(Date.now() + 3_600_000),
-    scope: "openid offline_access",
-    dpop: key
-  })
-}
-
 describe("AuthorizedClient with DPoP: what reaches the caller", () => {
   it.scopedLive("a logged response, its request and a ResponseError made from it render neither the proof nor the nonce", () =>
     Effect.gen(function*() {
@@ -80,7 +44,7 @@ describe("AuthorizedClient with DPoP: what reaches the caller", () => {
       yield* Effect.gen(function*() {
         const renewer = yield* Renewer.Renewer
         yield* renewer.save(login(server, key))
-        const client = yield* AuthorizedClient.make().pipe(Effect.provide(FetchHttpClient.layer))
+        const client = yield* authorized
         const response = yield* client.execute(HttpClientRequest.get(`${server.url}/api/orders`)).pipe(Effect.orDie)
         const proof = server.requests.filter((r) => r.path === "/api/orders").at(-1)!.dpop!
         expect(proof.length).toBeGreaterThan(50)
@@ -108,7 +72,7 @@ describe("AuthorizedClient with DPoP: what reaches the caller", () => {
       yield* Effect.gen(function*() {
         const renewer = yield* Renewer.Renewer
         yield* renewer.save(login(server, key))
-        const client = yield* AuthorizedClient.make().pipe(Effect.provide(FetchHttpClient.layer))
+        const client = yield* authorized
         // this machine's clock is 5 minutes ahead: every proof's iat is refused
         const real = yield* Effect.clock
         const ahead: Clock.Clock = {
@@ -154,7 +118,7 @@ describe("AuthorizedClient with DPoP: what reaches the caller", () => {
         const renewer = yield* Renewer.Renewer
         const nonces = yield* Dpop.Nonces
         yield* renewer.save(login(server, key))
-        const client = yield* AuthorizedClient.make().pipe(Effect.provide(FetchHttpClient.layer))
+        const client = yield* authorized
         const response = yield* client.execute(HttpClientRequest.get(`${api}/api/orders`)).pipe(Effect.orDie)
         // fetch would have followed, signed for the first URL, and kept elsewhere's nonce as the API's
         expect(response.status).toBe(302)

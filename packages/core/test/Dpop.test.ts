@@ -8,17 +8,14 @@
  */
 import {
   AuthenticationClient,
-  AuthorizedClient,
   Credentials,
   Dpop,
-  RenewalPolicy,
   RenewalStrategy,
   Renewer,
   Sessions,
   TokenCodec,
   TokenStore
 } from "@effect-renewal/core"
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
@@ -29,44 +26,11 @@ import * as Equal from "effect/Equal"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
 import * as jose from "jose"
 import { inspect } from "node:util"
 import * as DpopServer from "./support/dpopServer.js"
+import { api, clientLayer, login, refusal, stack } from "./support/dpopStack.js"
 import { rawServer } from "./support/rawServer.js"
-
-const clientLayer = (server: DpopServer.DpopServer) =>
-  AuthenticationClient.layer({ domain: server.url, clientId: "dpop-client", timeout: "10 seconds" }).pipe(
-    Layer.provide(FetchHttpClient.layer),
-    Layer.orDie
-  )
-
-/**
- * A Renewer and the store beside it, over the server; nonces of their own.
- * No retry by the policy: a nonce retry must happen inside the one attempt.
- */
-const stack = (server: DpopServer.DpopServer, key = "default") =>
-  Renewer.layer({ key }).pipe(
-    Layer.provideMerge(TokenStore.layerMemory),
-    Layer.provide(RenewalStrategy.refreshToken),
-    Layer.provide(clientLayer(server)),
-    Layer.provide(RenewalPolicy.layer({ retry: Schedule.stop }).pipe(Layer.orDie)),
-    Layer.provideMerge(Dpop.layerNonces())
-  )
-
-const login = (server: DpopServer.DpopServer, key: Dpop.DpopKey | undefined) => {
-  const minted = server.mint(key?.jkt)
-  return new Credentials.Credentials({
-    accessToken: Redacted.make(minted.accessToken),
-    refreshToken: Redacted.make(minted.refreshToken),
-    tokenType: key === undefined ? "Bearer" : "DPoP",
-    expiresAt: DateTime.unsafeMake(Date.now() + 3_600_000),
-    scope: "openid offline_access",
-    ...(key === undefined ? {} : { dpop: key })
-  })
-}
-
-const api = (_server: DpopServer.DpopServer) => AuthorizedClient.make().pipe(Effect.provide(FetchHttpClient.layer))
 
 const get = (client: HttpClient.HttpClient.With<unknown>, url: string) =>
   client.execute(HttpClientRequest.get(url)).pipe(Effect.flatMap((response) => response.json), Effect.orDie)
@@ -142,7 +106,7 @@ describe("DPoP at the token endpoint", () => {
         expect(forApi.dpop?.jkt).toBe(key.jkt)
         expect(forApi.tokenType).toBe("DPoP")
         expect(server.proofs.map((p) => p.jkt)).toEqual([key.jkt])
-        const orders = yield* get(yield* api(server), `${server.url}/api/orders`)
+        const orders = yield* get(yield* api, `${server.url}/api/orders`)
         expect(orders).toEqual({ sub: "alice", scheme: "DPoP" })
       }).pipe(Effect.provide(stack(server)))
     }))
@@ -179,7 +143,7 @@ describe("DPoP at the resource server (AuthorizedClient)", () => {
         const renewer = yield* Renewer.Renewer
         const credentials = login(server, key)
         yield* renewer.save(credentials)
-        const client = yield* api(server)
+        const client = yield* api
         expect(yield* get(client, `${server.url}/api/orders?page=2#top`)).toEqual({ sub: "alice", scheme: "DPoP" })
         const calls = server.requests.filter((r) => r.path === "/api/orders")
         expect(calls.map((r) => [r.status, r.error])).toEqual([[401, "use_dpop_nonce"], [200, undefined]])
@@ -207,7 +171,7 @@ describe("DPoP at the resource server (AuthorizedClient)", () => {
       yield* Effect.gen(function*() {
         const renewer = yield* Renewer.Renewer
         yield* renewer.save(login(server, undefined))
-        expect(yield* get(yield* api(server), `${server.url}/api/me`)).toEqual({ sub: "alice", scheme: "Bearer" })
+        expect(yield* get(yield* api, `${server.url}/api/me`)).toEqual({ sub: "alice", scheme: "Bearer" })
         expect(server.requests.map((r) => r.dpop)).toEqual([undefined])
       }).pipe(Effect.provide(stack(server)))
     }))
@@ -231,8 +195,7 @@ describe("DPoP key lost or swapped", () => {
         const kept = Option.getOrThrow(yield* store.get(TokenStore.entryKey("default")))
         expect(Redacted.value(kept.refreshToken!)).toBe(Redacted.value(withoutKey.refreshToken!))
         // the resource is not sent the token either
-        const refused = yield* Effect.flip((yield* api(server)).execute(HttpClientRequest.get(`${server.url}/api/x`)))
-        expect(refused._tag === "LoginRequired" && refused.reason).toBe("DpopKeyMissing")
+        expect(yield* refusal(server)).toBe("DpopKeyMissing")
         expect(server.requests).toEqual([])
       }).pipe(Effect.provide(stack(server)))
     }))
@@ -256,8 +219,7 @@ describe("DPoP key lost or swapped", () => {
           const error = yield* Effect.flip(renewer.get({ forceRefresh: true }))
           expect(error._tag === "LoginRequired" && error.reason).toBe("DpopKeyMismatch")
           expect(Option.getOrThrow(yield* store.get(TokenStore.entryKey("default"))).refreshToken).toBeDefined()
-          const refused = yield* Effect.flip((yield* api(server)).execute(HttpClientRequest.get(`${server.url}/api/x`)))
-          expect(refused._tag === "LoginRequired" && refused.reason).toBe("DpopKeyMismatch")
+          expect(yield* refusal(server)).toBe("DpopKeyMismatch")
         }
         expect(server.requests).toEqual([])
       }).pipe(Effect.provide(stack(server)))
@@ -444,7 +406,7 @@ describe("DPoP edge cases", () => {
       yield* Effect.gen(function*() {
         const renewer = yield* Renewer.Renewer
         yield* renewer.save(login(server, key))
-        const response = yield* (yield* api(server)).execute(HttpClientRequest.get(`${url}/x`))
+        const response = yield* (yield* api).execute(HttpClientRequest.get(`${url}/x`))
         expect(response.status).toBe(401)
         expect(calls).toBe(1)
         expect(tokenRequests(server)).toEqual([])
