@@ -18,7 +18,7 @@ import * as Redacted from "effect/Redacted"
 import * as jose from "jose"
 import { inspect } from "node:util"
 import * as DpopServer from "./support/dpopServer.js"
-import { api as authorized, login, stack } from "./support/dpopStack.js"
+import { api as authorized, loggedIn, login, stack } from "./support/dpopStack.js"
 import { rawServer } from "./support/rawServer.js"
 
 /** What a raw loopback server received: the path and the `htu` of its proof, if any. */
@@ -42,8 +42,7 @@ describe("AuthorizedClient with DPoP: what reaches the caller", () => {
       const key = yield* Dpop.generateKey
       server.nonce.resource = "resource-nonce-SECRET"
       yield* Effect.gen(function*() {
-        const renewer = yield* Renewer.Renewer
-        yield* renewer.save(login(server, key))
+        const renewer = yield* loggedIn(server, key)
         const client = yield* authorized
         const response = yield* client.execute(HttpClientRequest.get(`${server.url}/api/orders`)).pipe(Effect.orDie)
         const proof = server.requests.filter((r) => r.path === "/api/orders").at(-1)!.dpop!
@@ -70,8 +69,7 @@ describe("AuthorizedClient with DPoP: what reaches the caller", () => {
       const server = yield* DpopServer.start
       const key = yield* Dpop.generateKey
       yield* Effect.gen(function*() {
-        const renewer = yield* Renewer.Renewer
-        yield* renewer.save(login(server, key))
+        yield* loggedIn(server, key)
         const client = yield* authorized
         // this machine's clock is 5 minutes ahead: every proof's iat is refused
         const real = yield* Effect.clock

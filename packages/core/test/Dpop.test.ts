@@ -29,7 +29,7 @@ import * as Redacted from "effect/Redacted"
 import * as jose from "jose"
 import { inspect } from "node:util"
 import * as DpopServer from "./support/dpopServer.js"
-import { api, clientLayer, login, refusal, stack } from "./support/dpopStack.js"
+import { api, clientLayer, loggedIn, login, refusal, stack } from "./support/dpopStack.js"
 import { rawServer } from "./support/rawServer.js"
 
 const get = (client: HttpClient.HttpClient.With<unknown>, url: string) =>
@@ -44,8 +44,7 @@ describe("DPoP at the token endpoint", () => {
       const key = yield* Dpop.generateKey
       server.nonce.token = "nonce-1"
       yield* Effect.gen(function*() {
-        const renewer = yield* Renewer.Renewer
-        yield* renewer.save(login(server, key))
+        const renewer = yield* loggedIn(server, key)
         const renewed = yield* renewer.get({ forceRefresh: true })
         expect(renewed.tokenType).toBe("DPoP")
         expect(renewed.dpop?.jkt).toBe(key.jkt)
@@ -100,8 +99,7 @@ describe("DPoP at the token endpoint", () => {
       const server = yield* DpopServer.start
       const key = yield* Dpop.generateKey
       yield* Effect.gen(function*() {
-        const renewer = yield* Renewer.Renewer
-        yield* renewer.save(login(server, key))
+        const renewer = yield* loggedIn(server, key)
         const forApi = yield* renewer.get({ audience: "https://orders.example.com" })
         expect(forApi.dpop?.jkt).toBe(key.jkt)
         expect(forApi.tokenType).toBe("DPoP")
@@ -404,8 +402,7 @@ describe("DPoP edge cases", () => {
       })
       const server = yield* DpopServer.start
       yield* Effect.gen(function*() {
-        const renewer = yield* Renewer.Renewer
-        yield* renewer.save(login(server, key))
+        yield* loggedIn(server, key)
         const response = yield* (yield* api).execute(HttpClientRequest.get(`${url}/x`))
         expect(response.status).toBe(401)
         expect(calls).toBe(1)

@@ -57,3 +57,7 @@ export const refusal = (server: DpopServer.DpopServer) =>
   Effect.flatMap(api, (client) => Effect.flip(client.execute(HttpClientRequest.get(`${server.url}/api/x`)))).pipe(
     Effect.map((error) => error._tag === "LoginRequired" && error.reason)
   )
+
+/** The Renewer of the stack, with credentials the server minted for `key` saved: a session logged in with DPoP. */
+export const loggedIn = (server: DpopServer.DpopServer, key: Dpop.DpopKey) =>
+  Effect.tap(Renewer.Renewer, (renewer) => renewer.save(login(server, key)))
