@@ -259,6 +259,8 @@ describe.each(backends)("SessionStore.layerSql on %s", (_, enabled, open) => {
         for (let i = 0; i < 100 && Option.isSome(yield* sessions.get(key)); i++) yield* settle
         yield* settle
         expect((yield* emulator.counters).revokedFamilies).toBe(before + 1)
+        // one revocation request: the second sweep, behind the TokenStore's lock, found nothing to revoke
+        expect((yield* emulator.requests).filter((request) => request.endpoint === "revoke")).toHaveLength(1)
         expect(Option.isNone(yield* tokens.get(TokenStore.entryKey(key)))).toBe(true)
         expect(Option.isNone(yield* sessions.get(key))).toBe(true)
         expect(yield* Context.get(a, SessionStore.SessionStore).entries!).toEqual([])
