@@ -85,6 +85,13 @@ const rawOf = (database: Database) => Effect.map(Layer.build(database.client()),
 
 it("finds @effect/sql's SqlClient by its tag's key, with no import of @effect/sql at run time", () => {
   expect(SqlClientTag.key).toBe(SqlClient.SqlClient.key)
+  // @effect/sql is an optional peer: SessionStore must load without it
+  for (const file of ["../src/SessionStore.ts", "../src/internal/sqlSessionStore.ts"]) {
+    const source = Fs.readFileSync(new URL(file, import.meta.url), "utf8")
+    const imports = source.split("\n").filter((line) => /^import .*from "@effect\/sql/.test(line))
+    expect(imports.length).toBeGreaterThan(0)
+    for (const line of imports) expect(line).toMatch(/^import type /)
+  }
 })
 
 it.effect("a table name that is not an identifier is refused with a SessionStoreError", () =>
