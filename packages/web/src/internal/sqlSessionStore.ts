@@ -99,7 +99,11 @@ export const makeSql = (
       )
     }
     const sql = yield* SqlClientTag
-    yield* Effect.mapError(createTable(sql, table), () => failure("open", `the table ${table} could not be created`))
+    yield* createTable(sql, table).pipe(
+      // the database's reason, for the operator (a CREATE TABLE carries no session)
+      Effect.tapError((error) => Effect.logWarning("web session table not created", error.message)),
+      Effect.mapError(() => failure("open", `the table ${table} could not be created`))
+    )
 
     // made when first used: the public module, which defines `SessionRecord`, imports this one
     const Json = Schema.parseJson(SessionRecord)
