@@ -2,7 +2,7 @@
  * Two instances of the demo app behind one cookie (as behind a load
  * balancer: cookies of 127.0.0.1 go to every port), sharing one SQLite
  * database: the credentials in the SQL TokenStore (tables `web_tokens_*`),
- * the sessions in a SQL-backed KeyValueStore (`web_sessions`). Concurrent
+ * the sessions in `SessionStore.layerSql` (table `web_sessions`). Concurrent
  * requests of one user at expiry, on both instances: one renewal. A logout
  * on one instance ends the session on the other.
  */
@@ -20,7 +20,6 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Api from "../../demo/src/web/api.js"
 import * as Server from "../../demo/src/web/server.js"
-import * as SqlKeyValueStore from "./support/sqlKeyValueStore.js"
 
 /** A cookie jar for one host, across ports, as a browser keeps it; fetch without following redirects. */
 const client = () => {
@@ -70,8 +69,7 @@ describe("many instances sharing a SQL store", () => {
             secret,
             minTtl: "1 second",
             tokenStore: SqlTokenStore.layerSqlite({ filename, tablePrefix: "web_tokens" }).pipe(Layer.orDie),
-            sessionStore: SessionStore.layerKeyValueStore.pipe(
-              Layer.provide(SqlKeyValueStore.layer),
+            sessionStore: SessionStore.layerSql({ table: "web_sessions" }).pipe(
               Layer.provide(SqliteClient.layer({ filename })),
               Layer.orDie
             )
