@@ -54,7 +54,6 @@ import type * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/emulator.js"
 import * as internalFaults from "./internal/faults.js"
@@ -832,15 +831,6 @@ export declare namespace Emulator {
      * naming it in `ath` (and the resource's nonce when required).
      */
     readonly verifyResourceRequest: (request: ResourceRequest) => Effect.Effect<ResourceAccess>
-    /**
-     * What a resource server would check of an access token this emulator
-     * issued: its signature and its `exp` (against the `Clock`). The claims
-     * (`sub`, `aud`, `scope`, ...) of a valid one, `Option.none()` otherwise.
-     * A demo's API uses it in place of a JWT library.
-     *
-     * @since 0.5.0
-     */
-    readonly verifyAccessToken: (accessToken: string) => Effect.Effect<Option.Option<Readonly<Record<string, unknown>>>>
   }
 }
 

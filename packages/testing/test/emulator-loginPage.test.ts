@@ -1,7 +1,6 @@
 import * as Emulator from "@effect-renewal/testing/Emulator"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import { createHash, randomBytes } from "node:crypto"
 import { claimsOf, CLIENT_ID } from "./support/wire.js"
 
@@ -82,8 +81,17 @@ describe("the emulator's login page (layerServer({ loginPage: true }))", () => {
         const body = yield* Effect.promise(() => token.json() as Promise<Record<string, string>>)
         expect(claimsOf(body.id_token!).sub).toBe("alice")
         expect(claimsOf(body.id_token!).nonce).toBe("nonce-1")
-        expect(Option.isSome(yield* emulator.verifyAccessToken(body.access_token!))).toBe(true)
-        expect(Option.isNone(yield* emulator.verifyAccessToken(body.access_token! + "x"))).toBe(true)
+        const check = (token: string) =>
+          Effect.map(
+            emulator.verifyResourceRequest({
+              method: "GET",
+              url: `${base}/userinfo`,
+              authorization: `Bearer ${token}`
+            }),
+            (access) => access._tag
+          )
+        expect(yield* check(body.access_token!)).toBe("Authorized")
+        expect(yield* check(body.access_token! + "x")).toBe("Refused")
       })
     ))
 

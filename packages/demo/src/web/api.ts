@@ -2,7 +2,8 @@
  * The demo's protected API: a resource server on loopback that accepts only a
  * valid access token of the emulator (`Authorization: Bearer`), and answers
  * with the user's orders. It checks the token as any resource server would:
- * signature and expiry (through the emulator's `verifyAccessToken`).
+ * signature and expiry (through the emulator's `verifyResourceRequest`, which also takes
+ * DPoP-bound tokens with their proof).
  */
 import type * as Emulator from "@effect-renewal/testing/Emulator"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -11,7 +12,6 @@ import type * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import { createServer } from "node:http"
 
 /** The orders of a user: the same for everyone, stamped with who asked. */
@@ -30,17 +30,19 @@ export const router = (emulator: Emulator.Emulator.Service) =>
       "/orders",
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
-        const header = request.headers["authorization"] ?? ""
-        const claims = header.startsWith("Bearer ")
-          ? yield* emulator.verifyAccessToken(header.slice("Bearer ".length))
-          : Option.none()
-        if (Option.isNone(claims) || typeof claims.value.sub !== "string") {
-          return HttpServerResponse.unsafeJson({ error: "invalid_token" }, {
-            status: 401,
-            headers: { "www-authenticate": `Bearer error="invalid_token"` }
+        const access = yield* emulator.verifyResourceRequest({
+          method: request.method,
+          url: `http://${request.headers["host"]}${request.url}`,
+          authorization: request.headers["authorization"],
+          dpop: request.headers["dpop"]
+        })
+        if (access._tag === "Refused" || typeof access.claims.sub !== "string") {
+          return HttpServerResponse.unsafeJson({ error: access._tag === "Refused" ? access.error : "invalid_token" }, {
+            status: access._tag === "Refused" ? access.status : 401,
+            headers: { "www-authenticate": access._tag === "Refused" ? access.wwwAuthenticate : "Bearer" }
           })
         }
-        return HttpServerResponse.unsafeJson(ordersOf(claims.value.sub))
+        return HttpServerResponse.unsafeJson(ordersOf(access.claims.sub))
       })
     )
   )

@@ -7,7 +7,6 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Emulator from "../Emulator.js"
 import * as Authorize from "./authorize.js"
@@ -566,14 +565,6 @@ export const make = (options?: Emulator.Emulator.Options): Effect.Effect<Emulato
       requireDpopNonce: (server, required = true) => Ref.update(dpop, (s) => Dpop.requireNonce(s, server, required)),
       rotateDpopNonce: (server) => Ref.modify(dpop, (s) => Dpop.rotateNonce(s, server)),
       dpopNonce: (server) => Effect.map(Ref.get(dpop), (s) => s.nonces[server]),
-      verifyResourceRequest: (request) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => verifyResource(request, now)),
-      verifyAccessToken: (accessToken) =>
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          const claims = Jwt.verify(accessToken, config.signingSecret)
-          return claims !== undefined && typeof claims.exp === "number" && claims.exp * 1000 > now
-            ? Option.some(claims)
-            : Option.none()
-        })
+      verifyResourceRequest: (request) => Effect.flatMap(Clock.currentTimeMillis, (now) => verifyResource(request, now))
     }
   })

@@ -42,19 +42,27 @@ const withResourceServer = Layer.effect(
     const toEmulator = Emulator.toHttpClient(emulator)
     return HttpClient.make((request, url) => {
       if (url.origin !== API) return toEmulator.execute(request)
-      const header = request.headers["authorization"] ?? ""
-      const token = header.startsWith("Bearer ") ? header.slice(7) : ""
-      return Effect.map(emulator.verifyAccessToken(token), (claims) => {
-        const response = Option.match(claims, {
-          onNone: () => new Response(JSON.stringify({ error: "invalid_token" }), { status: 401 }),
-          onSome: (c) =>
-            new Response(JSON.stringify({ sub: c.sub, items: ["a", "b"] }), {
-              status: 200,
-              headers: { "content-type": "application/json" }
-            })
-        })
-        return HttpClientResponse.fromWeb(request, response)
-      })
+      return Effect.map(
+        emulator.verifyResourceRequest({
+          method: request.method,
+          url: url.href,
+          authorization: request.headers["authorization"],
+          dpop: request.headers["dpop"]
+        }),
+        (access) =>
+          HttpClientResponse.fromWeb(
+            request,
+            access._tag === "Refused"
+              ? new Response(JSON.stringify({ error: access.error }), {
+                status: access.status,
+                headers: { "www-authenticate": access.wwwAuthenticate }
+              })
+              : new Response(JSON.stringify({ sub: access.claims.sub, items: ["a", "b"] }), {
+                status: 200,
+                headers: { "content-type": "application/json" }
+              })
+          )
+      )
     })
   })
 )
