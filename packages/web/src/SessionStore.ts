@@ -9,7 +9,8 @@
  * - {@link layerKeyValueStore}: over `@effect/platform`'s `KeyValueStore`;
  *   every instance that shares the `KeyValueStore` (a shared volume, Redis,
  *   a database table) shares the sessions. No sweep, no atomic `replace`.
- * - {@link layerSql}: a table on `@effect/sql`'s `SqlClient` (SQLite,
+ * - `SqlSessionStore.layer` (its own module, `@effect-renewal/web/SqlSessionStore`,
+ *   since it needs `@effect/sql`): a table on a `SqlClient` (SQLite,
  *   PostgreSQL); for many instances: the sweep and an atomic `replace` across
  *   them.
  *
@@ -19,7 +20,6 @@
  * @since 0.5.0
  */
 import type * as KeyValueStore from "@effect/platform/KeyValueStore"
-import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
@@ -28,7 +28,6 @@ import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/sessionStore.js"
-import * as internalSql from "./internal/sqlSessionStore.js"
 
 /**
  * One web session: who (`subject`, the `claims` of the id_token checked at
@@ -164,46 +163,3 @@ export const layerKeyValueStore: Layer.Layer<SessionStore, never, KeyValueStore.
   SessionStore,
   internal.makeKeyValueStore
 )
-
-/**
- * Sessions in a table of the `SqlClient` in context (`@effect/sql`, an
- * optional peer of this package: SQLite, PostgreSQL, any dialect with
- * `ON CONFLICT` and `RETURNING`); every instance on the database shares them.
- * The table (`effect_renewal_web_sessions` unless `table` is given: lower-case
- * letters, digits and `_`) is created when missing, safely when many
- * instances start at once; a row per session key (already a SHA-256 hash of
- * the cookie's id): the record as JSON, a version every write bumps, the
- * expiry.
- *
- * For many instances: `replace` is a compare-and-set on the version
- * (`UPDATE ... WHERE session_key = ? AND version = ?`), atomic across them;
- * `entries` lists the rows, so each instance's sweep ends the lapsed
- * sessions (two instances sweeping one session at once end it once: the
- * `TokenStore`'s per-session lock serializes the revocation, the second
- * finds nothing left to revoke). Fails with a `SessionStoreError`
- * (`operation: "open"`) when the table name is not valid or the table cannot
- * be created.
- *
- * @example
- * ```ts
- * import * as SqlTokenStore from "@effect-renewal/sql/SqlTokenStore"
- * import * as SessionStore from "@effect-renewal/web/SessionStore"
- * import * as PgClient from "@effect/sql-pg/PgClient"
- * import * as Config from "effect/Config"
- * import * as Layer from "effect/Layer"
- *
- * // the credentials and the sessions in one PostgreSQL database, shared by every instance
- * const Database = PgClient.layerConfig({ url: Config.redacted("DATABASE_URL") })
- * const Stores = Layer.mergeAll(
- *   SqlTokenStore.layer({ tablePrefix: "app_tokens" }),
- *   SessionStore.layerSql({ table: "app_sessions" })
- * ).pipe(Layer.provide(Database))
- * ```
- *
- * @since 0.6.0
- * @category layers
- */
-export const layerSql = (
-  options?: { readonly table?: string | undefined }
-): Layer.Layer<SessionStore, SessionStoreError, SqlClient.SqlClient> =>
-  Layer.effect(SessionStore, internalSql.makeSql(options))

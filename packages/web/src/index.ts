@@ -33,3 +33,6 @@ export * as UserClient from "./UserClient.js"
  * @since 0.5.0
  */
 export * as WebAuth from "./WebAuth.js"
+
+// `SqlSessionStore` is not in the index: it needs `@effect/sql` (an optional
+// peer); import it as `@effect-renewal/web/SqlSessionStore`.

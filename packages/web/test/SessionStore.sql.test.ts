@@ -1,5 +1,5 @@
 /**
- * `SessionStore.layerSql` on SQLite and PostgreSQL (tables `web_sessions_*`,
+ * `SqlSessionStore.layer` on SQLite and PostgreSQL (tables `web_sessions_*`,
  * dropped after): the store's contract, `replace` as a compare-and-set across
  * two clients (two instances), concurrent start-up, and the sweep of two
  * `WebAuth` instances sharing the store ending a lapsed session once.
@@ -12,6 +12,7 @@ import * as TokenStore from "@effect-renewal/core/TokenStore"
 import * as SqlTokenStore from "@effect-renewal/sql/SqlTokenStore"
 import * as Emulator from "@effect-renewal/testing/Emulator"
 import * as SessionStore from "@effect-renewal/web/SessionStore"
+import * as SqlSessionStore from "@effect-renewal/web/SqlSessionStore"
 import * as WebAuth from "@effect-renewal/web/WebAuth"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -30,7 +31,6 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { pgUrl, runPg } from "../../sql/test/support.js"
-import { SqlClientTag } from "../src/internal/sqlSessionStore.js"
 import { BASE, browser, SECRET } from "./support/stack.js"
 
 const record = new SessionStore.SessionRecord({
@@ -76,21 +76,18 @@ const backends: ReadonlyArray<
 ]
 
 const storeOf = (database: Database) =>
-  Layer.build(SessionStore.layerSql({ table: database.table }).pipe(Layer.provide(database.client()))).pipe(
+  Layer.build(SqlSessionStore.layer({ table: database.table }).pipe(Layer.provide(database.client()))).pipe(
     Effect.map(Context.get(SessionStore.SessionStore)),
     Effect.orDie
   )
 
 const rawOf = (database: Database) => Effect.map(Layer.build(database.client()), Context.get(SqlClient.SqlClient))
 
-it("finds @effect/sql's SqlClient by its tag's key, with no import of @effect/sql at run time", () => {
-  expect(SqlClientTag.key).toBe(SqlClient.SqlClient.key)
-  // @effect/sql is an optional peer: SessionStore must load without it
-  for (const file of ["../src/SessionStore.ts", "../src/internal/sqlSessionStore.ts"]) {
+it("SessionStore and the package's index load without @effect/sql (an optional peer); only SqlSessionStore imports it", () => {
+  for (const file of ["../src/SessionStore.ts", "../src/index.ts", "../src/internal/sessionStore.ts"]) {
     const source = Fs.readFileSync(new URL(file, import.meta.url), "utf8")
-    const imports = source.split("\n").filter((line) => /^import .*from "@effect\/sql/.test(line))
-    expect(imports.length).toBeGreaterThan(0)
-    for (const line of imports) expect(line).toMatch(/^import type /)
+    expect(source).not.toMatch(/from "@effect\/sql/)
+    expect(source).not.toMatch(/from "\.{1,2}\/(SqlSessionStore|internal\/sqlSessionStore|sqlSessionStore)\.js"/)
   }
 })
 
@@ -98,7 +95,7 @@ it.effect("a table name that is not an identifier is refused with a SessionStore
   Effect.gen(function*() {
     const error = yield* Effect.flip(
       Layer.build(
-        SessionStore.layerSql({ table: "x; DROP TABLE y" }).pipe(
+        SqlSessionStore.layer({ table: "x; DROP TABLE y" }).pipe(
           Layer.provide(Layer.orDie(SqliteClient.layer({ filename: ":memory:" })))
         )
       )
@@ -107,7 +104,7 @@ it.effect("a table name that is not an identifier is refused with a SessionStore
     expect(error.operation).toBe("open")
   }).pipe(Effect.scoped))
 
-describe.each(backends)("SessionStore.layerSql on %s", (_, enabled, open) => {
+describe.each(backends)("SqlSessionStore.layer on %s", (_, enabled, open) => {
   it.scoped.skipIf(!enabled)("set, get, expiry on the Clock, remove, entries", () =>
     Effect.gen(function*() {
       const database = yield* open(randomName())
@@ -232,7 +229,7 @@ describe.each(backends)("SessionStore.layerSql on %s", (_, enabled, open) => {
           Layer.build(
             WebAuth.layer({ baseUrl: BASE, secrets: [SECRET], idleLifetime: "1 hour", sweepInterval: "1 minute" }).pipe(
               Layer.provideMerge(
-                Layer.mergeAll(SessionStore.layerSql({ table: database.table }), Login.layer(), Sessions.layer())
+                Layer.mergeAll(SqlSessionStore.layer({ table: database.table }), Login.layer(), Sessions.layer())
               ),
               Layer.provideMerge(RenewalStrategy.refreshToken),
               Layer.provideMerge(SqlTokenStore.layer({ tablePrefix: `${database.table}_tokens` })),

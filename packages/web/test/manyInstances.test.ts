@@ -2,13 +2,13 @@
  * Two instances of the demo app behind one cookie (as behind a load
  * balancer: cookies of 127.0.0.1 go to every port), sharing one SQLite
  * database: the credentials in the SQL TokenStore (tables `web_tokens_*`),
- * the sessions in `SessionStore.layerSql` (table `web_sessions`). Concurrent
+ * the sessions in `SqlSessionStore.layer` (table `web_sessions`). Concurrent
  * requests of one user at expiry, on both instances: one renewal. A logout
  * on one instance ends the session on the other.
  */
 import * as SqlTokenStore from "@effect-renewal/sql/SqlTokenStore"
 import * as Emulator from "@effect-renewal/testing/Emulator"
-import * as SessionStore from "@effect-renewal/web/SessionStore"
+import * as SqlSessionStore from "@effect-renewal/web/SqlSessionStore"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -69,7 +69,7 @@ describe("many instances sharing a SQL store", () => {
             secret,
             minTtl: "1 second",
             tokenStore: SqlTokenStore.layerSqlite({ filename, tablePrefix: "web_tokens" }).pipe(Layer.orDie),
-            sessionStore: SessionStore.layerSql({ table: "web_sessions" }).pipe(
+            sessionStore: SqlSessionStore.layer({ table: "web_sessions" }).pipe(
               Layer.provide(SqliteClient.layer({ filename })),
               Layer.orDie
             )

@@ -5,16 +5,14 @@
  * compare-and-set on that version, atomic across every instance on the
  * database; `entries` lists the rows for the sweep.
  *
- * `@effect/sql` is an optional peer of this package: nothing here imports it
- * at run time, so that `SessionStore` loads without it. The client is found
- * in the context by the key `@effect/sql` gives its tag.
+ * Only `SqlSessionStore` imports this module: `@effect/sql` is an optional
+ * peer of the package, and `SessionStore` (in the index) loads without it.
  *
  * @internal
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -23,14 +21,6 @@ import * as Schema from "effect/Schema"
 import type * as SessionStore from "../SessionStore.js"
 import { SessionRecord, SessionStoreError } from "../SessionStore.js"
 import { sameRecord } from "./sessionStore.js"
-
-/**
- * The tag of `@effect/sql`'s `SqlClient`: the same key, so the same service
- * (`Context` finds a service by its tag's key).
- *
- * @internal
- */
-export const SqlClientTag = Context.GenericTag<SqlClient.SqlClient>("@effect/sql/SqlClient")
 
 /** @internal */
 export const defaultTable = "effect_renewal_web_sessions"
@@ -98,7 +88,7 @@ export const makeSql = (
         `the table name ${JSON.stringify(table.slice(0, 64))} is not one of lower-case letters, digits and _`
       )
     }
-    const sql = yield* SqlClientTag
+    const sql = yield* SqlClient.SqlClient
     yield* createTable(sql, table).pipe(
       // the database's reason, for the operator (a CREATE TABLE carries no session)
       Effect.tapError((error) => Effect.logWarning("web session table not created", error.message)),
