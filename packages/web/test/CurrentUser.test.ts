@@ -8,10 +8,10 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
+import { duringTokenOutage, loggedIn } from "./support/sessions.js"
 import { API, browser, stack, tokenRequests } from "./support/stack.js"
 
 const Fault = Emulator.Fault
@@ -50,8 +50,7 @@ describe("requirePage: only a navigation is sent to the login", () => {
 describe("UserClient", () => {
   it.effect("calls the API with the user's token; past its expiry, one renewal for concurrent requests", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
+      const { b } = yield* loggedIn("alice")
       const first = yield* b.get("/api/data")
       expect(first.status).toBe(200)
       expect(JSON.parse(first.text)).toEqual({ sub: "alice", items: ["a", "b"] })
@@ -63,17 +62,14 @@ describe("UserClient", () => {
       expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200))
       expect(yield* tokenRequests("refresh_token")).toBe(1)
       // another user's session is their own
-      const other = browser()
-      yield* other.login("bob")
+      const { b: other } = yield* loggedIn("bob")
       expect(JSON.parse((yield* other.get("/api/data")).text).sub).toBe("bob")
     }).pipe(Effect.provide(stack({ emulator: { accessTokenLifetime: "5 minutes" } }))))
 
   it.effect("LoginRequired (the refresh token refused by the provider) ends that session: 401, cookie expired", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
-      const other = browser()
-      yield* other.login("bob")
+      const { b } = yield* loggedIn("alice")
+      const { b: other } = yield* loggedIn("bob")
       const emulator = yield* Emulator.Emulator
       yield* TestClock.adjust("6 minutes")
       // alice's renewal is refused for good
@@ -90,14 +86,10 @@ describe("UserClient", () => {
 
   it.effect("a transient failure of the renewal is a 503 with Retry-After, and the session stays", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
+      const { b } = yield* loggedIn("alice")
       const emulator = yield* Emulator.Emulator
       yield* TestClock.adjust("6 minutes")
-      yield* emulator.faultOn("token", ...Array.from({ length: 20 }, () => Fault.status(503)))
-      const fiber = yield* Effect.fork(b.get("/api/data"))
-      for (let i = 0; i < 10; i++) yield* TestClock.adjust("10 seconds")
-      const reply = yield* Fiber.join(fiber)
+      const reply = yield* duringTokenOutage(b.get("/api/data"))
       expect(reply.status).toBe(503)
       expect(reply.headers.get("retry-after")).toBe("5")
       expect(b.jar.has("session")).toBe(true)
@@ -153,14 +145,10 @@ describe("HttpApi: the Authentication middleware", () => {
 
   it.effect("a renewal's LoginRequired is Unauthorized (session ended); a transient failure SessionUnavailable", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
+      const { b } = yield* loggedIn("alice")
       const emulator = yield* Emulator.Emulator
       yield* TestClock.adjust("6 minutes")
-      yield* emulator.faultOn("token", ...Array.from({ length: 20 }, () => Fault.status(503)))
-      const fiber = yield* Effect.fork(b.send("GET", "/v1/data", { app: apiApp }))
-      for (let i = 0; i < 10; i++) yield* TestClock.adjust("10 seconds")
-      const unavailable = yield* Fiber.join(fiber)
+      const unavailable = yield* duringTokenOutage(b.send("GET", "/v1/data", { app: apiApp }))
       expect(unavailable.status).toBe(503)
       expect(unavailable.headers.get("retry-after")).toBe("5")
       yield* emulator.clearFaults

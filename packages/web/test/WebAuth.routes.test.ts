@@ -5,6 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import { loggedIn, loggedInThenOut, pageStatusesEvery, pageStatusWithCookie } from "./support/sessions.js"
 import { BASE, browser, END_SESSION, providerRedirect, SECRET, stack, tokenRequests } from "./support/stack.js"
 
 const cookieNamed = (setCookies: ReadonlyArray<string>, name: string) =>
@@ -184,24 +185,19 @@ describe("GET /callback", () => {
 
   it.effect("a new session id at every login; the previous session of the browser ends", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
-      const first = b.jar.get("session")!
+      const { b, cookie: first } = yield* loggedIn("alice")
       yield* b.login("bob")
       const second = b.jar.get("session")!
       expect(second).not.toBe(first)
       expect((yield* b.get("/page")).text).toBe("hello bob")
-      b.jar.set("session", first)
-      expect((yield* b.get("/page")).status).toBe(302)
+      expect(yield* pageStatusWithCookie(b, first)).toBe(302)
     }).pipe(Effect.provide(stack())))
 })
 
 describe("the session cookie", () => {
   it.effect("tampered, signed with another secret, or for no session: anonymous", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
-      const value = b.jar.get("session")!
+      const { b, cookie: value } = yield* loggedIn("alice")
       const [id, signature] = value.split(".")
       const flipped = id!.slice(0, 5) + (id![5] === "A" ? "B" : "A") + id!.slice(6)
       for (const forged of [`${flipped}.${signature}`, `${id}.${signature!.slice(0, -1)}A`, id!, `${id}.`, "x.y"]) {
@@ -211,14 +207,12 @@ describe("the session cookie", () => {
         expect(reply.location).toBe("/login?returnTo=%2Fpage")
         expect(cookieNamed(reply.setCookies, "session")).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/i)
       }
-      b.jar.set("session", value)
-      expect((yield* b.get("/page")).status).toBe(200)
+      expect(yield* pageStatusWithCookie(b, value)).toBe(200)
     }).pipe(Effect.provide(stack())))
 
   it.scoped("secret rotation: a cookie signed with an older secret still listed is accepted", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
+      const { b } = yield* loggedIn("alice")
       const rotated = yield* WebAuth.make({
         baseUrl: BASE,
         secrets: [Redacted.make("the-new-cookie-secret-of-32-bytes-or-more"), SECRET]
@@ -238,21 +232,13 @@ describe("the session cookie", () => {
 
   it.effect("idle and absolute lifetimes, on the Clock", () =>
     Effect.gen(function*() {
-      const idle = browser()
-      yield* idle.login("alice")
-      yield* TestClock.adjust("59 minutes")
-      expect((yield* idle.get("/page")).status).toBe(200)
-      yield* TestClock.adjust("59 minutes")
-      expect((yield* idle.get("/page")).status).toBe(200)
+      const { b: idle } = yield* loggedIn("alice")
+      expect(yield* pageStatusesEvery(idle, "59 minutes", 2)).toEqual([200, 200])
       yield* TestClock.adjust("61 minutes")
       expect((yield* idle.get("/page")).status).toBe(302)
 
-      const busy = browser()
-      yield* busy.login("bob")
-      for (let i = 0; i < 7; i++) {
-        yield* TestClock.adjust("50 minutes")
-        expect((yield* busy.get("/page")).status).toBe(200)
-      }
+      const { b: busy } = yield* loggedIn("bob")
+      expect(yield* pageStatusesEvery(busy, "50 minutes", 7)).toEqual(Array(7).fill(200))
       yield* TestClock.adjust("20 minutes") // 6h10 since the login
       expect((yield* busy.get("/page")).status).toBe(302)
     }).pipe(
@@ -263,9 +249,7 @@ describe("the session cookie", () => {
 describe("POST /logout", () => {
   it.effect("refused without this site's Origin; with it: refresh token revoked, session gone, cookie expired", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
-      const value = b.jar.get("session")!
+      const { b, cookie: value } = yield* loggedIn("alice")
       expect((yield* b.post("/logout")).status).toBe(403)
       expect((yield* b.post("/logout", { origin: "https://evil.example" })).status).toBe(403)
       expect((yield* b.post("/logout", { "sec-fetch-site": "cross-site" })).status).toBe(403)
@@ -277,16 +261,13 @@ describe("POST /logout", () => {
       expect(reply.location).toBe("/")
       expect(b.jar.has("session")).toBe(false)
       expect((yield* emulator.counters).revokedFamilies).toBe(before + 1)
-      b.jar.set("session", value)
-      expect((yield* b.get("/page")).status).toBe(302)
+      expect(yield* pageStatusWithCookie(b, value)).toBe(302)
       expect((yield* b.get("/public")).text).toBe("anonymous")
       // Sec-Fetch-Site alone is enough when a browser sends no Origin
-      const other = browser()
-      yield* other.login("bob")
+      const { b: other } = yield* loggedIn("bob")
       expect((yield* other.post("/logout", { "sec-fetch-site": "same-origin" })).status).toBe(303)
       // Origin: null (a no-referrer page, a sandboxed frame) counts as no Origin: only same-origin passes
-      const third = browser()
-      yield* third.login("carol")
+      const { b: third } = yield* loggedIn("carol")
       expect((yield* third.post("/logout", { origin: "null" })).status).toBe(403)
       expect((yield* third.post("/logout", { origin: "null", "sec-fetch-site": "cross-site" })).status).toBe(403)
       expect((yield* third.post("/logout", { origin: "null", "sec-fetch-site": "same-site" })).status).toBe(403)
@@ -295,24 +276,18 @@ describe("POST /logout", () => {
 
   it.effect("a logout whose revocation fails at the provider still ends the session: 303, credentials gone", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
-      const value = b.jar.get("session")!
+      const { b, cookie: value } = yield* loggedIn("alice")
       const emulator = yield* Emulator.Emulator
       yield* emulator.faultOn("revoke", Emulator.Fault.status(400, { error: "invalid_request" }))
       const reply = yield* b.post("/logout", { origin: BASE })
       expect(reply.status).toBe(303)
       expect(b.jar.has("session")).toBe(false)
-      b.jar.set("session", value)
-      expect((yield* b.get("/page")).status).toBe(302)
+      expect(yield* pageStatusWithCookie(b, value)).toBe(302)
     }).pipe(Effect.provide(stack())))
 
   it.effect("RP-initiated logout: client_id and post_logout_redirect_uri, no id_token in the browser", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
-      const reply = yield* b.post("/logout", { origin: BASE })
-      const url = new URL(reply.location!)
+      const { reply, url } = yield* loggedInThenOut("alice")
       expect(url.origin + url.pathname).toBe(END_SESSION)
       expect(url.searchParams.get("client_id")).toBe("test-client-id")
       expect(url.searchParams.get("post_logout_redirect_uri")).toBe(`${BASE}/`)
@@ -323,10 +298,7 @@ describe("POST /logout", () => {
 
   it.effect("RP-initiated logout with idTokenHint: true sends the id_token as id_token_hint", () =>
     Effect.gen(function*() {
-      const b = browser()
-      yield* b.login("alice")
-      const reply = yield* b.post("/logout", { origin: BASE })
-      const url = new URL(reply.location!)
+      const { url } = yield* loggedInThenOut("alice")
       expect(url.origin + url.pathname).toBe(END_SESSION)
       expect(url.searchParams.get("client_id")).toBe("test-client-id")
       expect(url.searchParams.get("id_token_hint")?.split(".")).toHaveLength(3)
