@@ -182,6 +182,9 @@ describe.skipIf(!Tmux.available())("a login revoked at the provider", () => {
 })
 
 const curlAvailable = spawnSync("curl", ["--version"]).status === 0
+if (!curlAvailable && process.env["CI"] === "true") {
+  throw new Error("curl is missing: the DPoP end-to-end test pipes the command's headers to it (install it in .ci/run)")
+}
 
 /**
  * `curl -s -H @- URL` with the headers on its stdin: the status code and the
