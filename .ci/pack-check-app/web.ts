@@ -19,7 +19,6 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createServer } from "node:http"
 import { check, run } from "./support.js"
@@ -70,11 +69,13 @@ const program = Effect.gen(function*() {
       "/resource",
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
-        const claims = yield* emulator.verifyAccessToken(
-          (request.headers["authorization"] ?? "").replace(/^Bearer /, "")
-        )
-        return Option.isSome(claims)
-          ? yield* HttpServerResponse.json({ sub: claims.value["sub"] })
+        const access = yield* emulator.verifyResourceRequest({
+          method: request.method,
+          url: `${appUrl}/resource`,
+          authorization: request.headers["authorization"]
+        })
+        return access._tag === "Authorized"
+          ? yield* HttpServerResponse.json({ sub: access.claims["sub"] })
           : HttpServerResponse.empty({ status: 401 })
       })
     ),
